@@ -38,6 +38,8 @@ class Errors:
     # --- pipeline / rules (E2xx) --------------------------------------------
     E201 = "rule file {path} is malformed: {detail}"
     E202 = "pipeline component {name!r} is missing; build the pipeline with cac.pipeline.build_pipeline()"
+    E203 = "rule file not found: {path}"
+    E204 = "unknown pipeline component {name!r} (expected one of: {allowed})"
     # --- models (E3xx) -----------------------------------------------------
     E301 = "model pack not found: {path}"
     E302 = "model pack {path} failed its integrity check: {detail}"

@@ -1,0 +1,87 @@
+"""A fast local form for imported code sets (orjson files in the cache dir).
+
+Importing the official XML takes seconds; the cache turns a code set into a
+compact JSON file keyed by a fingerprint of its source files (path, size,
+mtime) and the cache format version, so start-up reads one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+
+from cac.codesets.model import Code, CodeSet, Release
+from cac.errors import CodeSetError, Errors
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = "3"
+
+
+def fingerprint(sources: list[Path], *extra: str) -> str:
+    """A short hash of the source files' identity and the cache format."""
+    h = hashlib.sha256(FORMAT_VERSION.encode())
+    for src in sources:
+        st = Path(src).stat()
+        h.update(f"{Path(src).resolve()}|{st.st_size}|{int(st.st_mtime)}".encode())
+    for e in extra:
+        h.update(e.encode())
+    return h.hexdigest()[:16]
+
+
+def cached_json(cache_dir: Path, key: str, fp: str, build: Callable[[], Any]) -> Any:
+    """Return the cached JSON value for ``key``/``fp``, building and storing it if absent."""
+    path = Path(cache_dir) / f"{key}-{fp}.json"
+    if path.is_file():
+        try:
+            return orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError as exc:
+            log.warning("cache %s unreadable (%s); rebuilding", path.name, exc)
+    value = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(orjson.dumps(value))
+        tmp.replace(path)
+    except OSError as exc:  # a read-only cache dir must not stop coding
+        log.warning("cannot write cache %s: %s", path, exc)
+    return value
+
+
+def codeset_to_json(cs: CodeSet) -> dict[str, Any]:
+    rows = []
+    for c in cs.codes.values():
+        rows.append([c.code, c.title, int(c.billable), c.parent, c.chapter, c.block,
+                     c.notes or None, c.seven_chr or None, c.axes or None, c.attrs or None])
+    return {"release": cs.release.to_dict(), "codes": rows}
+
+
+def codeset_from_json(data: dict[str, Any]) -> CodeSet:
+    try:
+        r = data["release"]
+        release = Release(
+            system=r["system"],
+            version=r["version"],
+            effective_from=date.fromisoformat(r["effective_from"]),
+            effective_to=date.fromisoformat(r["effective_to"]) if r.get("effective_to") else None,
+            source=r.get("source", ""),
+        )
+        codes = {}
+        for code, title, billable, parent, chapter, block, notes, seven, axes, attrs in data["codes"]:
+            codes[code] = Code(code, title, bool(billable), parent, chapter, block, code[:3],
+                               notes or {}, seven or {}, axes or {}, attrs or {})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CodeSetError(Errors.E107, path="<cache>", detail=repr(exc)) from None
+    return CodeSet(release=release, codes=codes)
+
+
+def cached_codeset(cache_dir: Path, key: str, sources: list[Path], build: Callable[[], CodeSet]) -> CodeSet:
+    """Load a code set through the cache."""
+    fp = fingerprint(sources)
+    return codeset_from_json(cached_json(cache_dir, key, fp, lambda: codeset_to_json(build())))

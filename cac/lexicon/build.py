@@ -1,0 +1,136 @@
+"""Build the term lexicon from the loaded code sets.
+
+A lexicon entry says: these canonical tokens (``required``, plus ``optional``
+weak ones) name that code, from that source.  Sources are the ICD-10-CM
+Tabular List (titles, inclusion terms, includes notes), the Alphabetic Index
+supplement shipped as package data, and the CDC index tables when a data
+directory provides them.  Entries are plain lists so the lexicon caches as JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Iterable, Iterator
+
+import orjson
+
+from cac.codesets.model import CodeSet
+from cac.lexicon.normalize import normalize, rules, term_variants
+
+_WORDS = re.compile(r"[A-Za-z0-9]+")
+
+SOURCES = ("supplement", "index", "title", "inclusion", "includes", "neoplasm", "drug")
+
+
+@lru_cache(maxsize=1)
+def lexicon_rules() -> dict:
+    return orjson.loads((resources.files("cac.lexicon") / "resources" / "lexicon_rules.json").read_bytes())
+
+
+@lru_cache(maxsize=1)
+def supplement_terms() -> dict[str, str]:
+    data = orjson.loads((resources.files("cac.lexicon") / "resources" / "index_supplement.json").read_bytes())
+    return data["terms"]
+
+
+@dataclass(slots=True)
+class Term:
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    code: str
+    source: str
+    text: str
+
+    def to_row(self) -> list:
+        return [list(self.required), list(self.optional), self.code, self.source, self.text]
+
+    @classmethod
+    def from_row(cls, row: list) -> "Term":
+        return cls(tuple(row[0]), tuple(row[1]), row[2], row[3], row[4])
+
+
+@dataclass
+class Lexicon:
+    """All terms, with a token document-frequency table for anchoring."""
+
+    terms: list[Term] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"terms": [t.to_row() for t in self.terms]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Lexicon":
+        return cls([Term.from_row(r) for r in data["terms"]])
+
+
+def make_term(text: str, code: str, source: str) -> Term | None:
+    """One lexicon entry for ``text`` (already a single variant), or None if empty."""
+    toks = list(dict.fromkeys(normalize(text)))
+    if not toks or len(toks) > lexicon_rules()["max_term_tokens"]:
+        return None
+    if len(toks) == 1 and len(_WORDS.findall(text)) >= 3:
+        return None  # "Type A blood" -> {blood}: too little of the term is left
+    weak = rules().weak
+    strong = [t for t in toks if t not in weak]
+    if len(strong) >= 2:
+        return Term(tuple(strong), tuple(t for t in toks if t in weak), code, source, text)
+    return Term(tuple(toks), (), code, source, text)
+
+
+def _cm_texts(cs: CodeSet) -> Iterator[tuple[str, str, str]]:
+    for c in cs:
+        if "seventh" in c.attrs:
+            continue
+        if not c.title.lower().startswith("other "):  # residual categories are reached by specificity
+            yield c.title, c.code, "title"
+        for note in c.notes.get("inclusion", ()):
+            yield note, c.code, "inclusion"
+        if c.parent is None or len(c.code) <= 5:
+            for note in c.notes.get("includes", ()):
+                if len(note) < 80 and ":" not in note:
+                    yield note, c.code, "includes"
+
+
+def build_lexicon(cm: CodeSet, extra: Iterable[tuple[str, str, str]] = ()) -> Lexicon:
+    """Lexicon from ICD-10-CM, the index supplement and ``extra`` (text, code, source)."""
+    drop = lexicon_rules()["drop_token_variants"]
+    seen: set[tuple] = set()
+    terms: list[Term] = []
+
+    def add(text: str, code: str, source: str) -> None:
+        for variant in term_variants(text):
+            term = make_term(variant, code, source)
+            if term is None:
+                continue
+            variants = [term]
+            for prefix, tokens in drop.items():
+                if code.startswith(prefix) and any(t in term.required for t in tokens):
+                    reduced = tuple(t for t in term.required if t not in tokens)
+                    if reduced:
+                        variants.append(Term(reduced, term.optional, code, source, term.text))
+            for v in variants:
+                key = (frozenset(v.required), code)
+                if key not in seen:
+                    seen.add(key)
+                    terms.append(v)
+
+    for text, code in supplement_terms().items():
+        if code in cm:
+            add(text, code, "supplement")
+    for text, code, source in extra:
+        if code in cm:
+            add(text, code, source)
+    for text, code, source in _cm_texts(cm):
+        add(text, code, source)
+    return Lexicon(terms)
+
+
+def token_frequencies(lex: Lexicon) -> Counter:
+    df: Counter = Counter()
+    for t in lex.terms:
+        df.update(t.required)
+    return df

@@ -1,0 +1,109 @@
+"""Order-free term matching over canonical tokens, within one sentence.
+
+Every term is indexed under its rarest required token (its *anchor*).  For a
+sentence, only terms anchored on a token present in it are checked; a term
+matches when all its required tokens occur inside a compact window (term length
+plus a small slack).  This finds ``renal cell carcinoma of the left kidney`` and
+``carcinoma, kidney, left`` alike, at the cost of a few set operations per
+sentence.  Matches whose token positions are strictly covered by a longer match
+are dropped (the longest, most specific term wins).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from cac.lexicon.build import Lexicon, Term, lexicon_rules, token_frequencies
+
+
+@dataclass(slots=True)
+class Match:
+    """Terms matched at one set of token positions of a sentence."""
+
+    positions: tuple[int, ...]
+    term_ids: list[int]
+    optional_hits: int = 0
+
+    @property
+    def first(self) -> int:
+        return self.positions[0]
+
+    @property
+    def last(self) -> int:
+        return self.positions[-1]
+
+
+class TermMatcher:
+    """Index over a :class:`Lexicon` for fast sentence-level matching."""
+
+    def __init__(self, lexicon: Lexicon, window_slack: int | None = None) -> None:
+        self.lexicon = lexicon
+        self.terms: list[Term] = lexicon.terms
+        self.window_slack = lexicon_rules()["window_slack"] if window_slack is None else window_slack
+        df = token_frequencies(lexicon)
+        anchors: dict[str, list[int]] = defaultdict(list)
+        self._req_sets: list[frozenset[str]] = []
+        for i, term in enumerate(self.terms):
+            anchor = min(term.required, key=lambda t: (df[t], t))
+            anchors[anchor].append(i)
+            self._req_sets.append(frozenset(term.required))
+        self._anchors = dict(anchors)
+
+    def match(self, tokens: list[str]) -> list[Match]:
+        """Matches of the lexicon in one sentence's canonical tokens."""
+        if not tokens:
+            return []
+        where: dict[str, list[int]] = defaultdict(list)
+        for pos, tok in enumerate(tokens):
+            where[tok].append(pos)
+        present = where.keys()
+        by_positions: dict[tuple[int, ...], Match] = {}
+        for tok in present:
+            for tid in self._anchors.get(tok, ()):
+                req = self._req_sets[tid]
+                if not req <= present:
+                    continue
+                positions = self._window(self.terms[tid].required, where)
+                if positions is None:
+                    continue
+                m = by_positions.get(positions)
+                if m is None:
+                    m = by_positions[positions] = Match(positions, [])
+                m.term_ids.append(tid)
+        matches = list(by_positions.values())
+        covers: dict[int, set[int]] = {}
+        for m in matches:
+            lo, hi = m.first - 2, m.last + 2
+            opt = {t for tid in m.term_ids for t in self.terms[tid].optional}
+            hits = {p for t in opt for p in where.get(t, ()) if lo <= p <= hi}
+            m.optional_hits = len(hits)
+            covers[id(m)] = set(m.positions) | hits
+        matches.sort(key=lambda m: (-len(covers[id(m)]), m.first))
+        kept: list[Match] = []
+        for m in matches:
+            ps = set(m.positions)
+            if any(ps < covers[id(k)] or (ps <= covers[id(k)] and len(ps) < len(k.positions)) for k in kept):
+                continue
+            kept.append(m)
+        kept.sort(key=lambda m: m.first)
+        return kept
+
+    def _window(self, required: tuple[str, ...], where: dict[str, list[int]]) -> tuple[int, ...] | None:
+        if len(required) == 1:
+            return (where[required[0]][0],)
+        limit = len(required) + self.window_slack
+        best: tuple[int, ...] | None = None
+        best_span = limit + 1
+        pivot = min(required, key=lambda t: len(where[t]))
+        for p in where[pivot]:
+            chosen = [p]
+            for t in required:
+                if t == pivot:
+                    continue
+                q = min(where[t], key=lambda x: abs(x - p))
+                chosen.append(q)
+            span = max(chosen) - min(chosen) + 1
+            if span < best_span and len(set(chosen)) == len(chosen):
+                best, best_span = tuple(sorted(chosen)), span
+        return best if best is not None and best_span <= limit else None

@@ -1,0 +1,124 @@
+"""Clinical text normalization shared by the lexicon and the matcher.
+
+Both code-set terms and note text go through :func:`normalize`, so a term
+matches a mention when their canonical token bags agree: lower case, stop words
+dropped, spelling variants and adjective forms mapped to one noun (``renal`` ->
+``kidney``), clinical synonyms expanded (``carcinoma`` -> ``malignant neoplasm``),
+``type 2`` / ``stage IV`` joined into one token, plurals folded.  The rules are
+JSON package data (``resources/normalization.json``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import orjson
+
+_TOKEN = re.compile(r"[A-Za-z]+|[0-9]+(?:\.[0-9]+)?")
+_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
+
+
+@dataclass(frozen=True)
+class NormRules:
+    stopwords: frozenset[str]
+    weak: frozenset[str]
+    joiners: frozenset[str]
+    words: dict[str, tuple[str, ...]]
+
+
+@lru_cache(maxsize=1)
+def rules() -> NormRules:
+    """The normalization rules (package data, loaded once)."""
+    raw = orjson.loads((resources.files("cac.lexicon") / "resources" / "normalization.json").read_bytes())
+    return NormRules(
+        stopwords=frozenset(raw["stopwords"]),
+        weak=frozenset(raw["weak"]),
+        joiners=frozenset(raw["keep_numbers_after"]),
+        words={k: tuple(v) for k, v in raw["words"].items()},
+    )
+
+
+@lru_cache(maxsize=200_000)
+def canon_word(word: str) -> tuple[str, ...]:
+    """Canonical token(s) for one lower-case word ('' dropped)."""
+    r = rules()
+    if word in r.stopwords:
+        return ()
+    mapped = r.words.get(word) or r.words.get(_stem(word))
+    if mapped is not None:
+        return tuple(_stem(m) for m in mapped)
+    return (_stem(word),)
+
+
+def _stem(w: str) -> str:
+    if len(w) <= 3 or w[-1] != "s":
+        return w
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith(("ss", "us", "is", "ys", "os", "as")):
+        return w
+    if w.endswith("ses") or w.endswith("xes") or w.endswith("ches"):
+        return w[:-2]
+    return w[:-1]
+
+
+def raw_tokens(text: str) -> list[tuple[str, int, int]]:
+    """Lower-case word and number tokens with their character offsets."""
+    return [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+def normalize_tokens(toks: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Canonical tokens (with the offsets of the words they came from)."""
+    r = rules()
+    out: list[tuple[str, int, int]] = []
+    i = 0
+    n = len(toks)
+    while i < n:
+        w, s, e = toks[i]
+        if w in r.joiners and i + 1 < n:
+            nxt = toks[i + 1][0]
+            num = _ROMAN.get(nxt, nxt if nxt[:1].isdigit() else None)
+            if num is not None:
+                out.append((f"{w}{num}", s, toks[i + 1][2]))
+                i += 2
+                continue
+        for c in canon_word(w):
+            out.append((c, s, e))
+        i += 1
+    return out
+
+
+def normalize(text: str) -> list[str]:
+    """Canonical token list of a term or phrase."""
+    return [t for t, _, _ in normalize_tokens(raw_tokens(text))]
+
+
+_PARENS = re.compile(r"\s*\([^()]*\)")
+_BRACKETS = re.compile(r"\s*\[[^\[\]]*\]")
+
+
+def strip_nonessential(term: str) -> str:
+    """Drop nonessential modifiers in parentheses and brackets."""
+    return _BRACKETS.sub("", _PARENS.sub("", term)).strip()
+
+
+def term_variants(term: str) -> list[str]:
+    """Surface variants of a code-set term: core (modifiers dropped), full, and
+    each parenthesised modifier alternative (``hypertension (arterial) (benign)``
+    gives ``hypertension``, ``arterial hypertension``, ``benign hypertension``)."""
+    core = strip_nonessential(term)
+    variants = [core] if core else []
+    mods = re.findall(r"\(([^()]*)\)", term)
+    for mod in mods[:8]:
+        for alt in re.split(r",|\bor\b", mod):
+            alt = alt.strip()
+            if alt and len(alt) < 40:
+                variants.append(f"{alt} {core}")
+    full = term.replace("(", " ").replace(")", " ")
+    if mods and len(mods) == 1:
+        variants.append(full)
+    seen: set[str] = set()
+    return [v for v in variants if not (v in seen or seen.add(v))]

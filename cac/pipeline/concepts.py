@@ -1,0 +1,109 @@
+"""``cac_concepts_v1``: find code-set terms in the note (the lexicon matcher).
+
+For each sentence, the component builds canonical tokens (abbreviations
+expanded from ``token._.expansion``), matches the lexicon order-free inside
+compact windows (:class:`cac.lexicon.matcher.TermMatcher`) and writes one span
+per match to ``doc.spans[spans_key]`` with ``span._.concept_terms`` (lexicon
+term ids).  The matcher is attached with :meth:`ConceptMatcher.set_matcher`
+(the coder does it after loading code sets); the lexicon serializes with the
+component (``to_disk``/``from_disk``, JSON).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import orjson
+from spacy.language import Language
+from spacy.tokens import Doc, Span, Token
+
+from cac.errors import CacError, Errors
+from cac.lexicon.build import Lexicon
+from cac.lexicon.matcher import TermMatcher
+from cac.lexicon.normalize import normalize_tokens, raw_tokens
+
+if not Span.has_extension("concept_terms"):
+    Span.set_extension("concept_terms", default=None)
+
+
+@Language.factory("cac_concepts_v1", default_config={"spans_key": "mentions"})
+def make_concepts(nlp: Language, name: str, spans_key: str) -> "ConceptMatcher":
+    return ConceptMatcher(name=name, spans_key=spans_key)
+
+
+class ConceptMatcher:
+    """Pipeline component wrapping a :class:`TermMatcher`."""
+
+    def __init__(self, name: str = "cac_concepts", spans_key: str = "mentions") -> None:
+        self.name = name
+        self.spans_key = spans_key
+        self.matcher: TermMatcher | None = None
+
+    def set_matcher(self, matcher: TermMatcher) -> None:
+        self.matcher = matcher
+
+    def __call__(self, doc: Doc) -> Doc:
+        if self.matcher is None:
+            raise CacError(Errors.E202, name=self.name)
+        spans: list[Span] = []
+        seen: dict[tuple[int, int], Span] = {}
+        sents: Iterable[Span] = doc.sents if doc.has_annotation("SENT_START") else [doc[:]]
+        for sent in sents:
+            toks = sentence_tokens(sent)
+            if not toks:
+                continue
+            for m in self.matcher.match([t for t, _, _ in toks]):
+                start, end = toks[m.first][1], toks[m.last][2]
+                span = doc.char_span(start, end, alignment_mode="expand")
+                if span is None:
+                    continue
+                key = (span.start, span.end)
+                if key in seen:
+                    seen[key]._.concept_terms = seen[key]._.concept_terms + m.term_ids
+                    continue
+                span._.concept_terms = list(m.term_ids)
+                seen[key] = span
+                spans.append(span)
+        doc.spans[self.spans_key] = spans
+        return doc
+
+    def to_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        cfg = {"spans_key": self.spans_key}
+        (path / "cfg.json").write_bytes(orjson.dumps(cfg))
+        if self.matcher is not None:
+            (path / "lexicon.json").write_bytes(orjson.dumps(self.matcher.lexicon.to_json()))
+
+    def from_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> "ConceptMatcher":
+        path = Path(path)
+        try:
+            cfg = orjson.loads((path / "cfg.json").read_bytes())
+            self.spans_key = cfg["spans_key"]
+            lex_path = path / "lexicon.json"
+            if lex_path.is_file():
+                self.matcher = TermMatcher(Lexicon.from_json(orjson.loads(lex_path.read_bytes())))
+        except (OSError, KeyError, orjson.JSONDecodeError) as exc:
+            raise CacError(Errors.E201, path=str(path), detail=repr(exc)) from None
+        return self
+
+
+def sentence_tokens(sent: Span) -> list[tuple[str, int, int]]:
+    """Canonical tokens of a sentence with char offsets; abbreviations expanded."""
+    raw: list[tuple[str, int, int]] = []
+    skip_until = -1
+    for tok in sent:
+        if tok.i < skip_until:
+            continue
+        expansion = tok._.expansion if Token.has_extension("expansion") else None
+        if expansion:
+            n = max(1, tok._.expansion_len)
+            last = tok.doc[min(tok.i + n, len(tok.doc)) - 1]
+            start, end = tok.idx, last.idx + len(last.text)
+            raw.extend((w, start, end) for w, _, _ in raw_tokens(expansion))
+            skip_until = tok.i + n
+            continue
+        base = tok.idx
+        raw.extend((w, base + s, base + e) for w, s, e in raw_tokens(tok.text))
+    return normalize_tokens(raw)

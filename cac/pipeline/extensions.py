@@ -1,0 +1,287 @@
+"""All custom ``._`` attributes of cac's pipeline, registered in one place.
+
+Components write compact, msgpack-friendly records into ``doc.user_data`` under
+spaCy's own extension keys (``("._.", name, start, end)``), once per doc, section,
+abbreviation or mention; the public attributes below are getters (and setters)
+over those records.  This keeps per-token work out of the hot path and lets
+``Doc.to_bytes`` / ``DocBin(store_user_data=True)`` carry the annotations.
+
+Public attributes:
+
+* ``Token._.section`` (``str | None``): canonical section of the token; ``None``
+  before the first header.
+* ``Token._.expansion`` (``str | None``): expansion of the clinical abbreviation
+  starting at this token (lower case).
+* ``Token._.expansion_len`` (``int``): tokens the abbreviation covers (``0`` if
+  none).
+* ``Doc._.sections`` (``list[Section]``): detected sections, in text order.
+* ``Doc._.section_at(char)`` (``Section | None``): the section holding a character.
+* ``Span._.section`` (``str | None``): section of the span's first token.
+* ``Span._.negated`` / ``uncertain`` / ``historical`` / ``family`` /
+  ``hypothetical`` (``bool``): ConText assertions.
+* ``Span._.experiencer`` (``str``): ``"patient"``, ``"family"`` or ``"other"``.
+* ``Span._.other_context`` (``str | None``): e.g. ``"allergy"``.
+* ``Span._.context_triggers`` (``list[dict]``): what set the assertions, as
+  ``{"category", "text", "start", "end", "direction", "source"}`` (char offsets).
+
+It also holds the small JSON rule-file helpers the components share.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from spacy.tokens import Doc, Span, Token
+
+from cac.errors import CacError, Errors
+
+SECTIONS_ATTR = "cac_sections_data"
+ABBREVIATIONS_ATTR = "cac_abbreviations_data"
+CONTEXT_ATTR = "cac_context_data"
+
+SECTIONS_KEY = ("._.", SECTIONS_ATTR, None, None)
+ABBREVIATIONS_KEY = ("._.", ABBREVIATIONS_ATTR, None, None)
+
+CONTEXT_FLAGS = ("negated", "uncertain", "historical", "family", "hypothetical")
+DEFAULT_EXPERIENCER = "patient"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One section: its header ``[header_start_char, header_end_char)`` and its
+    full extent ``[start_char, end_char)`` (header included)."""
+
+    name: str
+    header_start_char: int
+    header_end_char: int
+    start_char: int
+    end_char: int
+
+    @property
+    def body_start_char(self) -> int:
+        return self.header_end_char
+
+    def to_record(self) -> list[Any]:
+        return [self.name, self.header_start_char, self.header_end_char, self.start_char, self.end_char]
+
+
+def _section_records(doc: Doc) -> Any:
+    return doc.user_data.get(SECTIONS_KEY) or ()
+
+
+def section_record_at(doc: Doc, char: int) -> Any:
+    """The raw record ``[name, hs, he, start, end]`` holding ``char``, or ``None``."""
+    records = _section_records(doc)
+    if not records:
+        return None
+    i = bisect_right(records, char, key=lambda r: r[3]) - 1
+    if i < 0:
+        return None
+    record = records[i]
+    return record if char < record[4] else None
+
+
+def _get_sections(doc: Doc) -> list[Section]:
+    return [Section(*r) for r in _section_records(doc)]
+
+
+def _set_sections(doc: Doc, sections: list[Section]) -> None:
+    doc.user_data[SECTIONS_KEY] = [s.to_record() for s in sections]
+
+
+def _section_at(doc: Doc, char: int) -> Section | None:
+    record = section_record_at(doc, char)
+    return Section(*record) if record is not None else None
+
+
+def _token_section(token: Token) -> str | None:
+    record = section_record_at(token.doc, token.idx)
+    return record[0] if record is not None else None
+
+
+def _span_section(span: Span) -> str | None:
+    record = section_record_at(span.doc, span.start_char)
+    return record[0] if record is not None else None
+
+
+# --- abbreviations ----------------------------------------------------------
+
+
+def _abbrev_record(token: Token) -> Any:
+    table = token.doc.user_data.get(ABBREVIATIONS_KEY)
+    return table.get(token.i) if table else None
+
+
+def _get_expansion(token: Token) -> str | None:
+    record = _abbrev_record(token)
+    return record[0] if record is not None else None
+
+
+def _set_expansion(token: Token, value: str | None) -> None:
+    table = token.doc.user_data.setdefault(ABBREVIATIONS_KEY, {})
+    if value is None:
+        table.pop(token.i, None)
+        return
+    old = table.get(token.i)
+    table[token.i] = [value, old[1] if old is not None else 1]
+
+
+def _get_expansion_len(token: Token) -> int:
+    record = _abbrev_record(token)
+    return int(record[1]) if record is not None else 0
+
+
+def _set_expansion_len(token: Token, value: int) -> None:
+    table = token.doc.user_data.setdefault(ABBREVIATIONS_KEY, {})
+    old = table.get(token.i)
+    if old is None:
+        raise ValueError("set token._.expansion before token._.expansion_len")
+    table[token.i] = [old[0], int(value)]
+
+
+# --- context ----------------------------------------------------------------
+
+
+def context_key(span: Span) -> tuple[str, str, int, int]:
+    return ("._.", CONTEXT_ATTR, span.start_char, span.end_char)
+
+
+def new_context_record() -> dict[str, Any]:
+    """A fresh assertion record: nothing asserted, experienced by the patient."""
+    record: dict[str, Any] = {flag: False for flag in CONTEXT_FLAGS}
+    record["experiencer"] = DEFAULT_EXPERIENCER
+    record["other_context"] = None
+    record["triggers"] = []
+    return record
+
+
+def _ctx(span: Span) -> Any:
+    return span.doc.user_data.get(context_key(span))
+
+
+def _ctx_for_write(span: Span) -> dict[str, Any]:
+    key = context_key(span)
+    record = span.doc.user_data.get(key)
+    if record is None:
+        record = span.doc.user_data[key] = new_context_record()
+    elif not isinstance(record, dict):  # read back as a tuple-ish structure
+        record = span.doc.user_data[key] = dict(record)
+    return record
+
+
+def _flag_getter(flag: str):  # noqa: ANN202 - spaCy getter
+    def get(span: Span) -> bool:
+        record = _ctx(span)
+        return bool(record[flag]) if record is not None else False
+
+    return get
+
+
+def _flag_setter(flag: str):  # noqa: ANN202 - spaCy setter
+    def set_(span: Span, value: bool) -> None:
+        _ctx_for_write(span)[flag] = bool(value)
+
+    return set_
+
+
+def _get_experiencer(span: Span) -> str:
+    record = _ctx(span)
+    return record["experiencer"] if record is not None else DEFAULT_EXPERIENCER
+
+
+def _set_experiencer(span: Span, value: str) -> None:
+    _ctx_for_write(span)["experiencer"] = value
+
+
+def _get_other_context(span: Span) -> str | None:
+    record = _ctx(span)
+    return record["other_context"] if record is not None else None
+
+
+def _set_other_context(span: Span, value: str | None) -> None:
+    _ctx_for_write(span)["other_context"] = value
+
+
+def _get_triggers(span: Span) -> list[dict[str, Any]]:
+    record = _ctx(span)
+    return [dict(t) for t in record["triggers"]] if record is not None else []
+
+
+def _set_triggers(span: Span, value: list[dict[str, Any]]) -> None:
+    _ctx_for_write(span)["triggers"] = [dict(t) for t in value]
+
+
+def register_extensions() -> None:
+    """Register every cac extension (idempotent: re-registration overwrites)."""
+    Doc.set_extension(SECTIONS_ATTR, default=None, force=True)
+    Doc.set_extension(ABBREVIATIONS_ATTR, default=None, force=True)
+    Span.set_extension(CONTEXT_ATTR, default=None, force=True)
+
+    Doc.set_extension("sections", getter=_get_sections, setter=_set_sections, force=True)
+    Doc.set_extension("section_at", method=_section_at, force=True)
+    Token.set_extension("section", getter=_token_section, force=True)
+    Span.set_extension("section", getter=_span_section, force=True)
+
+    Token.set_extension("expansion", getter=_get_expansion, setter=_set_expansion, force=True)
+    Token.set_extension("expansion_len", getter=_get_expansion_len, setter=_set_expansion_len, force=True)
+
+    for flag in CONTEXT_FLAGS:
+        Span.set_extension(flag, getter=_flag_getter(flag), setter=_flag_setter(flag), force=True)
+    Span.set_extension("experiencer", getter=_get_experiencer, setter=_set_experiencer, force=True)
+    Span.set_extension("other_context", getter=_get_other_context, setter=_set_other_context, force=True)
+    Span.set_extension("context_triggers", getter=_get_triggers, setter=_set_triggers, force=True)
+
+
+# --- rule files -------------------------------------------------------------
+
+
+def read_rules(source: str | Path | None, default: str) -> tuple[dict[str, Any], str]:
+    """Load a JSON rule file: ``source`` or, when empty, the packaged ``default``.
+
+    Returns ``(data, label)``; ``label`` names the file in error messages.
+    Raises ``CacError`` E203 (missing) or E201 (not a JSON object).
+    """
+    if source in (None, "", "default"):
+        label = f"cac/pipeline/resources/{default}"
+        resource = files("cac.pipeline").joinpath("resources", default)
+        try:
+            text = resource.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise CacError(Errors.E203, path=label) from None
+    else:
+        path = Path(source)
+        label = str(path)
+        if not path.is_file():
+            raise CacError(Errors.E203, path=label)
+        text = path.read_text(encoding="utf-8")
+    return parse_rules(text, label), label
+
+
+def parse_rules(text: str, label: str) -> dict[str, Any]:
+    """Parse rule-file text into a JSON object (E201 when malformed)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise rule_error(label, f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    if not isinstance(data, dict):
+        raise rule_error(label, "top level must be a JSON object")
+    return data
+
+
+def rule_error(label: str, detail: str) -> CacError:
+    """A ``CacError`` E201 for a malformed rule file."""
+    return CacError(Errors.E201, path=label, detail=detail)
+
+
+def write_rules(path: Path, name: str, data: dict[str, Any]) -> None:
+    """Write a component's rules as pretty JSON to ``path / name``."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / name).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+register_extensions()

@@ -1,0 +1,230 @@
+"""The knowledge-driven coder: note in, ranked codes with evidence out.
+
+``Coder().code(text, setting=..., date_of_service=...)`` runs the clinical text
+pipeline (sections, sentences, abbreviations, concept matching, context),
+turns mentions into the most specific billable codes the documentation
+supports, applies the Official Guidelines (context, combination codes,
+integral symptoms, Excludes1, 7th characters) and returns a
+:class:`cac.types.CodingResult` (schema ``cac.suggestions/1``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from cac import __version__
+from cac.codesets.cache import cached_json, fingerprint
+from cac.codesets.icd10cm import embedded_tabular_path
+from cac.codesets.model import CodeSet
+from cac.codesets.registry import CodeSets
+from cac.config import Settings, get_settings
+from cac.errors import Errors, InputError
+from cac.lexicon.build import Lexicon, build_lexicon
+from cac.lexicon.matcher import TermMatcher
+from cac.suggest import guidelines
+from cac.suggest.hits import Hit
+from cac.suggest.procedure_link import procedure_hits, make_procedure_coder
+from cac.suggest.scoring import term_score
+from cac.suggest.specificity import Specificity
+from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Setting
+
+log = logging.getLogger(__name__)
+
+MODEL_ID = f"cac-knowledge/{__version__}"
+UNCERTAIN_INPATIENT_FACTOR = 0.85
+SECONDARY_TARGET_FACTOR = 0.5
+
+
+def parse_setting(value: str | Setting | None) -> str:
+    if value is None:
+        return Setting.OUTPATIENT.value
+    v = value.value if isinstance(value, Setting) else str(value).strip().lower()
+    allowed = [s.value for s in Setting]
+    if v not in allowed:
+        raise InputError(Errors.E010, value=value, allowed=", ".join(allowed))
+    return v
+
+
+def parse_date(value: str | date | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InputError(Errors.E011, value=value) from None
+
+
+def _resource_paths() -> list[Path]:
+    out = []
+    for pkg in ("cac.lexicon", "cac.suggest"):
+        base = resources.files(pkg) / "resources"
+        out.extend(Path(str(p)) for p in base.iterdir() if p.name.endswith(".json"))
+    return sorted(out)
+
+
+class Coder:
+    """Loads code sets, lexicon and pipeline once; codes any number of notes."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        code_sets: CodeSets | None = None,
+        threshold: float = 0.5,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.code_sets = code_sets or CodeSets.load(self.settings)
+        self.threshold = threshold
+        cm = self.code_sets.newest("ICD-10-CM")
+        assert cm is not None
+        self.cm: CodeSet = cm
+        self.spec = Specificity(cm)
+        self.lexicon = self._load_lexicon()
+        self.matcher = TermMatcher(self.lexicon)
+        self.nlp = self._build_nlp()
+        self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
+        self.model_id = MODEL_ID
+
+    # --- loading -------------------------------------------------------------
+    def _load_lexicon(self) -> Lexicon:
+        sources = [embedded_tabular_path(), *_resource_paths()]
+        fp = fingerprint(sources, __version__)
+        data = cached_json(self.settings.cache_dir, "lexicon", fp, lambda: build_lexicon(self.cm).to_json())
+        return Lexicon.from_json(data)
+
+    def _build_nlp(self) -> Language:
+        from cac.pipeline.nlp import build_pipeline
+        import cac.pipeline.concepts  # noqa: F401  (registers cac_concepts_v1)
+
+        nlp = build_pipeline()
+        nlp.add_pipe("cac_concepts_v1", name="cac_concepts", before="cac_context")
+        nlp.get_pipe("cac_concepts").set_matcher(self.matcher)
+        return nlp
+
+    # --- coding --------------------------------------------------------------
+    def code(
+        self,
+        text: str,
+        *,
+        setting: str | Setting | None = None,
+        date_of_service: str | date | None = None,
+        top_k: int = 20,
+        doc_id: str | None = None,
+    ) -> CodingResult:
+        """Code one note.  ``text`` must already be validated (see ``cac.io.inputs``)."""
+        setting_v = parse_setting(setting)
+        day = parse_date(date_of_service)
+        if not isinstance(top_k, int) or top_k < 0:
+            raise InputError(Errors.E014, value=top_k)
+        chosen = self.code_sets.for_date(day)
+        cm = chosen["ICD-10-CM"]
+        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        info = DocumentInfo(id=doc_id or sha[:16], sha256=sha, setting=setting_v,
+                            date_of_service=day.isoformat() if day else None)
+        log.info("coding document id=%s sha256=%s chars=%d", info.id, sha[:16], len(text))
+        doc = self.nlp(text)
+        hits, excluded = self._diagnoses(doc, cm, setting_v)
+        excluded += guidelines.apply_combinations(hits, cm)
+        excluded += guidelines.apply_integral_symptoms(hits)
+        excluded += guidelines.apply_excludes1(hits, cm)
+        excluded += guidelines.apply_superseded_unspecified(hits, cm)
+        for h in hits.values():
+            if h.system == "ICD-10-CM" and not h.alternatives:
+                h.alternatives = self.spec.alternatives(h.matched or h.code, h.code)
+        proc_hits = procedure_hits(self.procedure_coder, doc, chosen)
+        ranked = sorted([*hits.values(), *proc_hits], key=lambda h: (-h.score, h.code))
+        suggestions = [h.to_suggestion() for h in ranked if h.score >= self.threshold]
+        candidates = [h.to_suggestion() for h in ranked if h.score < self.threshold][:top_k]
+        return CodingResult(
+            document=info,
+            code_sets={s: cs.release.version for s, cs in chosen.items()},
+            model=self.model_id,
+            suggestions=suggestions,
+            candidates=candidates,
+            excluded=excluded,
+            text=text,
+        )
+
+    def _diagnoses(self, doc: Doc, cm: CodeSet, setting: str) -> tuple[dict[str, Hit], list[Excluded]]:
+        hits: dict[str, Hit] = {}
+        excluded: list[Excluded] = []
+        seventh = guidelines.encounter_character(doc.text.lower())
+        for span in doc.spans.get("mentions", []):
+            targets = self._targets(span, cm, seventh)
+            if not targets:
+                continue
+            ev = Evidence(span.start_char, span.end_char, span.text, span._.section)
+            for rank, (code, score, term_text, matched) in enumerate(targets):
+                if rank:
+                    score *= SECONDARY_TARGET_FACTOR
+                hit = Hit(code=code, system="ICD-10-CM", title=cm[code].title, score=score,
+                          evidence=[ev], rationale=[f"term '{term_text}' -> {matched}"], matched=matched)
+                outcome = self._apply_context(span, hit, setting, cm)
+                if isinstance(outcome, Excluded):
+                    if rank == 0:
+                        excluded.append(outcome)
+                    continue
+                if outcome.code in hits:
+                    hits[outcome.code].merge(outcome)
+                else:
+                    hits[outcome.code] = outcome
+        return hits, excluded
+
+    def _targets(self, span: Span, cm: CodeSet, seventh: str) -> list[tuple[str, float, str, str]]:
+        """Billable codes a mention supports, best first: (code, score, term, matched code)."""
+        best: dict[str, tuple[float, str, str]] = {}
+        n_tokens = len(span)
+        for tid in span._.concept_terms or ():
+            term = self.lexicon.terms[tid]
+            target = self.spec.default_billable(term.code, seventh)
+            if target is None or not cm.is_valid(target):
+                continue
+            score = term_score(term, n_tokens, 0, span._.section)
+            if self.spec.is_unspecified(target) and target != term.code:
+                score -= 0.02
+            if target not in best or score > best[target][0]:
+                best[target] = (score, term.text, term.code)
+        ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        return [(code, s, text, matched) for code, (s, text, matched) in ordered[:4]]
+
+    def _apply_context(self, span: Span, hit: Hit, setting: str, cm: CodeSet) -> Hit | Excluded:
+        triggers = span._.context_triggers if span.has_extension("context_triggers") else []
+        why = ", ".join(f"'{t['text']}'" for t in triggers[:3]) or "section"
+        if span._.negated:
+            return hit.to_excluded(f"negated ({why}): negative findings are not coded", "context:negated")
+        if span._.hypothetical:
+            return hit.to_excluded(f"hypothetical/conditional ({why})", "context:hypothetical")
+        if span._.family or span._.experiencer == "family":
+            z = guidelines.family_history_code(hit.code)
+            z = self.spec.default_billable(z) if z else None
+            if z and cm.is_valid(z):
+                return Hit(code=z, system="ICD-10-CM", title=cm[z].title, score=hit.score * 0.9,
+                           evidence=hit.evidence,
+                           rationale=[*hit.rationale, f"family history ({why}): {hit.code} -> {z}"], matched=z)
+            return hit.to_excluded(f"condition of a family member ({why})", "context:family")
+        if span._.experiencer == "other":
+            return hit.to_excluded(f"experienced by someone other than the patient ({why})", "context:experiencer")
+        if span._.historical:
+            z = guidelines.personal_history_code(hit.code)
+            z = self.spec.default_billable(z) if z else None
+            if z and cm.is_valid(z):
+                return Hit(code=z, system="ICD-10-CM", title=cm[z].title, score=hit.score * 0.85,
+                           evidence=hit.evidence,
+                           rationale=[*hit.rationale, f"personal history ({why}): {hit.code} -> {z}"], matched=z)
+            return hit.to_excluded(f"historical condition ({why})", "context:historical")
+        if span._.uncertain:
+            if setting == Setting.INPATIENT.value:
+                hit.score *= UNCERTAIN_INPATIENT_FACTOR
+                hit.uncertain = True
+                hit.rationale.append(f"uncertain ({why}) coded as established: inpatient (guideline II.H)")
+                return hit
+            return hit.to_excluded(
+                f"uncertain diagnosis ({why}) in outpatient setting: code the signs/symptoms (guideline IV.H)",
+                "context:uncertain-outpatient")
+        return hit

@@ -1,0 +1,157 @@
+"""ICD-10-CM Official Guidelines applied to candidate codes (rules are JSON data).
+
+- context: negated and hypothetical mentions are not coded; family history
+  becomes Z80-Z84, personal history Z85-Z87 (or the status code); uncertain
+  diagnoses are coded as established for inpatient stays and not coded for
+  outpatient visits (their signs and symptoms are coded instead, from their own
+  mentions);
+- combination codes for presumed causal links (diabetes "with", hypertension
+  with CKD and/or heart failure);
+- symptoms integral to a confirmed diagnosis are not coded separately;
+- Excludes1 pairs are not suggested together (the weaker is excluded);
+- 7th characters for injuries by encounter.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from cac.codesets.icd10cm import in_ref, note_code_refs
+from cac.codesets.model import CodeSet
+from cac.suggest.hits import Hit
+from cac.types import Excluded
+
+
+@lru_cache(maxsize=1)
+def guideline_rules() -> dict[str, Any]:
+    return orjson.loads((resources.files("cac.suggest") / "resources" / "guideline_rules.json").read_bytes())
+
+
+def _by_prefix(table: dict[str, str], code: str) -> str | None:
+    plain = code
+    for n in range(len(plain), -1, -1):
+        hit = table.get(plain[:n])
+        if hit is not None:
+            return hit
+    return None
+
+
+def family_history_code(code: str) -> str | None:
+    """Z80-Z84 code for a condition documented in a family member."""
+    return _by_prefix(guideline_rules()["family_history"], code)
+
+
+def personal_history_code(code: str) -> str | None:
+    """Z85-Z87 (or status) code for a condition the patient had before."""
+    return _by_prefix(guideline_rules()["personal_history"], code)
+
+
+def encounter_character(text_lower: str) -> str:
+    """7th character for injuries: A (active treatment) unless the note says otherwise."""
+    for char, cues in guideline_rules()["encounter_cues"].items():
+        if any(c in text_lower for c in cues):
+            return char
+    return "A"
+
+
+def _matches(code: str, prefixes: list[str]) -> bool:
+    return any(code.startswith(p) for p in prefixes)
+
+
+def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
+    """Replace co-occurring codes by the combination code the guidelines direct."""
+    excluded: list[Excluded] = []
+    for rule in guideline_rules()["combinations"]:
+        groups = rule["when"]
+        found = []
+        for prefixes in groups:
+            match = [c for c, h in hits.items() if _matches(c, prefixes) and not h.uncertain]
+            if not match:
+                break
+            found.append(match)
+        else:
+            target = rule["code"]
+            if not cs.is_valid(target):
+                continue
+            parts = [hits[c] for group in found for c in group]
+            combined = Hit(
+                code=target,
+                system="ICD-10-CM",
+                title=cs[target].title,
+                score=max(h.score for h in parts),
+                evidence=[e for h in parts for e in h.evidence],
+                rationale=[f"combination rule {rule['id']}: " + " + ".join(g[0] for g in found)],
+                matched=target,
+            )
+            for i in rule["drop"]:
+                for c in found[i]:
+                    if c in hits and c != target:
+                        excluded.append(hits.pop(c).to_excluded(
+                            f"combined into {target} (presumed causal link, ICD-10-CM guideline I.A.15)",
+                            f"combination:{rule['id']}"))
+            if target in hits:
+                hits[target].merge(combined)
+            else:
+                hits[target] = combined
+    return excluded
+
+
+def apply_integral_symptoms(hits: dict[str, Hit]) -> list[Excluded]:
+    """Drop symptom codes integral to a confirmed diagnosis in the same document."""
+    table = guideline_rules()["integral_symptoms"]
+    excluded: list[Excluded] = []
+    confirmed = [c for c, h in hits.items() if not h.uncertain and not c.startswith("R")]
+    for code in [c for c in hits if c.startswith("R")]:
+        prefix = next((p for p in table if code.startswith(p)), None)
+        if prefix is None:
+            continue
+        cause = next((d for d in confirmed if _matches(d, table[prefix])), None)
+        if cause is not None:
+            excluded.append(hits.pop(code).to_excluded(
+                f"symptom integral to confirmed diagnosis {cause} (guideline I.B.5)", "integral-symptom"))
+    return excluded
+
+
+def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
+    """For each Excludes1 pair among the hits, keep the stronger code."""
+    excluded: list[Excluded] = []
+    for code in sorted(hits, key=lambda c: -hits[c].score):
+        if code not in hits:
+            continue
+        for note in excludes1_notes(cs, code):
+            for ref in note_code_refs(note):
+                for other in [o for o in hits if o != code and in_ref(o, ref)]:
+                    if hits[other].score <= hits[code].score:
+                        excluded.append(hits.pop(other).to_excluded(
+                            f"Excludes1 with {code}: {note}", "excludes1"))
+    return excluded
+
+
+def excludes1_notes(cs: CodeSet, code: str) -> list[str]:
+    """Excludes1 notes of a code and all its ancestors."""
+    notes: list[str] = []
+    c = cs.get(code)
+    while c is not None:
+        notes.extend(c.notes.get("excludes1", ()))
+        c = cs.get(c.parent) if c.parent else None
+    return notes
+
+
+def apply_superseded_unspecified(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
+    """An unspecified code is not reported beside a more specific code of its category."""
+    excluded: list[Excluded] = []
+    for code in list(hits):
+        c = cs.get(code)
+        if c is None or "unspecified" not in c.title.lower() or code not in hits:
+            continue
+        better = [o for o in hits if o != code and o[:3] == code[:3] and o.startswith("Z") == code.startswith("Z")
+                  and "unspecified" not in (cs.get(o).title.lower() if cs.get(o) else "unspecified")
+                  and hits[o].score >= hits[code].score * 0.8]
+        if better:
+            excluded.append(hits.pop(code).to_excluded(
+                f"less specific than {better[0]} documented in the same note", "specificity"))
+    return excluded

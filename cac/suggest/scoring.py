@@ -1,0 +1,33 @@
+"""Knowledge-only confidence of a mention -> code candidate.
+
+A transparent heuristic in [0, 1] from how the term was found: its source
+(Index supplement, Tabular title, inclusion term...), how many tokens it has,
+how compact the match is, generic one-word terms, and the section.  Learned
+calibration (model packs) replaces it when a pack is loaded.
+"""
+
+from __future__ import annotations
+
+from cac.lexicon.build import Term, lexicon_rules
+
+SECTION_FACTOR = {
+    "diagnoses": 1.12, "assessment": 1.1, "assessment_and_plan": 1.1, "impression": 1.1,
+    "postoperative_diagnosis": 1.12, "preoperative_diagnosis": 1.0, "findings": 1.0,
+    "history_of_present_illness": 1.0, "chief_complaint": 1.0, "past_medical_history": 0.95,
+    "review_of_systems": 0.8, "physical_exam": 0.92, "labs": 0.9, "imaging": 0.95,
+    "medications": 0.6, "allergies": 0.5, "indications": 0.95, "plan": 0.9,
+}
+
+
+def term_score(term: Term, span_tokens: int, optional_hits: int, section: str | None) -> float:
+    """Confidence that ``term`` found at a mention names a codable condition."""
+    rules = lexicon_rules()
+    base = rules["source_weight"].get(term.source, 0.6)
+    n = len(term.required)
+    base += 0.04 * min(n - 1, 3)
+    base += 0.02 * min(optional_hits, 2)
+    base -= 0.03 * max(0, span_tokens - n)
+    if n == 1 and term.required[0] in set(rules["generic_single"]):
+        base -= 0.22
+    base *= SECTION_FACTOR.get(section or "", 1.0)
+    return max(0.01, min(0.97, base))

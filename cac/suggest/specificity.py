@@ -1,0 +1,120 @@
+"""Billable specificity: from a matched code to the code a coder would report.
+
+A term may name a category (``E11``) or a code that needs a 7th character
+(``S72.90``).  :func:`default_billable` walks down to the code the Index would
+give when the documentation adds nothing ("unspecified", "without
+complications", the initial encounter); :func:`alternatives` lists the more
+specific codes and which detail each needs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from cac.codesets.model import Code, CodeSet
+from cac.types import Alternative
+
+_MISSING_WORDS = (
+    (("right", "left", "bilateral"), "laterality"),
+    (("stage",), "stage"),
+    (("type",), "type"),
+    (("initial encounter", "subsequent encounter", "sequela"), "encounter"),
+    (("acute", "chronic"), "acuity"),
+    (("trimester",), "trimester"),
+    (("with ", "without "), "complication or manifestation"),
+    (("displaced", "nondisplaced"), "displacement"),
+    (("open", "closed"), "open or closed"),
+)
+
+
+class Specificity:
+    """Walks a code set's hierarchy; children are indexed once per code set."""
+
+    def __init__(self, cs: CodeSet) -> None:
+        self.cs = cs
+        children: dict[str, list[str]] = {}
+        for c in cs:
+            if c.parent:
+                children.setdefault(c.parent, []).append(c.code)
+        self.children = children
+        self.default_billable = lru_cache(maxsize=65536)(self._default_billable)
+
+    def _default_billable(self, code: str, seventh: str = "A") -> str | None:
+        c = self.cs.get(code)
+        if c is None:
+            return None
+        if c.billable:
+            return code
+        kids = self.children.get(code, [])
+        if not kids:
+            return None
+        seventh_kids = [k for k in kids if self.cs[k].attrs.get("seventh")]
+        if seventh_kids:
+            pick = next((k for k in seventh_kids if self.cs[k].attrs["seventh"] == seventh), None)
+            return pick or next((k for k in seventh_kids if self.cs[k].attrs["seventh"] == "A"), seventh_kids[0])
+        return self._default_billable(self._pick_unspecified(kids), seventh)
+
+    def _pick_unspecified(self, kids: list[str]) -> str:
+        def rank(k: str) -> tuple[int, int, str]:
+            t = self.cs[k].title.lower()
+            if "unspecified" in t:
+                r = 0
+            elif "without" in t:
+                r = 1
+            elif " nos" in t:
+                r = 2
+            elif k.endswith("9"):
+                r = 3
+            elif k.endswith("0"):
+                r = 4
+            else:
+                r = 5
+            return (r, len(t), k)
+
+        return min(kids, key=rank)
+
+    def is_unspecified(self, code: str) -> bool:
+        c = self.cs.get(code)
+        return c is not None and ("unspecified" in c.title.lower() or " nos" in c.title.lower())
+
+    def billable_descendants(self, code: str, limit: int = 200) -> list[str]:
+        out: list[str] = []
+        stack = [code]
+        while stack and len(out) < limit:
+            k = stack.pop()
+            kids = self.children.get(k, [])
+            if not kids and self.cs[k].billable:
+                out.append(k)
+            stack.extend(reversed(kids))
+        return out
+
+    def alternatives(self, matched: str, chosen: str, limit: int = 5) -> list[Alternative]:
+        """More specific billable codes than ``chosen`` under the matched code
+        (or its parent, when the chosen code is an unspecified one)."""
+        root = matched
+        c = self.cs.get(chosen)
+        if matched == chosen:
+            if not self.is_unspecified(chosen) or c is None or not c.parent:
+                return []
+            root = c.parent
+        chosen_title = (c.title.lower() if c else "")
+        out: list[Alternative] = []
+        for k in self.billable_descendants(root):
+            if k == chosen or self.cs[k].attrs.get("seventh", "A") != "A":
+                continue
+            title = self.cs[k].title
+            missing = [label for words, label in _MISSING_WORDS
+                       if any(w in title.lower() for w in words) and not any(w in chosen_title for w in words)]
+            out.append(Alternative(code=k, title=title, missing=missing or ["detail"]))
+            if len(out) >= limit:
+                break
+        return out
+
+
+def code_by_seventh(cs: CodeSet, code: str, seventh: str) -> str | None:
+    """The sibling extension of a 7th-character code with another 7th character."""
+    c: Code | None = cs.get(code)
+    if c is None or "seventh" not in c.attrs:
+        return None
+    other = code[:-1] + seventh
+    return other if other in cs else None
