@@ -47,12 +47,14 @@ sentence-level evidence metrics, not for token-level ones.
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable, Sequence
+
+import numpy as np
 
 Span = tuple[int, int]
 
@@ -130,6 +132,7 @@ _ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
 _PUNCT = set(":;%(/+")
 
 
+@lru_cache(maxsize=1 << 16)
 def _fold(word: str) -> str:
     w = unicodedata.normalize("NFKD", word.lower())
     w = "".join(ch for ch in w if not unicodedata.combining(ch))
@@ -157,16 +160,6 @@ def anchors(text: str) -> Counter[str]:
 
 _NEUTRAL = 0.4  # lexical cost when there is no anchor evidence either way
 _SHRINK = 6.0  # anchors needed before the Dice score is fully trusted
-
-
-def _lexical_cost(a: Counter[str], b: Counter[str]) -> float:
-    """``1 - Dice`` shrunk towards a neutral cost when there are few anchors."""
-    total = sum(a.values()) + sum(b.values())
-    if total == 0:
-        return _NEUTRAL
-    dice = 2.0 * sum((a & b).values()) / total
-    trust = min(1.0, total / _SHRINK)
-    return trust * (1.0 - dice) + (1.0 - trust) * _NEUTRAL
 
 
 # --------------------------------------------------------------------------- alignment
@@ -215,54 +208,83 @@ class Alignment:
         return [], False
 
 
+def _group_counts(bags: list[Counter[str]], vocab: dict[str, int]) -> np.ndarray:
+    """Prefix sums of anchor counts: row ``k`` holds the counts of sentences ``< k``."""
+    mat = np.zeros((len(bags) + 1, max(1, len(vocab))), dtype=np.int32)
+    for k, bag in enumerate(bags):
+        for tok, c in bag.items():
+            mat[k + 1, vocab[tok]] += c
+    return np.cumsum(mat, axis=0)
+
+
+def _shape_costs(
+    di: int, dj: int, es_len: np.ndarray, en_len: np.ndarray, ces: np.ndarray, cen: np.ndarray, ratio: float
+) -> np.ndarray:
+    """Cost of every bead of shape ``di x dj``; entry ``[i0, j0]`` starts at (i0, j0)."""
+    n, m = len(es_len) - 1, len(en_len) - 1  # prefix-sum arrays have one extra row
+    rows, cols = n - di + 1, m - dj + 1
+    if rows <= 0 or cols <= 0:
+        return np.zeros((max(rows, 0), max(cols, 0)))
+    ls = (es_len[di:] - es_len[: n - di + 1])[:, None]  # (rows, 1)
+    le = (en_len[dj:] - en_len[: m - dj + 1])[None, :]  # (1, cols)
+    prior = _BEADS[(di, dj)]
+    if di == 0 or dj == 0:
+        return prior + _SKIP_PER_CHAR * np.minimum(ls + le, 200).astype(float)
+    length = np.abs(np.log((le + 20.0) / (ratio * ls + 20.0)))
+    a = ces[di:] - ces[: n - di + 1]  # (rows, V)
+    b = cen[dj:] - cen[: m - dj + 1]  # (cols, V)
+    inter = np.minimum(a[:, None, :], b[None, :, :]).sum(axis=2)
+    total = a.sum(axis=1)[:, None] + b.sum(axis=1)[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dice = np.where(total > 0, 2.0 * inter / np.maximum(total, 1), 0.0)
+    trust = np.minimum(1.0, total / _SHRINK)
+    lex = np.where(total > 0, trust * (1.0 - dice) + (1.0 - trust) * _NEUTRAL, _NEUTRAL)
+    # content cost counts once per sentence, so merging never buys a discount
+    weight = (di + dj) / 2.0
+    return prior + weight * (_LEN_WEIGHT * length + _LEX_WEIGHT * lex)
+
+
 def align_sentences(es_text: str, en_text: str) -> Alignment:
     """Align the sentences of a Spanish text and its English MT (monotonic DP)."""
     es = split_sentences_es(es_text)
     en = split_sentences_en(en_text)
     n, m = len(es), len(en)
-    es_len = [e - s for s, e in es]
-    en_len = [e - s for s, e in en]
-    ratio = (sum(en_len) / sum(es_len)) if sum(es_len) and sum(en_len) else 1.0
+    es_len = np.concatenate([[0], np.cumsum([e - s for s, e in es])]).astype(float)
+    en_len = np.concatenate([[0], np.cumsum([e - s for s, e in en])]).astype(float)
+    ratio = float(en_len[-1] / es_len[-1]) if es_len[-1] and en_len[-1] else 1.0
     es_anc = [anchors(es_text[s:e]) for s, e in es]
     en_anc = [anchors(en_text[s:e]) for s, e in en]
-
-    def bead_cost(i0: int, i1: int, j0: int, j1: int) -> float:
-        prior = _BEADS[(i1 - i0, j1 - j0)]
-        ls = sum(es_len[i0:i1])
-        le = sum(en_len[j0:j1])
-        length = abs(math.log((le + 20.0) / (ratio * ls + 20.0)))
-        if i1 == i0 or j1 == j0:
-            # an unmatched sentence: a short one ("1.") is cheap to skip, a long one is not
-            return prior + _SKIP_PER_CHAR * min(ls + le, 200)
-        a: Counter[str] = Counter()
-        for k in range(i0, i1):
-            a.update(es_anc[k])
-        b: Counter[str] = Counter()
-        for k in range(j0, j1):
-            b.update(en_anc[k])
-        lex = _lexical_cost(a, b)
-        # content cost counts once per sentence, so merging never buys a discount
-        weight = (i1 - i0 + j1 - j0) / 2.0
-        return prior + weight * (_LEN_WEIGHT * length + _LEX_WEIGHT * lex)
+    vocab: dict[str, int] = {}
+    for bag in es_anc + en_anc:
+        for tok in bag:
+            vocab.setdefault(tok, len(vocab))
+    ces = _group_counts(es_anc, vocab)
+    cen = _group_counts(en_anc, vocab)
+    shape_cost = {shape: _shape_costs(*shape, es_len, en_len, ces, cen, ratio).tolist() for shape in _BEADS}
 
     inf = float("inf")
     cost = [[inf] * (m + 1) for _ in range(n + 1)]
     back: list[list[tuple[int, int] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
     cost[0][0] = 0.0
+    shapes = list(_BEADS)
     for i in range(n + 1):
+        row = cost[i]
         for j in range(m + 1):
             if i == 0 and j == 0:
                 continue
             best = inf
             arg = None
-            for (di, dj) in _BEADS:
+            for di, dj in shapes:
                 pi, pj = i - di, j - dj
-                if pi < 0 or pj < 0 or cost[pi][pj] == inf:
+                if pi < 0 or pj < 0:
                     continue
-                c = cost[pi][pj] + bead_cost(pi, i, pj, j)
+                prev = cost[pi][pj]
+                if prev == inf:
+                    continue
+                c = prev + shape_cost[(di, dj)][pi][pj]
                 if c < best - 1e-12:
                     best, arg = c, (di, dj)
-            cost[i][j] = best
+            row[j] = best
             back[i][j] = arg
     beads: list[Bead] = []
     i, j = n, m
@@ -270,9 +292,7 @@ def align_sentences(es_text: str, en_text: str) -> Alignment:
         step = back[i][j]
         assert step is not None
         di, dj = step
-        beads.append(
-            Bead(tuple(range(i - di, i)), tuple(range(j - dj, j)), cost[i][j] - cost[i - di][j - dj])
-        )
+        beads.append(Bead(tuple(range(i - di, i)), tuple(range(j - dj, j)), cost[i][j] - cost[i - di][j - dj]))
         i, j = i - di, j - dj
     beads.reverse()
     return Alignment(es, en, beads)

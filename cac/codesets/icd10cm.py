@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from datetime import date
-from importlib import resources
+import importlib.util
 from pathlib import Path
 
 from cac.codesets.model import Code, CodeSet, Release
@@ -44,10 +44,13 @@ APRIL_2026 = Release(
 
 def embedded_tabular_path() -> Path:
     """Path of the Tabular List XML inside the ``simple-icd-10-cm`` package."""
-    base = resources.files("simple_icd_10_cm") / "data"
-    for entry in base.iterdir():
-        if entry.name.startswith("icd10c") and entry.name.endswith(".xml"):
-            return Path(str(entry))
+    # Located without importing the package: its import parses the XML (seconds).
+    spec = importlib.util.find_spec("simple_icd_10_cm")
+    if spec is None or not spec.submodule_search_locations:
+        raise CodeSetError(Errors.E102, path="simple_icd_10_cm/data/icd10cm-tabular-*.xml")
+    base = Path(next(iter(spec.submodule_search_locations))) / "data"
+    for entry in sorted(base.glob("icd10c*.xml")):
+        return entry
     raise CodeSetError(Errors.E102, path=str(base / "icd10cm-tabular-*.xml"))
 
 

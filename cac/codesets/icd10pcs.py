@@ -178,7 +178,7 @@ class PcsTable:
 
     def title(self, code: str) -> str | None:
         axes = self.axes(code)
-        return compose_title(self, axes) if axes else None
+        return compose_title(self, axes, code) if axes else None
 
 
 @dataclass
@@ -332,7 +332,7 @@ def pcs_codeset_from_tables(
                 for i, (_, label) in enumerate(combo):
                     axes[str(i + 4)] = label
                 codes[code] = Code(
-                    code, compose_title(table, axes), True, category=table.prefix, axes=axes, attrs={"section": code[0]}
+                    code, compose_title(table, axes, code), True, category=table.prefix, axes=axes, attrs={"section": code[0]}
                 )
     return CodeSet(Release(SYSTEM, version, effective_from, effective_to, source), codes)
 
@@ -342,9 +342,9 @@ def pcs_codeset_from_tables(
 # --------------------------------------------------------------------------
 
 # Templates per (section, position-3 label), after the CMS long-title style.
-# Fields: {op} {B} body part (pos 4), {A} approach (pos 5, "... Approach"),
-# {D} device (pos 6), {Q} qualifier (pos 7); optional pieces: {with_D},
-# {using_D}, {c_D}, {c_Q}, {to_Q}, {using_Q}, {using_A}, {sp_D}.
+# Fields: {op} position-3 label, {B} body part (pos 4), {A} approach (pos 5,
+# "... Approach"), {D} device (pos 6), {Q} qualifier (pos 7); optional pieces
+# carry their own separator: {with_D} " with D", {c_Q} ", Q", ... (see _fields).
 _DEFAULT_TEMPLATE = "{op} of {B}{with_D}{c_Q}, {A}"
 _TEMPLATES: dict[tuple[str, str], str] = {
     ("0", "Alteration"): "Alteration of {B}{with_D}, {A}",
@@ -378,7 +378,7 @@ _TEMPLATES: dict[tuple[str, str], str] = {
     ("2", "Change"): "Change {D} on {B}",
     ("2", "Removal"): "Removal of {D} on {B}",
     ("2", "*"): "{op} of {B}{using_D}",
-    ("3", "Introduction"): "Introduction of {D}{c_Q}{comma_if_Q} into {B}, {A}",
+    ("3", "Introduction"): "Introduction of {Q_or_D} into {B}, {A}",
     ("3", "Irrigation"): "Irrigation of {B} using {D}, {A}{c_Q}",
     ("3", "Transfusion"): "Transfusion of {Q_sp}{D} into {B}, {A}",
     ("4", "*"): "{op} of {B}{sp_D}{c_Q}, {A}",
@@ -387,48 +387,141 @@ _TEMPLATES: dict[tuple[str, str], str] = {
     ("7", "*"): "Osteopathic Treatment of {B} using {D}",
     ("8", "*"): "{D} of {B}{c_Q}, {A}",
     ("9", "*"): "Chiropractic Manipulation of {B}, {D}",
-    ("B", "*"): "{op} of {B}{using_A}{c_D}{c_Q}",
+    ("B", "*"): "{op} of {B}{using_A}{imaging_DQ}",
     ("C", "*"): "{op} of {B}{using_A}",
     ("D", "Beam Radiation"): "Beam Radiation of {B} using {A}{c_Q}",
     ("D", "Brachytherapy"): "{A} Brachytherapy of {B} using {D}{c_Q}",
     ("D", "*"): "{A} of {B}",
+    ("F", "Caregiver Training"): "Caregiver Training in {A}{using_D}",
+    ("F", "*"): "{A} {op_kind}{of_B}{using_D}",
     ("G", "*"): "{op}{c_B}",
     ("H", "*"): "{op} for Substance Abuse Treatment{c_B}",
-    ("X", "*"): "{op} of {D} into {B}, {A}{c_Q}",
+    ("X", "Bypass"): "Bypass {B}{using_D}, {A}{c_Q}",
+    ("X", "Extirpation"): "Extirpation of Matter from {B}{using_D}, {A}{c_Q}",
+    ("X", "Insertion"): "Insertion of {D} into {B}, {A}{c_Q}",
+    ("X", "Introduction"): "Introduction of {D} into {B}, {A}{c_Q}",
+    ("X", "Replacement"): "Replacement of {B}{with_D}, {A}{c_Q}",
+    ("X", "Supplement"): "Supplement {B}{with_D}, {A}{c_Q}",
+    ("X", "Transfusion"): "Transfusion of {D} into {B}, {A}{c_Q}",
+    ("X", "*"): "{op} of {B}{using_D}, {A}{c_Q}",
 }
+# Variants that depend on the body system (position 2).
+_TEMPLATES_BY_TABLE: dict[str, str] = {
+    "0JU": "Supplement of {B}{with_D}{c_Q}, {A}",
+    "0JX": "Transfer {B}{with_Q}, {A}",
+    "0KX": "Transfer {B}{with_Q}, {A}",
+    "03F": "Fragmentation of {B}, {A}{c_Q}",
+    "04F": "Fragmentation of {B}, {A}{c_Q}",
+    "05F": "Fragmentation of {B}, {A}{c_Q}",
+    "06F": "Fragmentation of {B}, {A}{c_Q}",
+}
+# Bypass from the coronary and pulmonary arteries reads "from", not "to".
+_BYPASS_FROM = {"0210", "0211", "0212", "0213", "021P", "021Q", "021R"}
+
+# Second parts of two-part labels that stay after the head noun
+# ("Coronary Artery, Two Arteries"); every other two-part label is turned round.
+_KEEP_ORDER = frozenset({
+    "All", "Anterior Column", "Posterior Column", "Arch", "Ascending", "Ascending/Arch", "Descending",
+    "Diagnostic", "Therapeutic", "Dual Chamber", "Single Chamber", "Single Chamber Rate Responsive",
+    "Ectopic", "Retained", "Flow Diverter", "One Artery", "Two Arteries", "Three Arteries",
+    "Four or More Arteries", "Pylorus", "Multiple Gestation", "Single Fetus", "Pneumatic",
+    "Bioprosthetic Valve", "Lateral Meniscus", "Medial Meniscus", "Dual Filter", "Single Deflection Filter",
+    "Vertebral Body Tether", "Nose and Sinus", "Subcutaneous Tissue and Fascia", "Subcutaneous Tissue and Breast",
+    "Ureters and Bladder", "Ureters and Kidneys", "Bile Ducts and Pancreatic Ducts", "Extraluminal Support Device",
+    "Extracorporeal Flow Reversal Circuit", "Micro-Electro-Mechanical System", "Whole Blood mRNA", "Confluence",
+})
+# Device labels whose title wording differs from the label.
+_DEVICE_WORDING = {
+    "Cardiac Lead, Pacemaker": "Pacemaker Lead",
+    "Cardiac Lead, Defibrillator": "Defibrillator Lead",
+    "Hearing Device, Single Channel Cochlear Prosthesis": "Single Channel Cochlear Prosthesis",
+    "Hearing Device, Multiple Channel Cochlear Prosthesis": "Multiple Channel Cochlear Prosthesis",
+    "Intraluminal Device, Airway": "Airway",
+    "Intraluminal Device, Endotracheal Airway": "Endotracheal Airway",
+    "Intraluminal Device, Endobronchial Valve": "Endobronchial Valve",
+    "Intraluminal Device, Pessary": "Pessary",
+    "Infusion Device, Pump": "Infusion Pump",
+    "Synthetic Substitute, Unicondylar Medial": "Medial Unicondylar Synthetic Substitute",
+    "Synthetic Substitute, Unicondylar Lateral": "Lateral Unicondylar Synthetic Substitute",
+    "Synthetic Substitute, Intraocular Telescope": "Intraocular Telescope",
+    "Biologic with Synthetic Substitute, Autoregulated Electrohydraulic":
+        "Biologic and Synthetic Substitute, Autoregulated Electrohydraulic",
+    "Intraluminal Device, Branched or Fenestrated, One or Two Arteries":
+        "Branched or Fenestrated Intraluminal Device, One or Two Arteries",
+    "Intraluminal Device, Branched or Fenestrated, Three or More Arteries":
+        "Branched or Fenestrated Intraluminal Device, Three or More Arteries",
+}
+_DEVICE_COUNTS = ("Two", "Three", "Four or More")
+# Physical rehabilitation equipment named without the word "Equipment".
+_BARE_EQUIPMENT = ("Orthosis", "Prosthesis", "Computer", "Audiometer", "Tympanometer", "Booth", "Equipment")
 
 
-def display_label(label: str) -> str:
+def display_label(label: str, section: str = "0") -> str:
     """A table label in title word order: ``Vertebral Artery, Left`` -> ``Left Vertebral Artery``."""
+    if section in "3FGH56789":
+        return label
     parts = label.split(", ")
-    if len(parts) == 2 or (len(parts) > 2 and parts[-1] in _LATERAL):
+    if len(parts) == 2 and parts[1] not in _KEEP_ORDER and not parts[1].startswith("Computer-aided"):
+        return f"{parts[1]} {parts[0]}"
+    if len(parts) > 2 and parts[-1] in _LATERAL:
         return f"{parts[-1]} {', '.join(parts[:-1])}"
     return label
 
 
-def _approach_text(label: str, axis_title: str) -> str:
+def _device_text(label: str, section: str) -> str:
+    if label in _DEVICE_WORDING:
+        return _DEVICE_WORDING[label]
+    parts = label.split(", ")
+    if parts[0] == "Intraluminal Device" and parts[-1] in _DEVICE_COUNTS:
+        middle = " ".join(parts[1:-1])
+        return " ".join(filter(None, (parts[-1], middle, "Intraluminal Devices")))
+    if section == "F" and not label.endswith(_BARE_EQUIPMENT):
+        return f"{label} Equipment"
+    return display_label(label, section)
+
+
+def _approach_text(label: str, axis_title: str, section: str) -> str:
+    if section == "B":
+        return f"{label} Contrast" if label.endswith("Osmolar") else label
     if axis_title.lower() != "approach" or label.startswith("Via Natural"):
         return label
     return f"{label} Approach"
 
 
-def compose_title(table: PcsTable, axes: Mapping[str, str]) -> str:
+def _template(table: PcsTable, body_part: str) -> str:
+    if table.prefix == "021" and body_part in "0123PQR":
+        return "Bypass {B}{from_Q}{with_D}, {A}"
+    return (
+        _TEMPLATES_BY_TABLE.get(table.prefix)
+        or _TEMPLATES.get((table.section, table.operation))
+        or _TEMPLATES.get((table.section, "*"), _DEFAULT_TEMPLATE)
+    )
+
+
+def compose_title(table: PcsTable, axes: Mapping[str, str], code: str = "") -> str:
     """A long title for one code in the CMS style ("Resection of Appendix, Open Approach")."""
+    sec = table.section
+
+    def label(pos: int) -> str:
+        text = axes.get(str(pos), "")
+        return "" if text in EMPTY_LABELS else text
+
+    b = display_label(label(4), sec)
+    raw_a, raw_d = label(5), label(6)
+    a = _approach_text(raw_a, table.axis_titles[4] if len(table.axis_titles) > 4 else "", sec) if raw_a else ""
+    d = _device_text(raw_d, sec) if raw_d else ""
+    q = display_label(label(7), sec)
+    if sec == "3":
+        q = q.replace(", ", " ")
     op = table.operation
-    template = _TEMPLATES.get((table.section, op)) or _TEMPLATES.get((table.section, "*"), _DEFAULT_TEMPLATE)
-
-    def val(pos: int) -> str:
-        label = axes.get(str(pos), "")
-        return "" if label in EMPTY_LABELS else display_label(label)
-
-    b, d, q = val(4), val(6), val(7)
-    a = val(5)
-    if a:
-        a = _approach_text(a, table.axis_titles[4] if len(table.axis_titles) > 4 else "")
-    if table.section == "B" and a and not a.endswith("Contrast"):
-        a = f"{a} Contrast"
+    if sec == "B":
+        dq = " ".join(filter(None, (d, q)))
+        imaging = (", " if a or not d else " using ") + dq if dq else ""
+    else:
+        imaging = ""
     fields = {
         "op": op,
+        "op_kind": next((k for k in ("Assessment", "Treatment") if op.endswith(k)), op),
         "B": b,
         "A": a,
         "D": d,
@@ -438,14 +531,19 @@ def compose_title(table: PcsTable, axes: Mapping[str, str]) -> str:
         "sp_D": f" {d}" if d else "",
         "c_D": f", {d}" if d else "",
         "c_B": f", {b}" if b else "",
+        "of_B": f" of {b}" if b else "",
         "c_Q": f", {q}" if q else "",
-        "comma_if_Q": "," if q else "",
+        "Q_or_D": q or d,
         "Q_sp": f"{q} " if q else "",
         "to_Q": f" to {q}" if q else "",
-        "using_Q": f" using {q}" if q else "",
+        "from_Q": f" from {q}" if q else "",
+        "with_Q": f" with {q}" if q else "",
+        "using_Q": (", " if d else " ") + f"using {q}" if q else "",
         "using_A": f" using {a}" if a else "",
+        "imaging_DQ": imaging,
     }
-    title = template.format(**fields)
+    body_part = code[3] if len(code) > 3 else ""
+    title = _template(table, body_part).format(**fields)
     return " ".join(title.replace(" ,", ",").split()).strip(" ,")
 
 

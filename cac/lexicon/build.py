@@ -22,6 +22,17 @@ from cac.codesets.model import CodeSet
 from cac.lexicon.normalize import normalize, rules, term_variants
 
 _WORDS = re.compile(r"[A-Za-z0-9]+")
+# Chapter 20 (external causes: activity, place, status) is reported from registration data and the
+# External Cause Index, not from free-text term matching.
+_SKIP_CHAPTERS = frozenset({"20"})
+_NEVER_ALONE = frozenset({"personal", "history", "family", "status", "encounter", "condition", "disease",
+                          "disorder", "syndrome", "observation", "examination", "finding", "problem"})
+_FILLER = frozenset({"nos", "unspecified", "other", "specified", "nec", "and", "or", "of", "the", "a", "an",
+                     "in", "on", "to", "with", "without", "due", "by", "for", "classified", "elsewhere", "not"})
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in _WORDS.findall(text.lower()) if w not in _FILLER]
 
 SOURCES = ("supplement", "index", "title", "inclusion", "includes", "neoplasm", "drug")
 
@@ -72,8 +83,12 @@ def make_term(text: str, code: str, source: str) -> Term | None:
     toks = list(dict.fromkeys(normalize(text)))
     if not toks or len(toks) > lexicon_rules()["max_term_tokens"]:
         return None
-    if len(toks) == 1 and len(_WORDS.findall(text)) >= 3:
-        return None  # "Type A blood" -> {blood}: too little of the term is left
+    if len(toks) == 1 and len(_content_words(text)) >= 2:
+        return None  # "Blood type" -> {blood}: too little of the term is left
+    if set(toks) <= _NEVER_ALONE:
+        return None  # "Personal history of other conditions": nothing clinical left
+    if not any(len(t) >= 3 and t.isalpha() for t in toks):
+        return None  # "HER2+" -> {2}: nothing to anchor on
     weak = rules().weak
     strong = [t for t in toks if t not in weak]
     if len(strong) >= 2:
@@ -85,7 +100,10 @@ def _cm_texts(cs: CodeSet) -> Iterator[tuple[str, str, str]]:
     for c in cs:
         if "seventh" in c.attrs:
             continue
-        if not c.title.lower().startswith("other "):  # residual categories are reached by specificity
+        if c.chapter in _SKIP_CHAPTERS:
+            continue
+        low = c.title.lower()
+        if not low.startswith("other ") and "other specified" not in low:  # residual categories
             yield c.title, c.code, "title"
         for note in c.notes.get("inclusion", ()):
             yield note, c.code, "inclusion"

@@ -93,7 +93,10 @@ class Coder:
 
     # --- loading -------------------------------------------------------------
     def _load_lexicon(self) -> Lexicon:
-        sources = [embedded_tabular_path(), *_resource_paths()]
+        import cac.lexicon.build as build_mod
+        import cac.lexicon.normalize as norm_mod
+
+        sources = [embedded_tabular_path(), *_resource_paths(), Path(build_mod.__file__), Path(norm_mod.__file__)]
         fp = fingerprint(sources, __version__)
         data = cached_json(self.settings.cache_dir, "lexicon", fp, lambda: build_lexicon(self.cm).to_json())
         return Lexicon.from_json(data)

@@ -1,0 +1,33 @@
+from cac.lexicon.build import Lexicon, make_term
+from cac.lexicon.matcher import TermMatcher
+from cac.lexicon.normalize import normalize
+
+
+def _lex(*pairs):
+    return Lexicon([t for text, code in pairs if (t := make_term(text, code, "title"))])
+
+
+def test_order_free_match_within_window_and_longest_wins():
+    lex = _lex(("Calculus of kidney", "N20.0"), ("Disorder of kidney", "N28.9"), ("Hypertension", "I10"))
+    m = TermMatcher(lex, window_slack=2)
+    toks = normalize("bilateral kidney stones and hypertension")
+    found = {lex.terms[i].code for mm in m.match(toks) for i in mm.term_ids}
+    assert found == {"N20.0", "I10"}
+
+
+def test_tokens_too_far_apart_do_not_match():
+    lex = _lex(("Calculus of kidney", "N20.0"))
+    m = TermMatcher(lex, window_slack=1)
+    toks = normalize("kidney function was normal on ultrasound and later a stone passed")
+    assert m.match(toks) == []
+
+
+def test_terms_reduced_to_one_token_of_long_text_are_dropped():
+    assert make_term("Type A blood", "Z67.10", "title") is None
+    assert make_term("Fever", "R50.9", "title") is not None
+
+
+def test_lexicon_from_code_set_has_titles_inclusions_and_supplement(coder):
+    sources = {t.source for t in coder.lexicon.terms}
+    assert {"title", "inclusion", "supplement"} <= sources
+    assert len(coder.lexicon.terms) > 50_000

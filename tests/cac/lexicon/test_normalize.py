@@ -1,0 +1,19 @@
+from cac.lexicon.normalize import normalize, strip_nonessential, term_variants
+
+
+def test_synonyms_adjectives_and_order_are_folded():
+    assert set(normalize("renal carcinoma")) == set(normalize("malignant neoplasm of kidney"))
+    assert set(normalize("kidney stones")) == set(normalize("calculus of kidney"))
+    assert normalize("diabetic") == normalize("diabetes")
+
+
+def test_type_and_stage_numbers_join():
+    assert "type2" in normalize("Type II diabetes")
+    assert "stage4" in normalize("CKD stage IV")
+    assert "type" not in normalize("type of lesion")
+
+
+def test_nonessential_modifiers_give_variants():
+    assert strip_nonessential("Hypertension (arterial) (benign)") == "Hypertension"
+    v = term_variants("hypertension (arterial) (benign)")
+    assert v[0] == "hypertension" and "arterial hypertension" in v

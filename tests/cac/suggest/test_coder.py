@@ -1,0 +1,112 @@
+"""Guideline behaviour of the knowledge-driven coder, end to end on short notes."""
+
+import pytest
+
+from cac.errors import InputError
+
+
+def codes(result):
+    return [s.code for s in result.suggestions]
+
+
+def excluded(result):
+    return {e.code: e for e in result.excluded}
+
+
+def test_evidence_offsets_point_into_the_note(coder):
+    text = "Assessment:\n1. Essential hypertension.\n2. Acute appendicitis."
+    r = coder.code(text, setting="inpatient")
+    assert "I10" in codes(r)
+    for s in r.suggestions:
+        assert s.evidence and all(text[e.start:e.end] == e.text for e in s.evidence)
+        assert 0.0 <= s.confidence <= 1.0 and s.rationale
+
+
+def test_negated_findings_are_not_coded(coder):
+    text = "The patient is negative for fever, chills or nausea. No pneumonia."
+    r = coder.code(text, setting="inpatient")
+    assert not {"R50.9", "R68.83", "R11.0", "J18.9"} & set(codes(r))
+    ex = excluded(r)
+    assert "J18.9" in ex and ex["J18.9"].rule == "context:negated"
+    assert "R50.9" in ex
+
+
+def test_family_history_gives_z80_not_the_disease(coder):
+    r = coder.code("Family history: mother had breast cancer.", setting="outpatient")
+    assert "Z80.3" in codes(r)
+    assert not any(c.startswith("C50") for c in codes(r))
+
+
+def test_personal_history_gives_z85(coder):
+    r = coder.code("History of prostate cancer, status post prostatectomy in 2015.", setting="outpatient")
+    assert "Z85.46" in codes(r)
+    assert "C61" not in codes(r)
+
+
+def test_uncertain_diagnosis_depends_on_setting(coder):
+    text = "Suspected pneumonia."
+    assert "J18.9" in codes(coder.code(text, setting="inpatient"))
+    out = coder.code(text, setting="outpatient")
+    assert "J18.9" not in codes(out)
+    assert excluded(out)["J18.9"].rule == "context:uncertain-outpatient"
+
+
+def test_diabetes_with_ckd_gives_combination_code(coder):
+    r = coder.code("Diagnoses: type 2 diabetes mellitus. Chronic kidney disease stage 3.", setting="inpatient")
+    c = codes(r)
+    assert "E11.22" in c and "E11.9" not in c
+    assert any(x.startswith("N18.3") for x in c)
+
+
+def test_hypertension_with_ckd_gives_i12(coder):
+    r = coder.code("Hypertension. Chronic kidney disease.", setting="inpatient")
+    assert "I12.9" in codes(r) and "I10" not in codes(r)
+
+
+def test_unspecified_code_with_alternatives_naming_what_is_missing(coder):
+    r = coder.code("Diagnosis: fracture of femur.", setting="inpatient")
+    s = next(s for s in r.suggestions if s.code.startswith("S72"))
+    assert s.code.endswith("A")  # initial encounter, active treatment
+    assert s.alternatives and all(a.missing for a in s.alternatives)
+
+
+def test_seventh_character_follows_the_encounter(coder):
+    r = coder.code("Subsequent encounter for routine healing. Diagnosis: fracture of femur.", setting="outpatient")
+    assert any(c.startswith("S72") and c.endswith("D") for c in codes(r))
+
+
+def test_integral_symptom_not_coded_with_confirmed_diagnosis(coder):
+    r = coder.code("Fever and dysuria. Diagnosis: urinary tract infection.", setting="inpatient")
+    assert "N39.0" in codes(r) and "R50.9" not in codes(r)
+    assert excluded(r)["R50.9"].rule == "integral-symptom"
+
+
+def test_never_a_non_billable_code(coder, icd10cm):
+    r = coder.code("Diabetes. Asthma. Fracture of femur. Pneumonia. Breast cancer.", setting="inpatient")
+    for s in r.suggestions + r.candidates:
+        if s.system == "ICD-10-CM":
+            assert icd10cm.is_valid(s.code), s.code
+
+
+def test_date_of_service_selects_release(coder):
+    r = coder.code("Type 2 diabetes mellitus.", date_of_service="2024-03-01", setting="inpatient")
+    assert r.code_sets["ICD-10-CM"] == "FY2024"
+    with pytest.raises(InputError, match="E012"):
+        coder.code("Asthma.", date_of_service="2019-01-01")
+    with pytest.raises(InputError, match="E011"):
+        coder.code("Asthma.", date_of_service="01/02/2026")
+    with pytest.raises(InputError, match="E010"):
+        coder.code("Asthma.", setting="emergency")
+
+
+def test_json_contract(coder):
+    d = coder.code("Acute appendicitis.", setting="inpatient").to_dict()
+    assert d["schema"] == "cac.suggestions/1"
+    assert set(d) >= {"document", "code_sets", "model", "suggestions", "candidates", "excluded"}
+    assert set(d["document"]) >= {"id", "sha256"}
+    s = d["suggestions"][0]
+    assert set(s) >= {"code", "system", "title", "confidence", "evidence", "rationale", "alternatives"}
+    assert s["code"] == s["code"].upper() and s["system"] in {"ICD-10-CM", "ICD-10-PCS", "HCPCS", "CPT"}
+    assert set(s["evidence"][0]) >= {"start", "end", "text", "section"}
+    confs = [x["confidence"] for x in d["suggestions"]]
+    assert confs == sorted(confs, reverse=True)

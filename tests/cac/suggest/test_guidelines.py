@@ -1,0 +1,47 @@
+from cac.suggest import guidelines
+from cac.suggest.hits import Hit
+
+
+def hit(code, score=0.8, uncertain=False):
+    return Hit(code=code, system="ICD-10-CM", title=code, score=score, uncertain=uncertain)
+
+
+def test_every_code_named_in_the_rules_is_billable(icd10cm):
+    rules = guidelines.guideline_rules()
+    for table in ("family_history", "personal_history"):
+        for prefix, code in rules[table].items():
+            assert icd10cm.is_valid(code), (table, prefix, code)
+    for rule in rules["combinations"]:
+        assert icd10cm.is_valid(rule["code"]), rule["id"]
+
+
+def test_history_tables_use_longest_prefix():
+    assert guidelines.family_history_code("C50.911") == "Z80.3"
+    assert guidelines.family_history_code("C71.9") == "Z80.8"
+    assert guidelines.family_history_code("C99") == "Z80.9"
+    assert guidelines.personal_history_code("I21.9") == "I25.2"
+
+
+def test_combination_replaces_and_keeps_the_right_codes(icd10cm):
+    hits = {"E11.9": hit("E11.9"), "N18.30": hit("N18.30"), "I10": hit("I10")}
+    ex = guidelines.apply_combinations(hits, icd10cm)
+    assert {"E11.22", "N18.30", "I12.9"} <= set(hits) and "E11.9" not in hits and "I10" not in hits
+    assert {e.code for e in ex} == {"E11.9", "I10"}
+
+
+def test_uncertain_codes_do_not_trigger_combinations(icd10cm):
+    hits = {"E11.9": hit("E11.9"), "N18.9": hit("N18.9", uncertain=True)}
+    guidelines.apply_combinations(hits, icd10cm)
+    assert "E11.22" not in hits
+
+
+def test_excludes1_keeps_the_stronger_code(icd10cm):
+    hits = {"E11.9": hit("E11.9", 0.9), "E10.9": hit("E10.9", 0.6)}
+    ex = guidelines.apply_excludes1(hits, icd10cm)
+    assert set(hits) == {"E11.9"} and ex[0].code == "E10.9" and ex[0].rule == "excludes1"
+
+
+def test_encounter_character():
+    assert guidelines.encounter_character("seen for subsequent encounter, routine healing") == "D"
+    assert guidelines.encounter_character("sequela of burn") == "S"
+    assert guidelines.encounter_character("fell today") == "A"
