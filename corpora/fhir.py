@@ -49,10 +49,14 @@ class _Stripper(HTMLParser):
         elif tag in _BLOCK:
             self.parts.append("\n")
 
+    def handle_startendtag(self, tag: str, attrs: Any) -> None:
+        if tag in _BLOCK:
+            self.parts.append("\n")
+
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style"):
             self._skip = max(0, self._skip - 1)
-        elif tag in _BLOCK:
+        elif tag in _BLOCK and tag != "br":
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:

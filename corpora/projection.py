@@ -19,14 +19,20 @@ sentence per line.  There is no word alignment, so evidence is projected at the
 
    * a *length* term ``|log((len_en + 20) / (r * len_es + 20))|`` where ``r`` is
      the document's English/Spanish character ratio (the MT is ~0.87x as long and
-     sometimes drops clauses, so the ratio is estimated per document);
+     sometimes drops clauses, so the ratio is estimated per document, clipped to
+     ``[0.7, 1.05]`` so that a document missing whole sentences keeps a sane one);
    * an *anchor* term ``1 - Dice(anchors_es, anchors_en)`` over multisets of
      language-independent tokens: numbers (decimal comma normalised to a point),
      upper-case acronyms, cognate stems (accent-stripped, ``ph->f``, ``th->t``,
-     ``y->i``, ``k->c``, double letters collapsed, first 5 characters of words of
-     at least 5 letters: ``nefrectomía``/``nephrectomy`` -> ``nefre``) and
-     structural punctuation (``:``, ``;``, ``%``, ``(``, ``/``, ``+``);
-   * a fixed prior per bead shape (1-1 is free, merges cost more, 1-0/0-1 most).
+     ``y->i``, ``k->c``, ``ti->ci``, double letters collapsed, first 5 characters
+     of words of at least 5 letters: ``nefrectomía``/``nephrectomy`` ->
+     ``nefre``) and structural punctuation (``:``, ``;``, ``%``, ``(``, ``/``,
+     ``+``).  With few anchors the Dice term is shrunk towards a neutral 0.4
+     (full trust from 6 anchors), and it is weighted by the bead's sentence count
+     so that merging sentences never buys a discount;
+   * a skip cost for 1-0/0-1 beads that grows with the skipped length (an MT
+     artefact line such as ``1.`` is cheap to skip, a real sentence is not);
+   * a fixed prior per bead shape (1-1 is free, merges cost more).
 
    The programme minimises the total cost; ties prefer 1-1 beads.
 
@@ -136,7 +142,7 @@ _PUNCT = set(":;%(/+")
 def _fold(word: str) -> str:
     w = unicodedata.normalize("NFKD", word.lower())
     w = "".join(ch for ch in w if not unicodedata.combining(ch))
-    for a, b in (("ph", "f"), ("th", "t"), ("y", "i"), ("k", "c"), ("qu", "c"), ("ch", "c")):
+    for a, b in (("ph", "f"), ("th", "t"), ("y", "i"), ("k", "c"), ("qu", "c"), ("ch", "c"), ("ti", "ci")):
         w = w.replace(a, b)
     return re.sub(r"(.)\1+", r"\1", w)
 
@@ -176,6 +182,8 @@ _BEADS: dict[tuple[int, int], float] = {
     (0, 1): 0.6,
 }
 _LEN_WEIGHT = 1.0
+_RATIO_PRIOR = 0.87  # English MT / Spanish characters, CodiEsp train median
+_RATIO_MIN, _RATIO_MAX = 0.7, 1.05
 _SKIP_PER_CHAR = 0.01
 _LEX_WEIGHT = 1.5
 
@@ -251,7 +259,9 @@ def align_sentences(es_text: str, en_text: str) -> Alignment:
     n, m = len(es), len(en)
     es_len = np.concatenate([[0], np.cumsum([e - s for s, e in es])]).astype(float)
     en_len = np.concatenate([[0], np.cumsum([e - s for s, e in en])]).astype(float)
-    ratio = float(en_len[-1] / es_len[-1]) if es_len[-1] and en_len[-1] else 1.0
+    ratio = float(en_len[-1] / es_len[-1]) if es_len[-1] and en_len[-1] else _RATIO_PRIOR
+    # a document whose MT dropped whole sentences must not drag the ratio along
+    ratio = min(max(ratio, _RATIO_MIN), _RATIO_MAX)
     es_anc = [anchors(es_text[s:e]) for s, e in es]
     en_anc = [anchors(en_text[s:e]) for s, e in en]
     vocab: dict[str, int] = {}

@@ -96,6 +96,7 @@ def normalize(text: str) -> list[str]:
     return [t for t, _, _ in normalize_tokens(raw_tokens(text))]
 
 
+_NOT_MODIFIERS = ("without", "with ", "not ", "except", "no ", "excluding", "due to", "in ", "of ")
 _PARENS = re.compile(r"\s*\([^()]*\)")
 _BRACKETS = re.compile(r"\s*\[[^\[\]]*\]")
 
@@ -115,7 +116,7 @@ def term_variants(term: str) -> list[str]:
     for mod in mods[:8]:
         for alt in re.split(r",|\bor\b", mod):
             alt = alt.strip()
-            if alt and len(alt) < 40:
+            if alt and len(alt) < 40 and not alt.lower().startswith(_NOT_MODIFIERS):
                 variants.append(f"{alt} {core}")
     full = term.replace("(", " ").replace(")", " ")
     if mods and len(mods) == 1:

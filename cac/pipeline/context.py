@@ -33,8 +33,9 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 
 from cac.pipeline.extensions import (
+    CONTEXT_ATTR,
     CONTEXT_FLAGS,
-    context_key,
+    doc_text,
     new_context_record,
     parse_rules,
     read_rules,
@@ -52,7 +53,9 @@ _PRIORITY = {"pseudo": 0, "terminate": 1}
 
 @dataclass(frozen=True, slots=True)
 class ContextRule:
-    """One rule: a trigger (with category), a terminator or a pseudo-trigger."""
+    """One rule: a trigger (with category), a terminator or a pseudo-trigger.
+
+    ``literal`` names the rule (the first literal of its group)."""
 
     literal: str
     direction: str
@@ -65,7 +68,7 @@ class ContextRule:
         return self.terminates is None or category in self.terminates
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Trigger:
     """A rule matched in a doc, with its scope (token offsets, end exclusive)."""
 
@@ -74,6 +77,9 @@ class Trigger:
     rule: ContextRule
     scope_start: int
     scope_end: int
+    sentence: int
+    start_char: int
+    end_char: int
 
     def modifies(self, start: int, end: int) -> bool:
         """Whether a target ``[start, end)`` lies (partly) in scope, off the trigger."""
@@ -114,26 +120,31 @@ class ContextComponent:
         if not isinstance(items, list) or not items:
             raise rule_error(label, "'rules' must be a non-empty list")
         phrase = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+        exact = PhraseMatcher(self.nlp.vocab, attr="ORTH")
         matcher = Matcher(self.nlp.vocab)
-        by_key: dict[int, list[ContextRule]] = {}
+        by_key: dict[int, ContextRule] = {}
         for i, item in enumerate(items):
             literals, pattern, fields = self._parse_rule(item, f"rules[{i}]", categories, label)
             key = f"cac_ctx_{i}"
-            rules = [ContextRule(lit, **fields) for lit in literals]
-            by_key[self.nlp.vocab.strings.add(key)] = rules
-            if pattern is not None:
-                try:
-                    matcher.add(key, pattern)
-                except (MatchPatternError, ValueError, TypeError) as err:
-                    raise rule_error(label, f"rules[{i}]: invalid token pattern ({type(err).__name__})") from None
-            else:
+            by_key[self.nlp.vocab.strings.add(key)] = ContextRule(literals[0], **fields)
+            if pattern is None:
                 phrase.add(key, [self.nlp.make_doc(lit) for lit in literals])
+                continue
+            phrases = _pattern_phrases(pattern)
+            if phrases is not None:
+                attr, word_lists = phrases
+                target = phrase if attr == "LOWER" else exact
+                target.add(key, [Doc(self.nlp.vocab, words=words) for words in word_lists])
+                continue
+            try:
+                matcher.add(key, _expand_first_token(pattern))
+            except (MatchPatternError, ValueError, TypeError) as err:
+                raise rule_error(label, f"rules[{i}]: invalid token pattern ({type(err).__name__})") from None
         self.rules = data
         self.categories = categories
         self.section_defaults = {k: tuple(v) for k, v in defaults.items()}
         self._by_key = by_key
-        self._phrase = phrase
-        self._matcher = matcher
+        self._matchers = [m for m in (phrase, exact, matcher) if len(m)]
 
     @staticmethod
     def _parse_categories(value: Any, label: str) -> dict[str, dict[str, Any]]:
@@ -195,60 +206,73 @@ class ContextComponent:
 
     def triggers(self, doc: Doc) -> list[Trigger]:
         """Triggers and terminators kept after overlap resolution, with scopes."""
-        found = [(s, e, key) for key, s, e in self._phrase(doc)]
-        found += [(s, e, key) for key, s, e in self._matcher(doc)]
+        return self._triggers(doc, _sentence_starts(doc))
+
+    def _triggers(self, doc: Doc, starts: list[int], sentences: set[int] | None = None) -> list[Trigger]:
+        found = [(s, e, key) for matcher in self._matchers for key, s, e in matcher(doc)]
         if not found:
             return []
-        candidates = []
-        for s, e, key in found:
-            rules = self._by_key[key]
-            rule = rules[0] if len(rules) == 1 else _rule_for(rules, doc[s:e].text.lower())
-            candidates.append((s, e, rule))
-        candidates.sort(key=lambda m: (m[0] - m[1], _PRIORITY.get(m[2].direction, 2), m[0]))
-        taken = numpy.zeros(len(doc), dtype=bool)
+        by_key = self._by_key
+        candidates = sorted(
+            ((s, e, by_key[key]) for s, e, key in found),
+            key=lambda m: (m[0] - m[1], _PRIORITY.get(m[2].direction, 2), m[0]),
+        )
+        taken = bytearray(len(doc))
         kept = []
         for s, e, rule in candidates:
-            if taken[s:e].any():
+            if any(taken[s:e]):
                 continue
-            taken[s:e] = True
+            taken[s:e] = b"\x01" * (e - s)
             if rule.direction != "pseudo":
                 kept.append((s, e, rule))
         kept.sort(key=lambda m: m[0])
-        return self._with_scopes(doc, kept)
+        return self._with_scopes(doc, kept, starts, sentences)
 
-    def _with_scopes(self, doc: Doc, kept: list[tuple[int, int, ContextRule]]) -> list[Trigger]:
-        starts = _sentence_starts(doc)
+    def _with_scopes(
+        self,
+        doc: Doc,
+        kept: list[tuple[int, int, ContextRule]],
+        starts: list[int],
+        sentences: set[int] | None,
+    ) -> list[Trigger]:
         n = len(doc)
-        terminators = [(s, e, r) for s, e, r in kept if r.direction == "terminate"]
+        sentence_of = [bisect_right(starts, s) - 1 for s, _, _ in kept]
+        terminators: dict[int, list[tuple[int, int, ContextRule]]] = {}
+        for match, k in zip(kept, sentence_of):
+            if match[2].direction == "terminate":
+                terminators.setdefault(k, []).append(match)
         out: list[Trigger] = []
-        for s, e, rule in kept:
-            k = bisect_right(starts, s) - 1
+        for (s, e, rule), k in zip(kept, sentence_of):
+            if sentences is not None and k not in sentences:
+                continue
+            words = doc[s:e]
+            if rule.direction == "terminate":
+                out.append(Trigger(s, e, rule, s, s, k, words.start_char, words.end_char))
+                continue
             sent_start = starts[k]
             sent_end = starts[k + 1] if k + 1 < len(starts) else n
-            if rule.direction == "terminate":
-                out.append(Trigger(s, e, rule, s, s))
-                continue
+            terms = terminators.get(k, ())
             category = rule.category or ""
             scope_start, scope_end = s, e
             limit = rule.max_scope or self.max_scope
             if rule.direction in ("forward", "bidirectional"):
                 scope_end = sent_end
-                for ts, _, term in terminators:
+                for ts, _, term in terms:
                     if ts >= e and term.ends(category):
-                        scope_end = min(scope_end, ts)
+                        scope_end = ts
                         break
                 if limit:
                     scope_end = min(scope_end, e + limit)
             if rule.direction in ("backward", "bidirectional"):
                 scope_start = sent_start
-                for ts, te, term in reversed(terminators):
+                for _, te, term in reversed(terms):
                     if te <= s and term.ends(category):
-                        scope_start = max(scope_start, te)
+                        scope_start = te
                         break
                 back_limit = rule.max_scope_backward or limit
                 if back_limit:
                     scope_start = max(scope_start, s - back_limit)
-            out.append(Trigger(s, e, rule, scope_start, scope_end))
+            out.append(Trigger(s, e, rule, scope_start, scope_end, k, words.start_char, words.end_char))
         return out
 
     # --- annotation ---------------------------------------------------------
@@ -257,9 +281,31 @@ class ContextComponent:
         targets = self._targets(doc)
         if not targets:
             return doc
-        triggers = [t for t in self.triggers(doc) if t.rule.direction != "terminate"]
+        starts = _sentence_starts(doc)
+        located = []
+        sentences: set[int] = set()
         for span in targets:
-            self._assert(doc, span, triggers)
+            start, end = span.start, span.end
+            first = bisect_right(starts, start) - 1
+            last = bisect_right(starts, max(end - 1, start)) - 1
+            located.append((start, end, span.start_char, span.end_char, first, last))
+            sentences.update(range(first, last + 1))
+        by_sentence: dict[int, list[Trigger]] = {}
+        for trigger in self._triggers(doc, starts, sentences):
+            if trigger.rule.direction != "terminate":
+                by_sentence.setdefault(trigger.sentence, []).append(trigger)
+        text = doc_text(doc)
+        user_data = doc.user_data
+        for start, end, start_char, end_char, first, last in located:
+            near = by_sentence.get(first, []) if first == last else [
+                t for k in range(first, last + 1) for t in by_sentence.get(k, ())
+            ]
+            record = self._assert(doc, text, start, end, start_char, near)
+            key = ("._.", CONTEXT_ATTR, start_char, end_char)
+            if record is None:
+                user_data.pop(key, None)
+            else:
+                user_data[key] = record
         return doc
 
     def _targets(self, doc: Doc) -> Iterable[Span]:
@@ -267,30 +313,33 @@ class ContextComponent:
             return doc.ents
         return doc.spans[self.spans_key] if self.spans_key in doc.spans else ()
 
-    def _assert(self, doc: Doc, span: Span, triggers: list[Trigger]) -> None:
-        record = new_context_record()
-        section = section_record_at(doc, span.start_char)
-        if section is not None:
-            for category in self.section_defaults.get(section[0], ()):
+    def _assert(
+        self, doc: Doc, text: str, start: int, end: int, start_char: int, triggers: list[Trigger]
+    ) -> dict[str, Any] | None:
+        """The assertion record of a target; ``None`` when nothing applies."""
+        record: dict[str, Any] | None = None
+        section = section_record_at(doc, start_char)
+        if section is not None and section[0] in self.section_defaults:
+            record = new_context_record()
+            for category in self.section_defaults[section[0]]:
                 self._apply(record, category)
                 record["triggers"].append(
                     {"category": category, "text": None, "start": None, "end": None,
                      "direction": None, "source": f"section:{section[0]}"}
                 )
         for trigger in triggers:
-            if trigger.scope_start >= span.end:
-                break
-            if not trigger.modifies(span.start, span.end):
+            if not trigger.modifies(start, end):
                 continue
+            if record is None:
+                record = new_context_record()
             category = trigger.rule.category or ""
             self._apply(record, category)
-            first, last = doc[trigger.start], doc[trigger.end - 1]
             record["triggers"].append(
-                {"category": category, "text": doc.text[first.idx : last.idx + len(last)],
-                 "start": first.idx, "end": last.idx + len(last),
+                {"category": category, "text": text[trigger.start_char : trigger.end_char],
+                 "start": trigger.start_char, "end": trigger.end_char,
                  "direction": trigger.rule.direction, "source": "trigger"}
             )
-        doc.user_data[context_key(span)] = record
+        return record
 
     def _apply(self, record: dict[str, Any], category: str) -> None:
         for attr, value in self.categories[category].items():
@@ -311,9 +360,60 @@ class ContextComponent:
         return self
 
 
-def _rule_for(rules: list[ContextRule], text: str) -> ContextRule:
-    """The rule of a literal group (they share every field but the literal)."""
-    return rules[0]
+_PHRASE_ATTRS = {"LOWER": "LOWER", "ORTH": "ORTH", "TEXT": "ORTH"}
+_MAX_PHRASES = 50_000
+
+
+def _pattern_phrases(patterns: list[list[dict[str, Any]]]) -> tuple[str, list[list[str]]] | None:
+    """Token patterns made only of literal tokens (one string, or ``{"IN": [...]}``,
+    optionally ``"OP": "?"``) as the word lists they can match, for a
+    ``PhraseMatcher``; ``None`` when a pattern needs the (slower) ``Matcher``."""
+    attr: str | None = None
+    out: list[list[str]] = []
+    for pattern in patterns:
+        options: list[list[str | None]] = []
+        for token in pattern:
+            if not isinstance(token, dict):
+                return None
+            op = token.get("OP")
+            keys = [k for k in token if k != "OP"]
+            if op not in (None, "?") or len(keys) != 1 or keys[0] not in _PHRASE_ATTRS:
+                return None
+            token_attr = _PHRASE_ATTRS[keys[0]]
+            if attr not in (None, token_attr):
+                return None
+            attr = token_attr
+            value = token[keys[0]]
+            values = value["IN"] if isinstance(value, dict) and set(value) == {"IN"} else [value]
+            if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+                return None
+            words = [v.lower() for v in values] if attr == "LOWER" else list(values)
+            options.append(words + ([None] if op == "?" else []))
+        combos: list[list[str]] = [[]]
+        for choice in options:
+            combos = [c + [w] if w is not None else c for c in combos for w in choice]
+            if len(combos) > _MAX_PHRASES:
+                return None
+        out.extend(c for c in combos if c)
+    return (attr, out) if attr is not None and out else None
+
+
+def _expand_first_token(patterns: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    """Split ``{"LOWER": {"IN": [...]}}`` on a pattern's first token into one
+    pattern per value: plain string values are matched natively, while set
+    predicates would run in Python at every token of every doc."""
+    out: list[list[dict[str, Any]]] = []
+    for pattern in patterns:
+        first = pattern[0] if pattern and isinstance(pattern[0], dict) else None
+        if first is None or len(first) != 1 or "OP" in first:
+            out.append(pattern)
+            continue
+        (attr, value), = first.items()
+        if isinstance(value, dict) and set(value) == {"IN"} and isinstance(value["IN"], list):
+            out.extend([{attr: v}] + pattern[1:] for v in value["IN"])
+        else:
+            out.append(pattern)
+    return out
 
 
 def _sentence_starts(doc: Doc) -> list[int]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from spacy.tokens import Doc, Span, Token
 
@@ -68,6 +69,17 @@ class Section:
 
     def to_record(self) -> list[Any]:
         return [self.name, self.header_start_char, self.header_end_char, self.start_char, self.end_char]
+
+
+_TEXTS: "WeakKeyDictionary[Doc, str]" = WeakKeyDictionary()
+
+
+def doc_text(doc: Doc) -> str:
+    """``doc.text``, computed once per doc (spaCy rebuilds it on every access)."""
+    text = _TEXTS.get(doc)
+    if text is None:
+        text = _TEXTS[doc] = doc.text
+    return text
 
 
 def _section_records(doc: Doc) -> Any:

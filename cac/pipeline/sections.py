@@ -31,6 +31,7 @@ from spacy.tokens import Doc
 from cac.pipeline.extensions import (
     SECTIONS_KEY,
     Section,
+    doc_text,
     parse_rules,
     read_rules,
     rule_error,
@@ -115,7 +116,7 @@ class SectionDetector:
     # --- detection ----------------------------------------------------------
 
     def __call__(self, doc: Doc) -> Doc:
-        doc.user_data[SECTIONS_KEY] = [s.to_record() for s in self.find(doc.text)]
+        doc.user_data[SECTIONS_KEY] = [s.to_record() for s in self.find(doc_text(doc))]
         return doc
 
     def find(self, text: str) -> list[Section]:

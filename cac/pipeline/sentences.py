@@ -29,7 +29,7 @@ from spacy.attrs import IDX, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from cac.pipeline.extensions import SECTIONS_KEY, parse_rules, read_rules, rule_error, write_rules
+from cac.pipeline.extensions import SECTIONS_KEY, doc_text, parse_rules, read_rules, rule_error, write_rules
 
 RULES_FILE = "sentence_rules.json"
 
@@ -71,7 +71,7 @@ class SentenceSplitter:
     def __call__(self, doc: Doc) -> Doc:
         if len(doc) == 0:
             return doc
-        starts = self.boundaries(doc.text, doc.user_data.get(SECTIONS_KEY) or ())
+        starts = self.boundaries(doc_text(doc), doc.user_data.get(SECTIONS_KEY) or ())
         values = numpy.full(len(doc), _NOT_STARTS, dtype="uint64")
         values[0] = 1
         if starts:

@@ -32,7 +32,7 @@ from cac.suggest import guidelines
 from cac.suggest.hits import Hit
 from cac.suggest.procedure_link import procedure_hits, make_procedure_coder
 from cac.suggest.scoring import term_score
-from cac.suggest.specificity import Specificity
+from cac.suggest.specificity import Specificity, code_by_seventh
 from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Setting
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,7 @@ class Coder:
                           evidence=[ev], rationale=[f"term '{term_text}' -> {matched}"], matched=matched)
                 outcome = self._apply_context(span, hit, setting, cm)
                 if isinstance(outcome, Excluded):
-                    if rank == 0:
-                        excluded.append(outcome)
+                    excluded.append(outcome)
                     continue
                 if outcome.code in hits:
                     hits[outcome.code].merge(outcome)
@@ -186,6 +185,8 @@ class Coder:
         for tid in span._.concept_terms or ():
             term = self.lexicon.terms[tid]
             target = self.spec.default_billable(term.code, seventh)
+            if target is not None and seventh != "A":
+                target = code_by_seventh(self.cm, target, seventh) or target
             if target is None or not cm.is_valid(target):
                 continue
             score = term_score(term, n_tokens, 0, span._.section)

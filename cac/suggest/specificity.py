@@ -88,6 +88,9 @@ class Specificity:
             stack.extend(reversed(kids))
         return out
 
+    def _specific_descendants(self, code: str) -> list[str]:
+        return [k for k in self.billable_descendants(code) if self.cs[k].attrs.get("seventh", "A") == "A"]
+
     def alternatives(self, matched: str, chosen: str, limit: int = 5) -> list[Alternative]:
         """More specific billable codes than ``chosen`` under the matched code
         (or its parent, when the chosen code is an unspecified one)."""
@@ -97,6 +100,8 @@ class Specificity:
             if not self.is_unspecified(chosen) or c is None or not c.parent:
                 return []
             root = c.parent
+            while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
+                root = self.cs[root].parent
         chosen_title = (c.title.lower() if c else "")
         out: list[Alternative] = []
         for k in self.billable_descendants(root):

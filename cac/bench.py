@@ -1,0 +1,115 @@
+"""``cac bench``: throughput, latency percentiles, peak memory and cold start.
+
+Notes of about 1,500 words are built from the CodiEsp background texts when the
+data directory has them, else from the bundled examples.  In the same run a
+reference limit is measured: a bare ``spacy.blank("en")`` tokenizer plus a
+``PhraseMatcher`` over the same lexicon terms, reported as a ratio, so results
+stay comparable across noisy machines.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from cac.config import Settings, get_settings
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def build_notes(settings: Settings, n: int, words: int = 1500) -> tuple[list[str], str]:
+    """``n`` notes of about ``words`` words each, and where they came from."""
+    texts: list[str] = []
+    source = "bundled examples"
+    if settings.data_dir:
+        bg = Path(settings.data_dir) / "codiesp" / "background" / "text_files_en"
+        if bg.is_dir():
+            texts = [p.read_text(encoding="utf-8") for p in sorted(bg.glob("*.txt"))[: n * 8]]
+            source = "CodiEsp background (English)"
+    if not texts:
+        texts = [p.read_text(encoding="utf-8") for p in sorted(EXAMPLES.glob("*.txt"))]
+    notes: list[str] = []
+    i = 0
+    while len(notes) < n:
+        parts, count = [], 0
+        while count < words:
+            t = texts[i % len(texts)]
+            i += 1
+            parts.append(t)
+            count += len(t.split())
+        notes.append("\n\n".join(parts))
+    return notes, source
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(round(q / 100 * (len(s) - 1)))))
+    return s[k]
+
+
+def cold_start_seconds(settings: Settings) -> float:
+    """Wall time of a fresh ``cac code`` process on a small note (caches warm)."""
+    example = EXAMPLES / "outpatient_visit.txt"
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "from cac.cli import run; run()", "code", str(example)],
+                   capture_output=True, check=False)
+    return time.perf_counter() - t
+
+
+def reference_limit(notes: list[str], lexicon_texts: list[str]) -> float:
+    """Notes/s of spacy.blank('en') tokenizer + PhraseMatcher over the lexicon terms."""
+    import spacy
+    from spacy.matcher import PhraseMatcher
+
+    nlp = spacy.blank("en")
+    matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
+    patterns = list(nlp.tokenizer.pipe(sorted(set(t.lower() for t in lexicon_texts))))
+    matcher.add("TERM", patterns)
+    for note in notes[:3]:
+        matcher(nlp.make_doc(note))
+    t = time.perf_counter()
+    for note in notes:
+        matcher(nlp.make_doc(note))
+    return len(notes) / (time.perf_counter() - t)
+
+
+def run_bench(n: int = 200, words: int = 1500, settings: Settings | None = None, cold: bool = True) -> dict[str, Any]:
+    from cac.suggest.coder import Coder
+
+    settings = settings or get_settings()
+    notes, source = build_notes(settings, n, words)
+    t = time.perf_counter()
+    coder = Coder(settings)
+    load_s = time.perf_counter() - t
+    for note in notes[:5]:
+        coder.code(note, setting="inpatient")
+    lat: list[float] = []
+    t_all = time.perf_counter()
+    for note in notes:
+        t0 = time.perf_counter()
+        coder.code(note, setting="inpatient")
+        lat.append((time.perf_counter() - t0) * 1000)
+    total = time.perf_counter() - t_all
+    throughput = len(notes) / total
+    ref = reference_limit(notes, [term.text for term in coder.lexicon.terms])
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "notes": len(notes),
+        "words_per_note": round(statistics.mean(len(x.split()) for x in notes)),
+        "source": source,
+        "model": coder.model_id,
+        "load_s": round(load_s, 3),
+        "cold_start_s": round(cold_start_seconds(settings), 3) if cold else None,
+        "throughput_notes_per_s_per_core": round(throughput, 1),
+        "latency_ms_p50": round(_pct(lat, 50), 2),
+        "latency_ms_p95": round(_pct(lat, 95), 2),
+        "latency_ms_p99": round(_pct(lat, 99), 2),
+        "peak_rss_mb": round(peak_mb, 1),
+        "reference_notes_per_s": round(ref, 1),
+        "ratio_to_reference": round(throughput / ref, 3),
+    }

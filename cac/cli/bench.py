@@ -1,0 +1,36 @@
+"""``cac bench``: the repeatable speed benchmark."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from cac.cli import app
+
+
+@app.command("bench")
+def bench_command(
+    n: Annotated[int, typer.Option("--notes", "-n", help="How many ~1,500-word notes to code")] = 200,
+    words: Annotated[int, typer.Option(help="Words per note")] = 1500,
+    json_out: Annotated[Optional[str], typer.Option("--json", help="Also write the results to this JSON file")] = None,
+    cold: Annotated[bool, typer.Option(help="Also time a fresh `cac code` process")] = True,
+) -> None:
+    """Throughput (notes/s/core), latency p50/p95/p99, peak RSS, cold start, and the ratio to a
+    bare spaCy tokenizer + PhraseMatcher reference on the same notes."""
+    import orjson
+    from rich.console import Console
+    from rich.table import Table
+
+    from cac.bench import run_bench
+
+    res = run_bench(n=n, words=words, cold=cold)
+    table = Table(title="cac bench (single process = one core)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in res.items():
+        table.add_row(k, str(v))
+    Console().print(table)
+    if json_out:
+        with open(json_out, "wb") as fh:
+            fh.write(orjson.dumps(res, option=orjson.OPT_INDENT_2))

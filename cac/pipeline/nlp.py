@@ -1,0 +1,118 @@
+"""Build cac's spaCy pipeline: ``spacy.blank("en")`` plus the clinical components.
+
+Order and pipe names::
+
+    cac_sections_v1       -> "cac_sections"
+    cac_sentences_v1      -> "cac_sentences"
+    cac_abbreviations_v1  -> "cac_abbreviations"
+    cac_concepts_v1       -> "cac_concepts"   (only when asked for: it needs a matcher)
+    cac_context_v1        -> "cac_context"
+
+spaCy forbids "." in factory names, so the factories are ``cac_<name>_v1``; the
+dotted spellings (``"cac.sections.v1"``) are accepted as aliases here.  To add a
+component by hand, put it before the context step, which reads its mentions::
+
+    nlp.add_pipe("cac_concepts_v1", name="cac_concepts", before="cac_context")
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from typing import Any, Mapping, Sequence
+
+import spacy
+from spacy.language import Language
+
+from cac.errors import CacError, Errors
+from cac.pipeline import abbreviations, context, sections, sentences  # noqa: F401  (register factories)
+
+SECTIONS = "cac_sections_v1"
+SENTENCES = "cac_sentences_v1"
+ABBREVIATIONS = "cac_abbreviations_v1"
+CONCEPTS = "cac_concepts_v1"
+CONTEXT = "cac_context_v1"
+
+PIPE_NAMES: dict[str, str] = {
+    SECTIONS: "cac_sections",
+    SENTENCES: "cac_sentences",
+    ABBREVIATIONS: "cac_abbreviations",
+    CONCEPTS: "cac_concepts",
+    CONTEXT: "cac_context",
+}
+ORDER: tuple[str, ...] = tuple(PIPE_NAMES)
+DEFAULT_COMPONENTS: tuple[str, ...] = (SECTIONS, SENTENCES, ABBREVIATIONS, CONTEXT)
+ALIASES: dict[str, str] = {f"cac.{f[4:-3]}.v1": f for f in ORDER}
+CONCEPTS_MODULE = "cac.pipeline.concepts"
+
+
+def concepts_available() -> bool:
+    """Whether the concept matcher (``cac.pipeline.concepts``) is installed."""
+    if Language.has_factory(CONCEPTS):
+        return True
+    try:
+        importlib.import_module(CONCEPTS_MODULE)
+    except ModuleNotFoundError as err:
+        if err.name == CONCEPTS_MODULE:
+            return False
+        raise
+    return Language.has_factory(CONCEPTS)
+
+
+def build_pipeline(
+    components: Sequence[str] | None = None,
+    *,
+    config: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Language:
+    """A blank English pipeline with cac's components.
+
+    ``components``: factory names (``None``: ``DEFAULT_COMPONENTS``, i.e. all but
+    the concept matcher, which the caller adds with its matcher attached).  cac's
+    own run in ``ORDER`` whatever order is given; any other registered factory
+    is placed in the concept slot, before ``cac_context``, in the order given.
+    ``config``: per-component settings, keyed by factory or pipe name.
+    """
+    wanted = _resolve(components)
+    settings = {ALIASES.get(k, k): dict(v) for k, v in (config or {}).items()}
+    nlp = spacy.blank("en")
+    _drop_whitespace_special_cases(nlp)
+    for factory in wanted:
+        name = PIPE_NAMES.get(factory, factory)
+        cfg = settings.get(factory) or settings.get(name) or {}
+        nlp.add_pipe(factory, name=name, config=cfg)
+    return nlp
+
+
+@lru_cache(maxsize=1)
+def default_pipeline() -> Language:
+    """The process-wide default pipeline (built once; do not modify it)."""
+    return build_pipeline()
+
+
+def _drop_whitespace_special_cases(nlp: Language) -> None:
+    """Remove the tokenizer's ``"\n"``/``"\t"`` special cases.
+
+    They do not change the tokens (whitespace runs become one ``SPACE`` token
+    either way) but make spaCy re-scan the doc for special cases wherever a
+    line ends in punctuation: about 30x slower tokenization on typical notes.
+    """
+    rules = dict(nlp.tokenizer.rules or {})
+    if "\n" in rules or "\t" in rules:
+        rules.pop("\n", None)
+        rules.pop("\t", None)
+        nlp.tokenizer.rules = rules
+
+
+def _resolve(components: Sequence[str] | None) -> list[str]:
+    if components is None:
+        return list(DEFAULT_COMPONENTS)
+    names = [ALIASES.get(c, c) for c in components]
+    if CONCEPTS in names:
+        concepts_available()
+    for name in names:
+        if not Language.has_factory(name):
+            raise CacError(Errors.E204, name=name, allowed=", ".join(ORDER))
+    ours = sorted((n for n in names if n in PIPE_NAMES), key=ORDER.index)
+    extra = [n for n in names if n not in PIPE_NAMES]
+    before_context = [n for n in ours if n != CONTEXT]
+    return before_context + extra + ([CONTEXT] if CONTEXT in ours else [])

