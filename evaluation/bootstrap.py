@@ -9,7 +9,8 @@ per-code sums gathered over the sparse (document, code) entries.  250 documents
 x 1000 resamples take well under a second.
 
 * :func:`bootstrap_cis` - percentile intervals (95 % by default) for every
-  headline metric.
+  headline metric; macro averages are re-centred on the observed value (see
+  the function for why).
 * :func:`paired_bootstrap` - two systems on the same documents, the same
   resamples for both; ``delta = metric(a) - metric(b)``; two-sided p-value
   ``(1 + #{|delta_b - delta| >= |delta|}) / (n + 1)`` (the resampled deltas are
@@ -211,14 +212,36 @@ def resample_weights(n_docs: int, n_boot: int = 1000, seed: int = 0) -> np.ndarr
     return rng.multinomial(n_docs, np.full(n_docs, 1.0 / n_docs), size=n_boot).astype(float)
 
 
+RECENTRED = ("macro_precision", "macro_recall", "macro_f1")
+
+
 def bootstrap_cis(
-    stats: DocStats, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+    stats: DocStats, n_boot: int = 1000, seed: int = 0, level: float = 0.95, recentre: Iterable[str] = RECENTRED
 ) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap interval of every metric of ``stats``."""
+    """Percentile bootstrap interval of every metric of ``stats``.
+
+    Metrics named in ``recentre`` (macro averages by default) get the percentile
+    interval shifted by the bootstrap bias ``mean(resamples) - observed``, then
+    clipped to [0, 1].  Reason: a resample of documents drops about a third of
+    the rare codes, and the macro average over "codes present" changes
+    composition systematically (on CodiEsp dev, where most codes occur once, the
+    raw percentile interval of macro-F1 can lie entirely above or below the
+    observed value).  The re-centred interval reports the sampling spread around
+    the observed value.
+    """
     W = resample_weights(stats.n, n_boot, seed)
     values = stats.compute(W)
+    point = stats.point()
+    shift_keys = set(recentre)
     lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
-    return {k: (float(np.percentile(v, lo)), float(np.percentile(v, hi))) for k, v in values.items()}
+    out: dict[str, tuple[float, float]] = {}
+    for k, v in values.items():
+        a, b = float(np.percentile(v, lo)), float(np.percentile(v, hi))
+        if k in shift_keys:
+            shift = float(np.mean(v)) - point[k]
+            a, b = min(max(a - shift, 0.0), 1.0), min(max(b - shift, 0.0), 1.0)
+        out[k] = (a, b)
+    return out
 
 
 def paired_bootstrap(

@@ -67,7 +67,8 @@ def harmonize(
     gold: Mapping[str, Iterable[str]],
     *preds: Mapping[str, Iterable] | None,
 ) -> list[dict | None]:
-    """Rewrite predicted codes onto the gold spelling with the same :func:`code_key`.
+    """Rewrite predicted codes onto the gold spelling with the same :func:`code_key`
+    (codes unknown to gold are normalised, their system inferred).
 
     Each of ``preds`` is ``{doc: set[code]}`` or ``{doc: [(code, score), ...]}``
     (or ``None``); returns them in the same order and shape.
@@ -76,6 +77,10 @@ def harmonize(
     for codes in gold.values():
         for c in codes:
             spelling.setdefault(code_key(c), c)
+
+    def spell(c: str) -> str:
+        return spelling.get(code_key(c)) or normalize(c)
+
     out: list[dict | None] = []
     for pred in preds:
         if pred is None:
@@ -84,10 +89,10 @@ def harmonize(
         new: dict = {}
         for doc, items in pred.items():
             if isinstance(items, (set, frozenset)):
-                new[doc] = {spelling.get(code_key(c), c) for c in items}
+                new[doc] = {spell(c) for c in items}
             else:
                 new[doc] = [
-                    (spelling.get(code_key(it[0]), it[0]), *it[1:]) if isinstance(it, (tuple, list)) else spelling.get(code_key(it), it)
+                    (spell(it[0]), *it[1:]) if isinstance(it, (tuple, list)) else spell(it)
                     for it in items
                 ]
         out.append(new)

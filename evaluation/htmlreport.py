@@ -130,14 +130,15 @@ def _examples(
 ) -> str:
     errors = report.get("errors") or {}
     out = []
-    n = 0
+    per_kind = max(1, max_examples // 2)  # half false positives, half false negatives
     for kind, key, ev, cls in (
         ("false positive", "false_positives", pred_evidence, "fp"),
         ("false negative", "false_negatives", gold_evidence, "fn"),
     ):
+        n = 0
         for row in errors.get(key, []):
             for doc in row.get("doc_ids", [])[:2]:
-                if n >= max_examples:
+                if n >= per_kind:
                     break
                 spans = ((ev or {}).get(doc) or {}).get(row["code"]) or []
                 text = (texts or {}).get(doc)

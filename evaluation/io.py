@@ -159,7 +159,8 @@ def read_predictions(path: str | Path) -> Predictions:
         ranked = out.scored.setdefault(doc, [])
         predicted = out.predicted.setdefault(doc, set())
         for key in ("suggestions", "candidates"):
-            items = obj.get(key) or []
+            items = obj.get(key)
+            items = [] if items is None else items
             if not isinstance(items, list):
                 raise _bad(p, f"{where}: {key!r} is not a list")
             for item in items:

@@ -152,7 +152,13 @@ def score(
             continue
         report[k] = _num(point[k])
         report[f"{k}_ci"] = [_num(cis[k][0]), _num(cis[k][1])] if k in cis else None
-    report["bootstrap"] = {"n_boot": n_boot, "seed": seed, "level": level, "unit": "document"}
+    report["bootstrap"] = {
+        "n_boot": n_boot,
+        "seed": seed,
+        "level": level,
+        "unit": "document",
+        "method": "percentile; macro_* re-centred on the observed value",
+    }
 
     code_df = per_code_table(gold_sets, predicted, systems)
     report["per_chapter"] = _records(per_chapter_table(gold_sets, predicted, systems))

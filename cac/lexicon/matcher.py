@@ -24,6 +24,7 @@ class Match:
     positions: tuple[int, ...]
     term_ids: list[int]
     optional_hits: int = 0
+    partial: bool = False
 
     @property
     def first(self) -> int:
@@ -49,6 +50,34 @@ class TermMatcher:
             anchors[anchor].append(i)
             self._req_sets.append(frozenset(term.required))
         self._anchors = dict(anchors)
+        # Partial matches (all required tokens but one) for terms of 3+ tokens, found
+        # through their two rarest tokens: recall for ranked candidates.
+        second: dict[str, list[int]] = defaultdict(list)
+        for i, term in enumerate(self.terms):
+            if len(term.required) >= 3:
+                for tok in sorted(term.required, key=lambda t: (df[t], t))[:2]:
+                    second[tok].append(i)
+        self._partial_anchors = dict(second)
+
+    def match_partial(self, tokens: list[str], exclude: set[int] = frozenset()) -> list[Match]:
+        """Terms of 3+ tokens with every required token but one present in a compact window."""
+        where: dict[str, list[int]] = defaultdict(list)
+        for pos, tok in enumerate(tokens):
+            where[tok].append(pos)
+        present = where.keys()
+        out: dict[int, Match] = {}
+        for tok in present:
+            for tid in self._partial_anchors.get(tok, ()):
+                if tid in out or tid in exclude:
+                    continue
+                req = self.terms[tid].required
+                have = tuple(t for t in req if t in present)
+                if len(have) != len(req) - 1:
+                    continue
+                positions = self._window(have, where)
+                if positions is not None:
+                    out[tid] = Match(positions, [tid], partial=True)
+        return list(out.values())
 
     def match(self, tokens: list[str]) -> list[Match]:
         """Matches of the lexicon in one sentence's canonical tokens."""

@@ -4,7 +4,8 @@ For each sentence, the component builds canonical tokens (abbreviations
 expanded from ``token._.expansion``), matches the lexicon order-free inside
 compact windows (:class:`cac.lexicon.matcher.TermMatcher`) and writes one span
 per match to ``doc.spans[spans_key]`` with ``span._.concept_terms`` (lexicon
-term ids).  The matcher is attached with :meth:`ConceptMatcher.set_matcher`
+term ids fully matched) and ``span._.concept_partial_terms`` (terms of 3+
+tokens with all but one token present: low-confidence ranked candidates).  The matcher is attached with :meth:`ConceptMatcher.set_matcher`
 (the coder does it after loading code sets); the lexicon serializes with the
 component (``to_disk``/``from_disk``, JSON).
 """
@@ -25,19 +26,22 @@ from cac.lexicon.normalize import normalize_tokens, raw_tokens
 
 if not Span.has_extension("concept_terms"):
     Span.set_extension("concept_terms", default=None)
+if not Span.has_extension("concept_partial_terms"):
+    Span.set_extension("concept_partial_terms", default=None)
 
 
-@Language.factory("cac_concepts_v1", default_config={"spans_key": "mentions"})
-def make_concepts(nlp: Language, name: str, spans_key: str) -> "ConceptMatcher":
-    return ConceptMatcher(name=name, spans_key=spans_key)
+@Language.factory("cac_concepts_v1", default_config={"spans_key": "mentions", "partial": True})
+def make_concepts(nlp: Language, name: str, spans_key: str, partial: bool) -> "ConceptMatcher":
+    return ConceptMatcher(name=name, spans_key=spans_key, partial=partial)
 
 
 class ConceptMatcher:
     """Pipeline component wrapping a :class:`TermMatcher`."""
 
-    def __init__(self, name: str = "cac_concepts", spans_key: str = "mentions") -> None:
+    def __init__(self, name: str = "cac_concepts", spans_key: str = "mentions", partial: bool = True) -> None:
         self.name = name
         self.spans_key = spans_key
+        self.partial = partial
         self.matcher: TermMatcher | None = None
 
     def set_matcher(self, matcher: TermMatcher) -> None:
@@ -49,29 +53,39 @@ class ConceptMatcher:
         spans: list[Span] = []
         seen: dict[tuple[int, int], Span] = {}
         sents: Iterable[Span] = doc.sents if doc.has_annotation("SENT_START") else [doc[:]]
+        headers = _header_ranges(doc)
         for sent in sents:
             toks = sentence_tokens(sent)
+            if headers:
+                toks = [t for t in toks if not any(a <= t[1] < b for a, b in headers)]
             if not toks:
                 continue
-            for m in self.matcher.match([t for t, _, _ in toks]):
+            canon = [t for t, _, _ in toks]
+            full = self.matcher.match(canon)
+            matches = list(full)
+            if self.partial:
+                found = {tid for m in full for tid in m.term_ids}
+                matches += self.matcher.match_partial(canon, exclude=found)
+            for m in matches:
                 start, end = toks[m.first][1], toks[m.last][2]
                 span = doc.char_span(start, end, alignment_mode="expand")
                 if span is None:
                     continue
                 key = (span.start, span.end)
-                if key in seen:
-                    seen[key]._.concept_terms = seen[key]._.concept_terms + m.term_ids
-                    continue
-                span._.concept_terms = list(m.term_ids)
-                seen[key] = span
-                spans.append(span)
+                if key not in seen:
+                    span._.concept_terms = []
+                    span._.concept_partial_terms = []
+                    seen[key] = span
+                    spans.append(span)
+                attr = "concept_partial_terms" if m.partial else "concept_terms"
+                setattr(seen[key]._, attr, getattr(seen[key]._, attr) + m.term_ids)
         doc.spans[self.spans_key] = spans
         return doc
 
     def to_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        cfg = {"spans_key": self.spans_key}
+        cfg = {"spans_key": self.spans_key, "partial": self.partial}
         (path / "cfg.json").write_bytes(orjson.dumps(cfg))
         if self.matcher is not None:
             (path / "lexicon.json").write_bytes(orjson.dumps(self.matcher.lexicon.to_json()))
@@ -81,12 +95,21 @@ class ConceptMatcher:
         try:
             cfg = orjson.loads((path / "cfg.json").read_bytes())
             self.spans_key = cfg["spans_key"]
+            self.partial = bool(cfg.get("partial", True))
             lex_path = path / "lexicon.json"
             if lex_path.is_file():
                 self.matcher = TermMatcher(Lexicon.from_json(orjson.loads(lex_path.read_bytes())))
         except (OSError, KeyError, orjson.JSONDecodeError) as exc:
             raise CacError(Errors.E201, path=str(path), detail=repr(exc)) from None
         return self
+
+
+def _header_ranges(doc: Doc) -> list[tuple[int, int]]:
+    """Character ranges of section headers ("History of present illness:" names no condition)."""
+    if not Doc.has_extension("sections"):
+        return []
+    return [(s.header_start_char, s.header_end_char) for s in doc._.sections or ()
+            if s.header_end_char > s.header_start_char]
 
 
 def sentence_tokens(sent: Span) -> list[tuple[str, int, int]]:

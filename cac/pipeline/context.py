@@ -20,6 +20,7 @@ by default: chronic conditions listed there are current for coding purposes.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +139,7 @@ class ContextComponent:
                 continue
             try:
                 matcher.add(key, _expand_first_token(pattern))
-            except (MatchPatternError, ValueError, TypeError) as err:
+            except (MatchPatternError, ValueError, TypeError, KeyError, re.error) as err:
                 raise rule_error(label, f"rules[{i}]: invalid token pattern ({type(err).__name__})") from None
         self.rules = data
         self.categories = categories

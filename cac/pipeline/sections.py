@@ -43,10 +43,11 @@ RULES_FILE = "section_headers.json"
 _LINE_HEADER = re.compile(
     r"^[ \t]*"
     r"(?P<prefix>(?:\(?\d{1,2}[.)]|\(?[IVXivx]{1,4}[.)]|[A-Za-z][.)]|[-*\u2022#>]+)[ \t]*)?"
-    r"(?P<head>[A-Za-z][^:\n\r]{0,59}?)[ \t]*(?:(?P<colon>:)|[ \t\r]*$)",
+    r"(?P<head>[A-Za-z][^:\n\r]{0,59}+)(?:(?P<colon>:)|(?=[\r\n]|\Z))",
     re.MULTILINE,
 )
-_INLINE_HEADER = re.compile(r"(?<=[ \t])(?P<head>[A-Z][A-Z/&\- ]{0,50}?[A-Z])[ \t]*:")
+_INLINE_HEADER = re.compile(r"[ \t](?P<head>[A-Z][A-Z/&\- ]{0,50}?[A-Z])[ \t]*:")
+_NEEDS_NORMALIZING = re.compile(r"[^a-z ]|  ")
 _CAPS_TITLE = re.compile(r"[A-Z][A-Z &/'\-]*[A-Z]")
 _PLURAL_SUFFIX = re.compile(r"\((?:e?s)\)")
 _AROUND_SLASH = re.compile(r"\s*/\s*")
@@ -139,16 +140,21 @@ class SectionDetector:
             sections.append(Section(name, start, end, start, stop))
         return sections
 
+    @staticmethod
+    def _key(head: str) -> str:
+        key = head.lower()
+        return normalize_header(key) if _NEEDS_NORMALIZING.search(key) else key
+
     def _line_headers(self, text: str) -> Iterable[tuple[int, tuple[int, str]]]:
         mostly_upper: bool | None = None
         for m in _LINE_HEADER.finditer(text):
-            head = m.group("head")
-            key = normalize_header(head)
+            head = m.group("head").rstrip(" \t")
+            key = self._key(head)
             name = self.lookup.get(key)
             colon = m.group("colon") is not None
             prefix = m.group("prefix")
             start = m.start("prefix") if prefix else m.start("head")
-            end = m.end("colon") if colon else m.end("head")
+            end = m.end("colon") if colon else m.start("head") + len(head)
             if name is not None:
                 if colon:
                     yield start, (end, name)
@@ -173,19 +179,21 @@ class SectionDetector:
 
     def _inline_headers(self, text: str) -> Iterable[tuple[int, tuple[int, str]]]:
         for m in _INLINE_HEADER.finditer(text):
-            line_start = text.rfind("\n", 0, m.start()) + 1
-            if not text[line_start : m.start()].strip():
+            head_start = m.start("head")
+            line_start = text.rfind("\n", 0, head_start) + 1
+            before = text[line_start:head_start].rstrip()
+            if not before:
                 continue  # at line start: handled by the line rule
             head = m.group("head")
             words = [(w.start(), w.group()) for w in _WORD.finditer(head)]
-            after_punct = text[line_start : m.start()].rstrip()[-1:] in ".!?;"
+            after_punct = before[-1] in ".!?;"
             for k in range(len(words)):
-                key = normalize_header(" ".join(w for _, w in words[k:]))
+                key = self._key(" ".join(w for _, w in words[k:]))
                 name = self.lookup.get(key)
                 if name is None:
                     continue
                 if after_punct or key not in self.colon_required:
-                    yield m.start("head") + words[k][0], (m.end(), name)
+                    yield head_start + words[k][0], (m.end(), name)
                 break
 
     # --- serialization ------------------------------------------------------

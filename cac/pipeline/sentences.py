@@ -34,9 +34,9 @@ from cac.pipeline.extensions import SECTIONS_KEY, doc_text, parse_rules, read_ru
 RULES_FILE = "sentence_rules.json"
 
 _LINE_START = re.compile(r"\n(?P<blank>[ \t\r]*\n)*[ \t\r]*(?=\S)")
-_SENT_PUNCT = re.compile(r"(?<=\S)[.!?]+[\"')\]]*[ \t]+(?=\S)")
-_INLINE_NUMBER = re.compile(r"(?<=[ \t])(?P<num>\d{1,2})[.)][ \t]+(?=[A-Za-z])")
-_INLINE_BULLET = re.compile(r"(?<=\S)[ \t]*\u2022")
+_SENT_PUNCT = re.compile(r"[.!?]+[\"')\]]*[ \t]+(?=\S)")
+_INLINE_NUMBER = re.compile(r"[ \t](?P<num>\d{1,2})[.)][ \t]+(?=[A-Za-z])")
+_NON_SPACE = re.compile(r"\S")
 _BULLET_START = re.compile(r"[-*\u2022+>]|\d{1,2}[.)]\s|\(\d{1,2}\)|[a-zA-Z][.)]\s")
 _LAST_WORD = re.compile(r"(\w+)\W*$")
 _JOINING_WORDS = frozenset(
@@ -118,6 +118,8 @@ class SentenceSplitter:
     def _punct_starts(self, text: str, starts: set[int]) -> None:
         for m in _SENT_PUNCT.finditer(text):
             punct_start = m.start()
+            if punct_start == 0 or text[punct_start - 1].isspace():
+                continue
             nxt = text[m.end()]
             if "!" in m.group() or "?" in m.group():
                 starts.add(m.end())
@@ -139,16 +141,20 @@ class SentenceSplitter:
     def _list_starts(self, text: str, starts: set[int]) -> None:
         for m in _INLINE_NUMBER.finditer(text):
             num = int(m.group("num"))
-            line_start = text.rfind("\n", 0, m.start()) + 1
-            before = text[line_start : m.start()]
+            pos = m.start("num")
+            line_start = text.rfind("\n", 0, pos) + 1
+            before = text[line_start:pos]
             if num == 1:
                 if before.rstrip().endswith(":"):
-                    starts.add(m.start())
+                    starts.add(pos)
                 continue
             if re.search(rf"(?:^|\s){num - 1}[.)]\s", before):
-                starts.add(m.start())
-        for m in _INLINE_BULLET.finditer(text):
-            starts.add(m.end() - 1)
+                starts.add(pos)
+        pos = text.find("\u2022")
+        while pos >= 0:
+            if text[text.rfind("\n", 0, pos) + 1 : pos].strip():
+                starts.add(pos)  # line starts are handled by the line rule
+            pos = text.find("\u2022", pos + 1)
 
     # --- serialization ------------------------------------------------------
 
@@ -166,10 +172,8 @@ def _is_item_marker(text: str, pos: int, starts: set[int]) -> bool:
 
 
 def _first_non_space(text: str, start: int, stop: int) -> int | None:
-    for i in range(start, min(stop, len(text))):
-        if not text[i].isspace():
-            return i
-    return None
+    m = _NON_SPACE.search(text, start, stop)
+    return m.start() if m else None
 
 
 @Language.factory(

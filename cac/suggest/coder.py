@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 MODEL_ID = f"cac-knowledge/{__version__}"
 UNCERTAIN_INPATIENT_FACTOR = 0.85
 SECONDARY_TARGET_FACTOR = 0.5
+PARTIAL_FACTOR = 0.45
+SIBLING_FACTOR = 0.3
+MAX_TARGETS = 6
 
 
 def parse_setting(value: str | Setting | None) -> str:
@@ -141,7 +144,8 @@ class Coder:
             if h.system == "ICD-10-CM" and not h.alternatives:
                 h.alternatives = self.spec.alternatives(h.matched or h.code, h.code)
         proc_hits = procedure_hits(self.procedure_coder, doc, chosen)
-        ranked = sorted([*hits.values(), *proc_hits], key=lambda h: (-h.score, h.code))
+        related = self._related_candidates(hits, cm, {e.code for e in excluded})
+        ranked = sorted([*hits.values(), *proc_hits, *related], key=lambda h: (-h.score, h.code))
         suggestions = [h.to_suggestion() for h in ranked if h.score >= self.threshold]
         candidates = [h.to_suggestion() for h in ranked if h.score < self.threshold][:top_k]
         return CodingResult(
@@ -153,6 +157,21 @@ class Coder:
             excluded=excluded,
             text=text,
         )
+
+    def _related_candidates(self, hits: dict[str, Hit], cm: CodeSet, excluded: set[str]) -> list[Hit]:
+        """Siblings of each suggested code (a coder's next choices), ranked below the
+        recommendation threshold: they never become suggestions on their own."""
+        out: dict[str, Hit] = {}
+        cap = self.threshold * 0.98
+        for h in sorted(hits.values(), key=lambda h: -h.score):
+            if h.system != "ICD-10-CM":
+                continue
+            for k in self.spec.siblings(h.code):
+                if k in hits or k in excluded or k in out or not cm.is_valid(k):
+                    continue
+                out[k] = Hit(code=k, system="ICD-10-CM", title=cm[k].title, score=min(cap, h.score * SIBLING_FACTOR),
+                             evidence=list(h.evidence), rationale=[f"related to {h.code} (same category)"], matched=h.code)
+        return list(out.values())
 
     def _diagnoses(self, doc: Doc, cm: CodeSet, setting: str) -> tuple[dict[str, Hit], list[Excluded]]:
         hits: dict[str, Hit] = {}
@@ -182,7 +201,8 @@ class Coder:
         """Billable codes a mention supports, best first: (code, score, term, matched code)."""
         best: dict[str, tuple[float, str, str]] = {}
         n_tokens = len(span)
-        for tid in span._.concept_terms or ():
+        partial = set(span._.concept_partial_terms or ())
+        for tid in [*(span._.concept_terms or ()), *partial]:
             term = self.lexicon.terms[tid]
             target = self.spec.default_billable(term.code, seventh)
             if target is not None and seventh != "A":
@@ -190,12 +210,14 @@ class Coder:
             if target is None or not cm.is_valid(target):
                 continue
             score = term_score(term, n_tokens, 0, span._.section)
+            if tid in partial:
+                score *= PARTIAL_FACTOR
             if self.spec.is_unspecified(target) and target != term.code:
                 score -= 0.02
             if target not in best or score > best[target][0]:
                 best[target] = (score, term.text, term.code)
         ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
-        return [(code, s, text, matched) for code, (s, text, matched) in ordered[:4]]
+        return [(code, s, text, matched) for code, (s, text, matched) in ordered[:MAX_TARGETS]]
 
     def _apply_context(self, span: Span, hit: Hit, setting: str, cm: CodeSet) -> Hit | Excluded:
         triggers = span._.context_triggers if span.has_extension("context_triggers") else []
@@ -214,6 +236,9 @@ class Coder:
             return hit.to_excluded(f"condition of a family member ({why})", "context:family")
         if span._.experiencer == "other":
             return hit.to_excluded(f"experienced by someone other than the patient ({why})", "context:experiencer")
+        if span._.historical and guidelines.is_chronic(hit.code):
+            hit.rationale.append(f"history of a chronic condition ({why}) coded as current")
+            return hit
         if span._.historical:
             z = guidelines.personal_history_code(hit.code)
             z = self.spec.default_billable(z) if z else None

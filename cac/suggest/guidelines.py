@@ -50,6 +50,11 @@ def personal_history_code(code: str) -> str | None:
     return _by_prefix(guideline_rules()["personal_history"], code)
 
 
+def is_chronic(code: str) -> bool:
+    """Whether 'history of' still means a current condition for this code."""
+    return any(code.startswith(p) for p in guideline_rules()["chronic_conditions"])
+
+
 def encounter_character(text_lower: str) -> str:
     """7th character for injuries: A (active treatment) unless the note says otherwise."""
     for char, cues in guideline_rules()["encounter_cues"].items():

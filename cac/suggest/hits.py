@@ -21,7 +21,7 @@ class Hit:
 
     def merge(self, other: "Hit") -> None:
         """Noisy-or of the two scores; evidence and rationale pooled."""
-        self.score = 1 - (1 - self.score) * (1 - other.score * 0.5)
+        self.score = 1 - (1 - self.score) * (1 - other.score * 0.3)
         have = {(e.start, e.end) for e in self.evidence}
         self.evidence.extend(e for e in other.evidence if (e.start, e.end) not in have)
         self.rationale.extend(r for r in other.rationale if r not in self.rationale)

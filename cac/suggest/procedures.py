@@ -37,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
+from spacy.attrs import IDX, SENT_START
 from spacy.tokens import Doc, Span, Token
 
 from cac.codesets.icd10pcs import (
@@ -56,6 +57,7 @@ _WORD_RE = re.compile(r"[a-z0-9]+")
 _SENT_RE = re.compile(r"[^\n.!?;]+[.!?;]*")
 _STOPWORDS = frozenset({"the", "a", "an", "of"})
 _SIDE_WORDS = {"Right": "right", "Left": "left", "Bilateral": "bilateral"}
+_SIDE_VALUES = frozenset(_SIDE_WORDS.values())
 # Axes filled with their "Z" value (No Device / No Qualifier / None) when the note is silent.
 _DEFAULTED_AXES = frozenset({"device", "qualifier", "contrast"})
 # Evidence kinds -> axis names (lower case, as in the Tables) they may fill.
@@ -65,9 +67,12 @@ _AXES_OF_KIND = {
     "qualifier": ("qualifier",),
     "contrast": ("contrast",),
 }
-_STRENGTH_EXACT, _STRENGTH_SYNONYM, _STRENGTH_BASE = 3, 2, 1
+_STRENGTH_EXACT, _STRENGTH_SYNONYM, _STRENGTH_BASE = 3.0, 2.0, 1.0
 _BASE_CONFIDENCE = {"terms": 0.7, "index": 0.6, "operation": 0.55}
 _CUE_WINDOW_BEFORE, _CUE_WINDOW_AFTER, _SIDE_WINDOW = 3, 4, 3
+# Context cues (lists in procedure_terms.json): "*_before" end at most 3 words
+# before a procedure mention, "*_after" start at most 4 words after it.
+_CUE_KINDS = ("partial_cues", "negation_before", "planned_before", "history_before", "negation_after", "history_after")
 
 
 # --------------------------------------------------------------------------
@@ -114,6 +119,7 @@ class ProcedureFinding:
 # --------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)
 def normalize_word(word: str) -> str:
     """Lower-case word with a plural ending removed (``arteries`` -> ``artery``)."""
     if len(word) > 4 and word.endswith("ies"):
@@ -165,43 +171,51 @@ class _Match:
 
 
 class _PhraseIndex:
-    """Phrase -> {kind: payload}; finds the longest phrases of each kind in a word list."""
+    """Phrase -> {kind: payload} in a word trie; finds the longest phrase of each kind."""
+
+    _END = ""  # trie key holding the payloads of the phrase ending at a node
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, ...], dict[str, Any]] = {}
-        self._by_first: dict[str, list[tuple[str, ...]]] = {}
+        self._root: dict[str, Any] = {}
+
+    def _node(self, key: tuple[str, ...], create: bool) -> dict[str, Any] | None:
+        node = self._root
+        for word in key:
+            nxt = node.get(word)
+            if nxt is None:
+                if not create:
+                    return None
+                nxt = node[word] = {}
+            node = nxt
+        return node
 
     def get(self, key: tuple[str, ...], kind: str) -> Any:
-        return self._entries.get(key, {}).get(kind)
+        node = self._node(key, create=False)
+        return node.get(self._END, {}).get(kind) if node else None
 
     def add(self, key: tuple[str, ...], kind: str, payload: Any) -> Any:
         """Register ``payload`` unless the phrase already has one of that kind; return the kept one."""
         if not key:
             return None
-        kinds = self._entries.setdefault(key, {})
-        if kind not in kinds:
-            kinds[kind] = payload
-            self._by_first.setdefault(key[0], []).append(key)
-        return kinds[kind]
-
-    def finalize(self) -> None:
-        for keys in self._by_first.values():
-            keys.sort(key=len, reverse=True)
+        kinds = self._node(key, create=True).setdefault(self._END, {})  # type: ignore[union-attr]
+        return kinds.setdefault(kind, payload)
 
     def find(self, words: Sequence[str]) -> list[_Match]:
         found: list[_Match] = []
-        for i, word in enumerate(words):
-            keys = self._by_first.get(word)
-            if not keys:
+        n = len(words)
+        for i in range(n):
+            node = self._root.get(words[i])
+            if node is None:
                 continue
-            kinds_done: set[str] = set()
-            for key in keys:
-                n = len(key)
-                if n == 1 or tuple(words[i : i + n]) == key:
-                    for kind, payload in self._entries[key].items():
-                        if kind not in kinds_done:
-                            kinds_done.add(kind)
-                            found.append(_Match(kind, payload, i, i + n))
+            longest: dict[str, tuple[Any, int]] = {}
+            j = i + 1
+            while True:
+                for kind, payload in node.get(self._END, {}).items():
+                    longest[kind] = (payload, j)
+                if j >= n or (node := node.get(words[j])) is None:
+                    break
+                j += 1
+            found += [_Match(kind, payload, i, end) for kind, (payload, end) in longest.items()]
         found.sort(key=lambda m: (m.kind, m.i, -(m.j - m.i)))
         kept: list[_Match] = []
         for m in found:  # drop a match inside a longer one of the same kind
@@ -268,6 +282,7 @@ class _TablesSource:
         self._tables = tables
         self._codes: dict[str, list[str]] = {}
         self._labels: dict[tuple[str, int], dict[str, str]] = {}
+        self._titles: dict[str, str] = {}
 
     def prefixes(self) -> Iterable[str]:
         return self._tables.tables.keys()
@@ -279,7 +294,9 @@ class _TablesSource:
         return self._codes[prefix]
 
     def title(self, code: str) -> str:
-        return self._tables.title(code) or code
+        if code not in self._titles:
+            self._titles[code] = self._tables.title(code) or code
+        return self._titles[code]
 
     def operation(self, prefix: str) -> str:
         return self._tables.tables[prefix].operation
@@ -331,12 +348,13 @@ class _TitlesSource:
         return common
 
     def operation(self, prefix: str) -> str:
+        """The words all titles of the table start with, less a trailing "of"."""
         if prefix not in self._ops:
             titles = [self.title(c) for c in self.codes(prefix)]
-            head = " ".join(self._common_words(titles)) if len({c[3] for c in self.codes(prefix)}) > 1 else ""
-            head = head or (titles[0] if titles else prefix)
-            for sep in (" of ", " at ", " in ", ", "):
-                head = head.split(sep)[0]
+            words = self._common_words(titles) if len({c[3] for c in self.codes(prefix)}) > 1 else []
+            while words and words[-1] in ("of", "at", "in"):
+                words.pop()
+            head = " ".join(words) or (titles[0].split(" of ")[0].split(", ")[0] if titles else prefix)
             self._ops[prefix] = head.strip(" ,") or prefix
         return self._ops[prefix]
 
@@ -432,6 +450,11 @@ class ProcedureCoder:
         for prefix in self._source.prefixes():
             self._by_operation.setdefault((prefix[0], self._source.operation(prefix).lower()), []).append(prefix)
         self._label_chars: dict[str, dict[str, set[str]]] = {}
+        self._prefixes_by_label: dict[str, list[str]] = {}
+        for prefix in self._source.prefixes():
+            for label in {label.lower() for label in self._source.labels(prefix, 4).values()}:
+                self._prefixes_by_label.setdefault(label, []).append(prefix)
+        self._codes_by_body: dict[str, dict[str, list[str]]] = {}
         self._lexicon = _PhraseIndex()
         self._build_lexicon(body_parts or _load_resource("procedure_body_parts.json"), index or (), definitions)
 
@@ -440,8 +463,8 @@ class ProcedureCoder:
     def _body_part_labels(self) -> set[str]:
         return {label for prefix in self._source.prefixes() for label in self._source.labels(prefix, 4).values()}
 
-    def _add_body_part(self, key: tuple[str, ...], label: str, strength: int) -> None:
-        payload: dict[str, int] = self._lexicon.add(key, "body_part", {})
+    def _add_body_part(self, key: tuple[str, ...], label: str, strength: float) -> None:
+        payload: dict[str, float] = self._lexicon.add(key, "body_part", {})
         if payload is not None and payload.get(label.lower(), 0) < strength:
             payload[label.lower()] = strength
 
@@ -471,15 +494,15 @@ class ProcedureCoder:
                 elif target in device_labels:
                     lex.add(phrase_key(term), "device", target)
         for phrase, targets in body_parts.get("synonyms", {}).items():
-            for target in targets:
-                found: dict[str, int] = lex.get(phrase_key(target), "body_part") or {}
+            for rank, target in enumerate(targets):  # earlier targets win ties
+                found: dict[str, float] = lex.get(phrase_key(target), "body_part") or {}
                 for label, strength in list(found.items()):
-                    self._add_body_part(phrase_key(phrase), label, min(strength, _STRENGTH_SYNONYM))
-        self._add_procedures(index)
+                    self._add_body_part(phrase_key(phrase), label, min(strength, _STRENGTH_SYNONYM) - rank / 10)
         for entry in self._terms.get("operations", ()):
             op = _OpTerm(entry["section"], entry["operation"], entry.get("qualifier"), bool(entry.get("requires_device")))
             for term in entry["terms"]:
                 lex.add(phrase_key(term), "operation", op)
+        self._add_procedures(index)
         for section, kind in (("approaches", "approach"), ("devices", "device"), ("qualifiers", "qualifier"), ("sides", "side")):
             for label, phrases in self._terms.get(section, {}).items():
                 for phrase in phrases:
@@ -487,10 +510,9 @@ class ProcedureCoder:
         for how, phrases in self._terms.get("contrast", {}).items():
             for phrase in phrases:
                 lex.add(phrase_key(phrase), "contrast", how)
-        for kind in ("partial_cues", "negation_before", "negation_after", "planned_before", "history_before"):
+        for kind in _CUE_KINDS:
             for phrase in self._terms.get(kind, ()):
                 lex.add(phrase_key(phrase), kind, True)
-        lex.finalize()
 
     def _add_procedures(self, index: Sequence[PcsIndexEntry]) -> None:
         for entry in self._terms.get("procedures", ()):
@@ -502,14 +524,15 @@ class ProcedureCoder:
             )
             for phrase in entry["terms"]:
                 self._lexicon.add(phrase_key(phrase), "procedure", term)
+        sections = set(self._terms.get("index_sections", ()))
         grouped: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         for e in index:
-            if len(e.path) == 1 and e.codes and len(e.codes) >= 3 and not e.use:
+            if len(e.path) == 1 and e.codes and len(e.codes) >= 3 and not e.use and e.codes[0].upper() in sections:
                 op = e.see.split(",")[0].strip() if e.see else self._operation_of(e.codes)
                 grouped.setdefault(phrase_key(e.path[0]), []).append((e.codes.upper(), op))
         for key, targets in grouped.items():
             targets = [t for t in targets if self._source.codes(t[0][:3])]
-            if not targets:
+            if not targets or self._lexicon.get(key, "operation") is not None:
                 continue
             targets.sort(key=lambda t: self._rank(t[1]))
             self._lexicon.add(key, "procedure", _ProcTerm(tuple(t[0] for t in targets), tuple(t[1] for t in targets), "index"))
@@ -527,7 +550,8 @@ class ProcedureCoder:
     def _sentences(doc: Doc) -> list[int]:
         """Start offsets of the sentences."""
         if doc.has_annotation("SENT_START"):
-            return [s.start_char for s in doc.sents]
+            arr = doc.to_array([IDX, SENT_START])
+            return [0] + arr[1:, 0][arr[1:, 1] == 1].tolist()
         return [m.start() for m in _SENT_RE.finditer(doc.text)] or [0]
 
     @staticmethod
@@ -603,10 +627,9 @@ class ProcedureCoder:
     @staticmethod
     def _cued_out(trigger: _Match, matches: list[_Match]) -> bool:
         for m in matches:
-            if m.kind in ("negation_before", "planned_before", "history_before"):
-                if m.j <= trigger.i and trigger.i - m.j <= _CUE_WINDOW_BEFORE:
-                    return True
-            elif m.kind == "negation_after" and m.i >= trigger.j and m.i - trigger.j <= _CUE_WINDOW_AFTER:
+            if m.kind.endswith("_before") and m.j <= trigger.i and trigger.i - m.j <= _CUE_WINDOW_BEFORE:
+                return True
+            if m.kind.endswith("_after") and m.i >= trigger.j and m.i - trigger.j <= _CUE_WINDOW_AFTER:
                 return True
         return False
 
@@ -648,10 +671,16 @@ class ProcedureCoder:
         return self._label_chars[prefix]
 
     def _resolve_body_part(
-        self, labels: Mapping[str, int], side: str | None, prefixes: Sequence[str]
+        self, labels: Mapping[str, float], side: str | None, prefixes: Sequence[str]
     ) -> dict[str, set[str]]:
         """prefix -> body part characters for a mention's candidate labels."""
-        present = [(p, label, s) for p in prefixes for label, s in labels.items() if label in self._chars_by_label(p)]
+        wanted = set(prefixes)
+        present = [
+            (p, label, s)
+            for label, s in labels.items()
+            for p in self._prefixes_by_label.get(label, ())
+            if p in wanted
+        ]
         if not present:
             return {}
         best = max(s for _, _, s in present)
@@ -661,7 +690,7 @@ class ProcedureCoder:
         if lateral:
             present = lateral
         elif side_word is None:
-            plain = [x for x in present if not set(x[1].replace(",", " ").split()) & set(_SIDE_WORDS.values())]
+            plain = [x for x in present if _SIDE_VALUES.isdisjoint(x[1].replace(",", " ").split())]
             present = plain or present
         out: dict[str, set[str]] = {}
         for p, label, _ in present:
@@ -738,9 +767,9 @@ class ProcedureCoder:
                 if solution and mention is not None:
                     solution.spans.insert(0, words.span(mention.i, mention.j))
                     solution.notes.insert(0, f"body part from {_words_text(words, mention)!r}")
-            elif trigger.kind == "procedure":  # the table is known, the body part stays open
+            elif trigger.kind == "procedure" and len(tables) == 1:  # one table: the body part stays open
                 solution = self._solve(stem, stem, None, constraints)
-            else:  # an operation word without a body part says too little
+            else:  # several tables and no body part say too little
                 continue
             if solution:
                 out.append(solution)
@@ -749,8 +778,21 @@ class ProcedureCoder:
     def _missing_count(self, solution: _Solution) -> int:
         return sum(len({c[p - 1] for c in solution.candidates}) > 1 for p in range(4, 8))
 
+    def _codes(self, prefix: str, body_chars: Iterable[str] | None) -> list[str]:
+        """Codes of a table, only those of ``body_chars`` when given."""
+        if body_chars is None:
+            return self._source.codes(prefix)
+        if prefix not in self._codes_by_body:
+            grouped: dict[str, list[str]] = {}
+            for code in self._source.codes(prefix):
+                grouped.setdefault(code[3], []).append(code)
+            self._codes_by_body[prefix] = grouped
+        by_body = self._codes_by_body[prefix]
+        return [c for ch in sorted(body_chars) for c in by_body.get(ch, ())]
+
     def _solve(self, prefix: str, stem: str, body_chars: set[str] | None, constraints: list[_Constraint]) -> _Solution | None:
-        cands = [c for c in self._source.codes(prefix) if c.startswith(stem) and (body_chars is None or c[3] in body_chars)]
+        chars = body_chars if body_chars is not None else ({stem[3]} if len(stem) > 3 else None)
+        cands = [c for c in self._codes(prefix, chars) if c.startswith(stem)]
         if not cands:
             return None
         sol = _Solution(prefix, cands, [], [])

@@ -28,6 +28,6 @@ def term_score(term: Term, span_tokens: int, optional_hits: int, section: str | 
     base += 0.02 * min(optional_hits, 2)
     base -= 0.03 * max(0, span_tokens - n)
     if n == 1 and term.required[0] in set(rules["generic_single"]):
-        base -= 0.32
+        base -= 0.40
     base *= SECTION_FACTOR.get(section or "", 1.0)
     return max(0.01, min(0.97, base))

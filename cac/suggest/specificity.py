@@ -91,6 +91,16 @@ class Specificity:
     def _specific_descendants(self, code: str) -> list[str]:
         return [k for k in self.billable_descendants(code) if self.cs[k].attrs.get("seventh", "A") == "A"]
 
+    def siblings(self, code: str, limit: int = 8) -> list[str]:
+        """Billable codes sharing the nearest ancestor that has other billable descendants."""
+        c = self.cs.get(code)
+        if c is None or not c.parent:
+            return []
+        root = c.parent
+        while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
+            root = self.cs[root].parent
+        return [k for k in self._specific_descendants(root) if k != code][:limit]
+
     def alternatives(self, matched: str, chosen: str, limit: int = 5) -> list[Alternative]:
         """More specific billable codes than ``chosen`` under the matched code
         (or its parent, when the chosen code is an unspecified one)."""

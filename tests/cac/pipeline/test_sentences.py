@@ -1,0 +1,128 @@
+"""cac_sentences_v1: lists, headers, wrapped lines and abbreviations."""
+
+from __future__ import annotations
+
+import pytest
+
+from cac.pipeline import build_pipeline
+from tests.cac.pipeline.notes import DISCHARGE_SUMMARY, OPERATIVE_REPORT
+
+
+@pytest.fixture(scope="module")
+def split():
+    nlp = build_pipeline(["cac_sections_v1", "cac_sentences_v1"])
+
+    def run(text: str) -> list[str]:
+        return [s.text.strip() for s in nlp(text).sents]
+
+    return run
+
+
+def test_every_token_gets_is_sent_start(nlp) -> None:
+    doc = nlp(DISCHARGE_SUMMARY)
+    assert doc.has_annotation("SENT_START")
+    assert all(t.is_sent_start is not None for t in doc)
+    assert doc[0].is_sent_start
+
+
+def test_header_is_its_own_sentence(split) -> None:
+    assert split("Chief Complaint: chest pain\nHPI: 65 yo man.") == [
+        "Chief Complaint:",
+        "chest pain",
+        "HPI:",
+        "65 yo man.",
+    ]
+
+
+def test_section_boundary_starts_a_sentence_even_mid_line(split) -> None:
+    assert split("stable and HPI: pain") == ["stable and", "HPI:", "pain"]
+
+
+def test_inline_numbered_problem_list(split) -> None:
+    assert split("Diagnoses: 1. HTN 2. DM2 3. CKD stage 3") == [
+        "Diagnoses:",
+        "1. HTN",
+        "2. DM2",
+        "3. CKD stage 3",
+    ]
+    assert split("Problems include: 1. HTN 2. DM2") == ["Problems include:", "1. HTN", "2. DM2"]
+
+
+def test_numbered_lines(split) -> None:
+    assert split("1. Hypertension. Continue lisinopril.\n2) Diabetes\n3. CKD") == [
+        "1. Hypertension.",
+        "Continue lisinopril.",
+        "2) Diabetes",
+        "3. CKD",
+    ]
+
+
+def test_bullets(split) -> None:
+    assert split("- CHF\n* COPD\n\u2022 GERD \u2022 OSA\n+ gout") == [
+        "- CHF",
+        "* COPD",
+        "\u2022 GERD",
+        "\u2022 OSA",
+        "+ gout",
+    ]
+
+
+def test_line_breaks_without_punctuation(split) -> None:
+    assert split("Denies fever\nChills present\nCough") == ["Denies fever", "Chills present", "Cough"]
+
+
+def test_wrapped_lines_continue(split) -> None:
+    assert split("He was given 2.5 mg of\nmorphine with relief.") == ["He was given 2.5 mg of\nmorphine with relief."]
+    assert split("Patient has HTN,\nDM2 and CKD") == ["Patient has HTN,\nDM2 and CKD"]
+    assert split("history of HTN and\nCKD stage 3") == ["history of HTN and\nCKD stage 3"]
+
+
+def test_lower_case_line_after_punctuation_is_new_sentence(split) -> None:
+    assert split("Stable.\nfollow up in 2 weeks") == ["Stable.", "follow up in 2 weeks"]
+    assert split("Plan:\nadmit") == ["Plan:", "admit"]
+
+
+def test_blank_line_always_splits(split) -> None:
+    assert split("no acute distress\n\nlungs clear") == ["no acute distress", "lungs clear"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Seen by Dr. Smith today.", 1),
+        ("Use NSAIDs, e.g. Ibuprofen.", 1),
+        ("That is, i.e. Tylenol.", 1),
+        ("Metformin 500 mg p.o. b.i.d. with meals.", 1),
+        ("Pneumonia vs. Atelectasis on CXR.", 1),
+        ("Placed No. 5 catheter.", 1),
+        ("Gave 2.5 mg IV.", 1),
+        ("Taking 5 mg. daily now.", 1),
+        ("He is stable. She is not.", 2),
+        ("Metformin 500 mg b.i.d. Follow up in 2 weeks.", 2),
+        ("Fever resolved! Cough persists? Will recheck.", 3),
+        ("Temp 38.5. Next dose at 6.", 2),
+        ("Given aspirin 325 mg. 2 hours later pain resolved.", 2),
+    ],
+)
+def test_periods_and_abbreviations(split, text: str, expected: int) -> None:
+    assert len(split(text)) == expected, split(text)
+
+
+def test_operative_report_sentences(split) -> None:
+    sents = split(OPERATIVE_REPORT)
+    assert "PREOPERATIVE DIAGNOSIS:" in sents
+    assert "Acute appendicitis." in sents
+    assert "DESCRIPTION OF PROCEDURE" in sents
+    assert any(s.startswith("The patient was brought to the operating room") and s.endswith("supine.") for s in sents)
+    assert "After induction of\ngeneral anesthesia, the abdomen was prepped and draped." in sents
+
+
+def test_works_without_sections() -> None:
+    nlp = build_pipeline(["cac_sentences_v1"])
+    assert [s.text for s in nlp("One.\nTwo").sents] == ["One.\n", "Two"]
+
+
+def test_empty_doc(nlp) -> None:
+    doc = nlp("")
+    assert len(doc) == 0
+    assert doc._.sections == []
