@@ -15,10 +15,12 @@ to ``[0, 1]``.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
+    from matplotlib.figure import Figure
 
 from .codes import rank
 
@@ -92,6 +94,7 @@ def reliability_diagram(
     against the diagonal, with bin counts.  Pass ``gold``/``scored`` or a
     precomputed :func:`reliability_table`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     rows = table if table is not None else reliability_table(gold or {}, scored or {}, n_bins)
     fig = Figure(figsize=(5, 4.5), dpi=100)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any, Mapping, Sequence
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .bootstrap import HEADLINE
 from .calibration import reliability_diagram
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#222;max-width:1100px}
@@ -46,6 +46,8 @@ def _fmt(x: Any) -> str:
 
 
 def _png(fig: Figure) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     buf = io.BytesIO()
@@ -54,6 +56,9 @@ def _png(fig: Figure) -> str:
 
 
 def _pr_figure(curve: Mapping[str, Sequence[float]]) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(5, 4.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -70,6 +75,9 @@ def _pr_figure(curve: Mapping[str, Sequence[float]]) -> Figure:
 
 
 def _chapter_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(10, 4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)

@@ -3,8 +3,8 @@
 Predictions
     * **cac JSONL**: one ``cac code --format json`` object per line
       (``{"document": {"id": ...}, "suggestions": [...], "candidates": [...]}``; a
-      top-level ``id``/``doc_id`` is accepted too, and a file holding one JSON list
-      of such objects).  Every code in ``suggestions`` is *predicted*; ``candidates``
+      top-level ``id``/``doc_id`` is accepted too, as are a file holding one JSON
+      list of such objects and indented objects simply concatenated).  Every code in ``suggestions`` is *predicted*; ``candidates``
       only add to the ranking.  Scores are ``confidence`` (or ``score``).
       Suggestion ``evidence`` ``[{start, end}]`` becomes predicted evidence.
     * **CSV** with header ``doc_id,code,score`` (more columns, e.g. ``system``, are
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ class GoldData:
     evidence: dict[str, dict[str, list[Span]]] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     systems: dict[str, str] = field(default_factory=dict)
+    # "sentence" when gold evidence was projected to sentences (CodiEsp English)
+    evidence_level: str = "span"
 
 
 def _bad(path: Path, detail: str) -> CorpusError:
@@ -116,8 +119,31 @@ def _json_records(path: Path) -> list[tuple[int, Any]]:
         try:
             out.append((lineno, orjson.loads(line)))
         except orjson.JSONDecodeError as err:
+            stream = _json_stream(raw)  # pretty-printed objects one after another?
+            if stream is not None:
+                return stream
             raise _bad(path, f"line {lineno}: invalid JSON ({err.msg})") from None
     return out
+
+
+def _json_stream(raw: bytes) -> list[tuple[int, Any]] | None:
+    """Concatenated (e.g. indented ``cac code --format json``) objects, or ``None``."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    decoder = json.JSONDecoder()
+    pos, out = 0, []
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return out
+        try:
+            obj, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return None
+        out.append((len(out) + 1, obj))
 
 
 def _score(value: Any, path: Path, where: str) -> float:
@@ -200,6 +226,8 @@ def read_gold(path: str | Path) -> GoldData:
         for g in doc.gold:
             out.systems.setdefault(g.code, g.system)
             spans = doc.evidence_spans(g)
+            if spans and g.spans_lang not in (None, doc.lang):
+                out.evidence_level = "sentence"
             if spans:
                 out.evidence.setdefault(doc.id, {}).setdefault(g.code, []).extend(tuple(s) for s in spans)
     return out

@@ -230,6 +230,9 @@ def evaluate_predictions(
         texts=gold.texts or None,
     )
     report["inputs"] = {"predictions": str(pred_path), "gold": str(gold_path)}
+    if has_ev:
+        # projected (sentence-level) gold evidence: read the "sentence" evidence metrics
+        report["evidence_gold_level"] = gold.evidence_level
     if html_path is not None:
         from .htmlreport import render_html
 

@@ -50,6 +50,8 @@ def _above(x: float) -> float:
 def tune_threshold(gold: Gold, scored: Scored, default: float = 0.5) -> float:
     """The global threshold maximising micro-F1 on (dev) ``gold``/``scored``.
 
+    Tune on a development split, never on the split being reported.
+
     Returns ``default`` when nothing is scored, and a value just above the top
     score when no cut yields a true positive (predict nothing).
     """

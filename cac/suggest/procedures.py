@@ -272,6 +272,8 @@ class _Source(Protocol):
 
     def operation(self, prefix: str) -> str: ...
 
+    def table_name(self, prefix: str) -> str: ...
+
     def axis_name(self, prefix: str, pos: int) -> str: ...
 
     def labels(self, prefix: str, pos: int) -> dict[str, str]: ...
@@ -300,6 +302,10 @@ class _TablesSource:
 
     def operation(self, prefix: str) -> str:
         return self._tables.tables[prefix].operation
+
+    def table_name(self, prefix: str) -> str:
+        table = self._tables.tables[prefix]
+        return f"{table.operation}, {table.labels[1]}"
 
     def axis_name(self, prefix: str, pos: int) -> str:
         return self._tables.tables[prefix].axis_name(pos)
@@ -358,6 +364,9 @@ class _TitlesSource:
             self._ops[prefix] = head.strip(" ,") or prefix
         return self._ops[prefix]
 
+    def table_name(self, prefix: str) -> str:
+        return self.operation(prefix)
+
     def axis_name(self, prefix: str, pos: int) -> str:
         return AXIS_NAMES.get(prefix[0], AXIS_NAMES["0"])[pos - 1]
 
@@ -403,17 +412,19 @@ def _load_resource(name: str) -> dict[str, Any]:
 @dataclass(slots=True)
 class _Draft:
     finding: ProcedureFinding
-    prefix: str
     candidates: frozenset[str]
 
 
 @dataclass(slots=True)
 class _Solution:
+    """The codes of one table left by the evidence, and why."""
+
     prefix: str
     candidates: list[str]
     notes: list[str]
     spans: list[tuple[int, int]]
     ignored: bool = False
+    missing: list[str] = field(default_factory=list)
 
 
 class ProcedureCoder:
@@ -649,18 +660,21 @@ class ProcedureCoder:
                 out.append(_Constraint(kind, frozenset({m.payload.lower()}), span=words.span(m.i, m.j), text=m.payload))
         if (m := self._nearest(trigger, matches, "contrast")) is not None:
             span = words.span(m.i, m.j)
-            none = frozenset({"none"})
-            out.append(_Constraint("contrast", none, exclude=m.payload != "without", span=span, text=f"contrast: {m.payload}"))
+            text = {"with": "with contrast", "without": "without contrast"}.get(m.payload, "with and without contrast")
+            out.append(_Constraint("contrast", frozenset({"none"}), exclude=m.payload != "without", span=span, text=text))
             if m.payload == "both":
                 out.append(_Constraint("qualifier", frozenset({"unenhanced and enhanced"}), span=span, text="Unenhanced and Enhanced"))
         return out
 
-    def _side(self, mention: _Match, matches: list[_Match]) -> str | None:
+    @staticmethod
+    def _side(mention: _Match, matches: list[_Match]) -> _Match | None:
+        """The side word ("right", "bilateral") just before, inside or right after a mention."""
         sides = [
             m for m in matches
-            if m.kind == "side" and (0 <= mention.i - m.j <= _SIDE_WINDOW or 0 <= m.i - mention.j <= 1 or (mention.i <= m.i and m.j <= mention.j))
+            if m.kind == "side"
+            and (0 <= mention.i - m.j <= _SIDE_WINDOW or 0 <= m.i - mention.j <= 1 or mention.i <= m.i < mention.j)
         ]
-        return min(sides, key=lambda m: m.distance(mention)).payload if sides else None
+        return min(sides, key=lambda m: m.distance(mention)) if sides else None
 
     def _chars_by_label(self, prefix: str) -> dict[str, set[str]]:
         if prefix not in self._label_chars:
@@ -699,18 +713,26 @@ class ProcedureCoder:
 
     def _find_body_part(
         self, trigger: _Match, matches: list[_Match], prefixes: Sequence[str], hint: tuple[str, ...] | None
-    ) -> tuple[dict[str, set[str]], _Match | None]:
+    ) -> tuple[dict[str, set[str]], list[_Match]]:
+        """prefix -> body part characters, and the mentions (body part, side) that said so.
+
+        With a ``hint`` (the procedure names its body part) only the side is read
+        from the text; otherwise the nearest body part mention that fits one of
+        the tables wins.
+        """
         if hint is not None:
+            side = self._side(trigger, matches)
             labels = self._lexicon.get(hint, "body_part") or {}
-            return self._resolve_body_part(labels, self._side(trigger, matches), prefixes), None
+            return self._resolve_body_part(labels, side.payload if side else None, prefixes), [side] if side else []
         mentions = sorted(
             (m for m in matches if m.kind == "body_part"), key=lambda m: (m.distance(trigger), m.i < trigger.i)
         )
         for m in mentions:
-            resolved = self._resolve_body_part(m.payload, self._side(m, matches), prefixes)
+            side = self._side(m, matches)
+            resolved = self._resolve_body_part(m.payload, side.payload if side else None, prefixes)
             if resolved:
-                return resolved, m
-        return {}, None
+                return resolved, [m] + ([side] if side and not m.i <= side.i < m.j else [])
+        return {}, []
 
     def _code_trigger(self, trigger: _Match, matches: list[_Match], words: _Words, section: str | None) -> list[_Draft]:
         span = words.span(trigger.i, trigger.j)
@@ -738,7 +760,7 @@ class ProcedureCoder:
         if not solutions:
             return []
         if origin == "operation":  # the body part decides the table
-            solutions.sort(key=lambda s: (len(s.candidates) != 1, self._missing_count(s)))
+            solutions.sort(key=lambda s: (len(s.candidates) != 1, len(s.missing)))
         best, others = solutions[0], solutions[1:]
         finding = self._finding(best, origin, section, [span] + best.spans, rationale + best.notes)
         for other in others:
@@ -747,7 +769,7 @@ class ProcedureCoder:
             if alt not in finding.alternatives and alt[0] != finding.code:
                 finding.alternatives.append(alt)
         del finding.alternatives[self.max_alternatives :]
-        return [_Draft(finding, best.prefix, frozenset(best.candidates))]
+        return [_Draft(finding, frozenset(best.candidates))]
 
     def _solve_stems(
         self, stems: Sequence[str], trigger: _Match, matches: list[_Match], words: _Words,
@@ -755,7 +777,7 @@ class ProcedureCoder:
     ) -> list[_Solution]:
         """Solutions for each stem, in order; 3-character stems take the body part from the text."""
         tables = [s for s in stems if len(s) == 3 and self._source.codes(s)]
-        resolved, mention = self._find_body_part(trigger, matches, tables, hint) if tables else ({}, None)
+        resolved, mentions = self._find_body_part(trigger, matches, tables, hint) if tables else ({}, [])
         out: list[_Solution] = []
         for stem in stems:
             if not self._source.codes(stem[:3]):
@@ -764,9 +786,9 @@ class ProcedureCoder:
                 solution = self._solve(stem[:3], stem, None, constraints)
             elif stem in resolved:
                 solution = self._solve(stem, stem, resolved[stem], constraints)
-                if solution and mention is not None:
-                    solution.spans.insert(0, words.span(mention.i, mention.j))
-                    solution.notes.insert(0, f"body part from {_words_text(words, mention)!r}")
+                if solution:
+                    solution.spans[:0] = [words.span(m.i, m.j) for m in mentions]
+                    solution.notes[:0] = [f"{m.kind.replace('_', ' ')} from {_words_text(words, m)!r}" for m in mentions]
             elif trigger.kind == "procedure" and len(tables) == 1:  # one table: the body part stays open
                 solution = self._solve(stem, stem, None, constraints)
             else:  # several tables and no body part say too little
@@ -774,9 +796,6 @@ class ProcedureCoder:
             if solution:
                 out.append(solution)
         return out
-
-    def _missing_count(self, solution: _Solution) -> int:
-        return sum(len({c[p - 1] for c in solution.candidates}) > 1 for p in range(4, 8))
 
     def _codes(self, prefix: str, body_chars: Iterable[str] | None) -> list[str]:
         """Codes of a table, only those of ``body_chars`` when given."""
@@ -823,17 +842,16 @@ class ProcedureCoder:
                 sol.candidates = [c for c in sol.candidates if c[pos - 1] == "Z"]
                 label = self._source.labels(prefix, pos).get("Z", "None")
                 sol.notes.append(f"no {name} documented: {label}")
+        for pos in range(4, 8):
+            name = self._source.axis_name(prefix, pos)
+            if len({c[pos - 1] for c in sol.candidates}) > 1 and name not in sol.missing:
+                sol.missing.append(name)
         return sol
 
     def _finding(
         self, sol: _Solution, origin: str, section: str | None, spans: list[tuple[int, int]], rationale: list[str]
     ) -> ProcedureFinding:
-        cands = sol.candidates
-        missing: list[str] = []
-        for pos in range(4, 8):
-            name = self._source.axis_name(sol.prefix, pos)
-            if len({c[pos - 1] for c in cands}) > 1 and name not in missing:
-                missing.append(name)
+        cands, missing = sol.candidates, list(sol.missing)
         complete = len(cands) == 1
         confidence = _BASE_CONFIDENCE[origin] + (0.15 if complete else 0.0) - 0.08 * min(len(missing), 3)
         if section in self._procedure_sections:
@@ -854,13 +872,9 @@ class ProcedureCoder:
 
     def _stem_title(self, sol: _Solution) -> str:
         stem = _stem(sol.candidates)
-        op = self._source.operation(sol.prefix)
         body = self._source.labels(sol.prefix, 4).get(stem[3]) if len(stem) >= 4 else None
-        missing = [
-            self._source.axis_name(sol.prefix, p) for p in range(4, 8) if len({c[p - 1] for c in sol.candidates}) > 1
-        ]
-        head = f"{op} of {display_label(body)}" if body else op
-        return f"{head} ({', '.join(dict.fromkeys(missing))} not documented)"
+        head = f"{self._source.operation(sol.prefix)} of {display_label(body)}" if body else self._source.table_name(sol.prefix)
+        return f"{head} ({', '.join(sol.missing)} not documented)"
 
     @staticmethod
     def _merge(drafts: list[_Draft]) -> list[_Draft]:

@@ -124,7 +124,7 @@ def test_handcheck_record_is_complete(fixtures_dir: Path) -> None:
     items = data["items"]
     assert len([i for i in items if i["sample_seed"] == 2024]) == 30
     for i in items:
-        assert {"doc_id", "code", "es_text", "projected_en", "correct"} <= set(i)
+        assert {"doc_id", "code", "es_spans", "en_sentences", "correct"} <= set(i)
         assert isinstance(i["correct"], bool)
     agree = sum(i["correct"] for i in items) / len(items)
     assert data["summary"]["all"]["agreement"] == pytest.approx(agree)

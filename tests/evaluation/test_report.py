@@ -242,3 +242,9 @@ def test_html_is_self_contained_and_escaped(gold, scored) -> None:
     assert base64.b64decode(imgs[0])[:8] == b"\x89PNG\r\n\x1a\n"
     for k in ("micro_f1", "map", "ece"):
         assert f">{k}<" in page
+
+
+def test_concatenated_indented_cac_outputs(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(result("n1", [("E11.9", 0.9)]), indent=2) + "\n" + json.dumps(result("n2", [("R69", 0.4)]), indent=2))
+    assert read_predictions(path).predicted == {"n1": {"E11.9"}, "n2": {"R69"}}

@@ -10,7 +10,13 @@ import spacy
 from spacy.tokens import Doc, DocBin
 
 from cac.errors import CacError
-from cac.pipeline import build_pipeline
+from cac.pipeline import (
+    AbbreviationExpander,
+    ContextComponent,
+    SectionDetector,
+    SentenceSplitter,
+    build_pipeline,
+)
 from tests.cac.pipeline.notes import DISCHARGE_SUMMARY
 
 COMPONENTS = {
@@ -91,6 +97,14 @@ def test_docbin_round_trip_keeps_annotations(nlp) -> None:
     assert _annotations(restored) == _annotations(doc)
 
 
+BLANK = spacy.blank("en")
+CLASSES = {
+    "cac_sections_v1": SectionDetector,
+    "cac_sentences_v1": SentenceSplitter,
+    "cac_abbreviations_v1": AbbreviationExpander,
+    "cac_context_v1": ContextComponent,
+}
+
 MALFORMED = {
     "cac_sections_v1": [
         "{not json",
@@ -140,7 +154,7 @@ def test_malformed_rules_raise_e201(tmp_path: Path, factory: str, content: str) 
     path = tmp_path / "rules.json"
     path.write_text(content, "utf-8")
     with pytest.raises(CacError) as info:
-        build_pipeline([factory], config={factory: {"rules": str(path)}})
+        CLASSES[factory](BLANK, rules=str(path))
     assert info.value.code == "E201"
     assert str(path) in str(info.value)
 

@@ -1,0 +1,104 @@
+"""build_pipeline: order, names, aliases, inserting a concept matcher, speed."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+from spacy.language import Language
+from spacy.tokens import Doc, Span, Token
+
+from cac.errors import CacError
+from cac.pipeline import DEFAULT_COMPONENTS, PIPE_NAMES, build_pipeline, default_pipeline, register_extensions
+from tests.cac.pipeline.notes import long_note
+
+PIPES = ["cac_sections", "cac_sentences", "cac_abbreviations", "cac_context"]
+
+
+@Language.component("test_cac_fake_concepts")
+def fake_concepts(doc: Doc) -> Doc:
+    """Stands in for the concept matcher: one mention per word 'fever'."""
+    doc.spans["mentions"] = [doc[t.i : t.i + 1] for t in doc if t.lower_ == "fever"]
+    return doc
+
+
+def test_default_pipeline_order_and_names(nlp) -> None:
+    assert nlp.pipe_names == PIPES
+    assert nlp.lang == "en"
+    assert [PIPE_NAMES[f] for f in DEFAULT_COMPONENTS] == PIPES
+
+
+def test_dotted_aliases_and_canonical_order() -> None:
+    nlp = build_pipeline(["cac.context.v1", "cac.sections.v1", "cac.sentences.v1"])
+    assert nlp.pipe_names == ["cac_sections", "cac_sentences", "cac_context"]
+
+
+def test_unknown_component_raises_e204() -> None:
+    with pytest.raises(CacError) as info:
+        build_pipeline(["cac_nonsense_v1"])
+    assert info.value.code == "E204"
+
+
+def test_extra_component_goes_in_the_concept_slot() -> None:
+    nlp = build_pipeline([*DEFAULT_COMPONENTS, "test_cac_fake_concepts"])
+    assert nlp.pipe_names == ["cac_sections", "cac_sentences", "cac_abbreviations", "test_cac_fake_concepts", "cac_context"]
+    doc = nlp("No fever.\nFever since Monday.")
+    first, second = doc.spans["mentions"]
+    assert first._.negated and not second._.negated
+
+
+def test_insert_concept_matcher_by_hand() -> None:
+    nlp = build_pipeline()
+    nlp.add_pipe("test_cac_fake_concepts", name="cac_concepts", before="cac_context")
+    assert nlp.pipe_names == ["cac_sections", "cac_sentences", "cac_abbreviations", "cac_concepts", "cac_context"]
+    doc = nlp("Denies fever.")
+    assert doc.spans["mentions"][0]._.negated
+
+
+def test_config_by_pipe_name() -> None:
+    nlp = build_pipeline(config={"cac_context": {"spans_key": "concepts"}})
+    assert nlp.get_pipe("cac_context").spans_key == "concepts"
+
+
+def test_default_pipeline_is_cached() -> None:
+    assert default_pipeline() is default_pipeline()
+
+
+def test_extensions_registered_idempotently() -> None:
+    register_extensions()
+    register_extensions()
+    for name in ("section", "expansion", "expansion_len"):
+        assert Token.has_extension(name)
+    for name in ("sections", "section_at"):
+        assert Doc.has_extension(name)
+    for name in ("negated", "uncertain", "historical", "family", "hypothetical", "experiencer",
+                 "other_context", "context_triggers", "section"):
+        assert Span.has_extension(name)
+
+
+def test_tokenization_unchanged_by_speedup(nlp) -> None:
+    import spacy
+
+    text = "a.\n\n\tb\t.\r\n c  d\n\n\n e.\n\nf\u00a0g \n\t x"
+    plain = [(t.text, t.whitespace_, t.norm_) for t in spacy.blank("en")(text)]
+    assert [(t.text, t.whitespace_, t.norm_) for t in nlp(text)] == plain
+
+
+def test_speed_1500_words(nlp) -> None:
+    """The target is well under 10 ms on one core; the bound here is loose so
+    that a busy CI machine does not fail it (see the report for measurements)."""
+    text = long_note(1500)
+    nlp.add_pipe("test_cac_fake_concepts", name="speed_mentions", before="cac_context")
+    try:
+        for _ in range(3):
+            nlp(text)
+        times = []
+        for _ in range(15):
+            start = time.perf_counter()
+            doc = nlp(text)
+            times.append(time.perf_counter() - start)
+    finally:
+        nlp.remove_pipe("speed_mentions")
+    assert len(doc) > 2000
+    assert statistics.median(times) < 0.05
