@@ -79,9 +79,9 @@ class IndexEntry:
 
 
 def split_code(raw: str) -> tuple[str, bool]:
-    """``"C79.8-"`` -> ``("C79.8", True)``; ``"C80.1"`` -> ``("C80.1", False)``."""
+    """``"C79.8-"`` -> ``("C79.8", True)``; ``"E11.-"`` -> ``("E11", True)``; ``"C80.1"`` -> ``("C80.1", False)``."""
     raw = raw.strip()
-    return (raw[:-1].rstrip(), True) if raw.endswith("-") else (raw, False)
+    return (raw[:-1].rstrip(" ."), True) if raw.endswith("-") else (raw, False)
 
 
 def _text(elem: ET.Element | None) -> str | None:

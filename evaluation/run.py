@@ -1,0 +1,119 @@
+"""Run cac over a corpus and score it (``cac evaluate --corpus ...``).
+
+The pipeline codes every document once (progress bar), its ranked output
+(``suggestions`` then ``candidates``) becomes the ranking and ``suggestions``
+the predicted set, and :func:`evaluation.score` computes the report.  For
+procedures, CodiEsp gold often holds 4-character PCS stems: a predicted code
+counts for a gold stem it starts with (``pcs_match="prefix"``, the default),
+so that a fully specified prediction is not punished for the gold's
+incompleteness; ``pcs_match="exact"`` turns that off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from corpora.document import Document
+from corpora.registry import open_corpus
+from evaluation.report import Report, score
+
+TASK_SYSTEM = {"diagnosis": "ICD-10-CM", "procedure": "ICD-10-PCS"}
+
+
+def _prefix_harmonize(gold: set[str], ranked: list[tuple[str, float]], predicted: set[str]) -> tuple[list[tuple[str, float]], set[str]]:
+    stems = sorted((g for g in gold if len(g) < 7), key=len, reverse=True)
+    out: dict[str, float] = {}
+    pred_out: set[str] = set()
+    for code, s in ranked:
+        target = code if code in gold else next((g for g in stems if code.startswith(g)), code)
+        out[target] = max(out.get(target, 0.0), s)
+        if code in predicted:
+            pred_out.add(target)
+    return sorted(out.items(), key=lambda kv: -kv[1]), pred_out
+
+
+def code_corpus(
+    documents: Iterable[Document],
+    coder: Any,
+    *,
+    system: str,
+    setting: str = "inpatient",
+    top_k: int = 100,
+    progress: bool = True,
+) -> tuple[dict[str, list[tuple[str, float]]], dict[str, set[str]], dict[str, dict[str, list[tuple[int, int]]]]]:
+    """Ranked predictions, predicted sets and evidence for every document."""
+    docs = list(documents)
+    ranked: dict[str, list[tuple[str, float]]] = {}
+    predicted: dict[str, set[str]] = {}
+    evidence: dict[str, dict[str, list[tuple[int, int]]]] = {}
+    iterator: Iterable[Document] = docs
+    if progress:
+        from rich.progress import track
+
+        iterator = track(docs, description=f"coding {len(docs)} documents", transient=True)
+    for doc in iterator:
+        r = coder.code(doc.text, setting=setting, top_k=top_k, doc_id=doc.id)
+        items = [s for s in r.suggestions + r.candidates if s.system == system]
+        ranked[doc.id] = [(s.code, float(s.confidence)) for s in items]
+        predicted[doc.id] = {s.code for s in r.suggestions if s.system == system}
+        evidence[doc.id] = {s.code: [(e.start, e.end) for e in s.evidence] for s in r.suggestions if s.system == system}
+    return ranked, predicted, evidence
+
+
+def evaluate_corpus(
+    coder: Any,
+    *,
+    corpus: str,
+    root: str | Path | None = None,
+    split: str | None = None,
+    path: str | Path | None = None,
+    task: str = "diagnosis",
+    setting: str = "inpatient",
+    pcs_match: str = "prefix",
+    n_boot: int = 1000,
+    progress: bool = True,
+    html_path: str | Path | None = None,
+) -> Report:
+    """Code a corpus with ``coder`` and score it against its gold."""
+    system = TASK_SYSTEM[task]
+    docs = open_corpus(corpus, root=root, split=split, path=path)
+    gold = {d.id: {g.code for g in d.gold if g.system == system} for d in docs}
+    gold = {k: v for k, v in gold.items() if v}
+    docs = [d for d in docs if d.id in gold]
+    ranked, predicted, evidence = code_corpus(docs, coder, system=system, setting=setting, progress=progress)
+    if system == "ICD-10-PCS" and pcs_match == "prefix":
+        for d in docs:
+            ranked[d.id], predicted[d.id] = _prefix_harmonize(gold[d.id], ranked[d.id], predicted[d.id])
+    gold_ev: dict[str, dict[str, list]] = {}
+    for d in docs:
+        for g in d.gold:
+            spans = d.evidence_spans(g) if g.system == system else []
+            if spans:
+                gold_ev.setdefault(d.id, {}).setdefault(g.code, []).extend(tuple(s) for s in spans)
+    texts = {d.id: d.text for d in docs}
+    report = score(gold, ranked, predicted, n_boot=n_boot, systems={}, gold_evidence=gold_ev or None,
+                   pred_evidence=evidence if gold_ev else None, texts=texts)
+    report["task"] = task
+    report["corpus"] = {"name": corpus, "split": split, "root": str(root) if root else None, "path": str(path) if path else None}
+    report["setting"] = setting
+    report["model"] = getattr(coder, "model_id", None)
+    report["code_sets"] = _code_set_releases(coder)
+    report["threshold"] = getattr(coder, "threshold", None)
+    report["pcs_match"] = pcs_match if system == "ICD-10-PCS" else None
+    if gold_ev:
+        report["evidence_gold_level"] = "sentence" if any(
+            g.spans_lang not in (None, d.lang) for d in docs for g in d.gold) else "span"
+    if html_path is not None:
+        from evaluation.htmlreport import render_html
+
+        Path(html_path).write_text(render_html(report, texts=texts, pred_evidence=evidence, gold_evidence=gold_ev,
+                                               title=f"cac evaluation: {corpus} {split or ''} {task}"), encoding="utf-8")
+    return report
+
+
+def _code_set_releases(coder: Any) -> Mapping[str, list[str]] | None:
+    sets = getattr(coder, "code_sets", None)
+    if sets is None:
+        return None
+    return {s: [c.release.version for c in lst] for s, lst in sets.releases.items()}
