@@ -13,20 +13,23 @@ is a physical-exam header, not a pulmonary embolism).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy
+from spacy.attrs import IDX, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
 from cac.pipeline.extensions import (
     ABBREVIATIONS_KEY,
+    SECTIONS_KEY,
     parse_rules,
     read_rules,
     rule_error,
-    section_record_at,
     write_rules,
 )
 
@@ -52,6 +55,11 @@ class _Entry:
     expansion: str | None
     senses: list[_Sense] = field(default_factory=list)
     window: int = 6
+
+
+def _strings(value: Any) -> bool:
+    """Whether ``value`` is a non-empty list of non-blank strings."""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)
 
 
 def _cue_hit(words: list[str], cues: tuple[str, ...]) -> bool:
@@ -103,7 +111,7 @@ class AbbreviationExpander:
         if not isinstance(item, dict):
             raise rule_error(label, f"{where} must be an object")
         forms = item.get("forms")
-        if not isinstance(forms, list) or not forms or not all(isinstance(f, str) and f.strip() for f in forms):
+        if not _strings(forms):
             raise rule_error(label, f"{where}: 'forms' must be a non-empty list of strings")
         case = item.get("case", "insensitive")
         if case not in _CASES:
@@ -140,40 +148,49 @@ class AbbreviationExpander:
     def __call__(self, doc: Doc) -> Doc:
         matches = [m for matcher in self._matchers for m in matcher(doc)]
         table: dict[int, list[Any]] = {}
-        if matches:
-            matches.sort(key=lambda m: (m[1] - m[2], m[1]))
-            taken: set[int] = set()
-            for key, start, end in matches:
-                if any(i in taken for i in range(start, end)) or self._in_header(doc, start):
-                    continue
-                entry = self._entries[key]
-                expansion = self._resolve(doc, entry, start, end) if entry.senses else entry.expansion
-                if expansion is None:
-                    continue
-                taken.update(range(start, end))
-                table[start] = [expansion, end - start]
         doc.user_data[ABBREVIATIONS_KEY] = table
+        if not matches:
+            return doc
+        matches.sort(key=lambda m: (m[1] - m[2], m[1]))
+        offsets = doc.to_array(IDX).tolist()
+        headers = [(r[1], r[2]) for r in doc.user_data.get(SECTIONS_KEY) or ()]
+        header_starts = [h[0] for h in headers]
+        sentences: list[int] | None = None
+        taken: set[int] = set()
+        for key, start, end in matches:
+            if any(i in taken for i in range(start, end)):
+                continue
+            char = offsets[start]
+            h = bisect_right(header_starts, char) - 1
+            if h >= 0 and char < headers[h][1]:
+                continue  # inside a section header
+            entry = self._entries[key]
+            if entry.senses:
+                if sentences is None:
+                    sentences = _sentence_starts(doc)
+                expansion = self._resolve(doc, entry, start, end, sentences)
+            else:
+                expansion = entry.expansion
+            if expansion is None:
+                continue
+            taken.update(range(start, end))
+            table[start] = [expansion, end - start]
         return doc
 
     @staticmethod
-    def _in_header(doc: Doc, i: int) -> bool:
-        idx = doc[i].idx
-        record = section_record_at(doc, idx)
-        return record is not None and record[1] <= idx < record[2]
-
-    @staticmethod
-    def _resolve(doc: Doc, entry: _Entry, start: int, end: int) -> str | None:
-        lo, hi = 0, len(doc)
-        if doc.has_annotation("SENT_START"):
-            sent = doc[start].sent
-            lo, hi = sent.start, sent.end
+    def _resolve(doc: Doc, entry: _Entry, start: int, end: int, sentences: list[int]) -> str | None:
+        k = bisect_right(sentences, start) - 1
+        lo = sentences[k] if k >= 0 else 0
+        hi = sentences[k + 1] if k + 1 < len(sentences) else len(doc)
         before = [t.lower_ for t in doc[max(lo, start - entry.window) : start]]
         after = [t.lower_ for t in doc[end : min(hi, end + entry.window)]]
         around = before + after
         chosen = [
             s
             for s in entry.senses
-            if _cue_hit(around, s.cues.around) or _cue_hit(before, s.cues.before) or _cue_hit(after, s.cues.after)
+            if _cue_hit(around, s.cues.around)
+            or _cue_hit(before, s.cues.before)
+            or _cue_hit(after, s.cues.after)
         ]
         if len(chosen) == 1:
             return chosen[0].expansion
@@ -188,6 +205,13 @@ class AbbreviationExpander:
         file = Path(path) / RULES_FILE
         self._load(parse_rules(file.read_text(encoding="utf-8"), str(file)), str(file))
         return self
+
+
+def _sentence_starts(doc: Doc) -> list[int]:
+    """Token indices that start sentences (``[0]`` when sentences are not set)."""
+    if not doc.has_annotation("SENT_START"):
+        return [0]
+    return numpy.flatnonzero(doc.to_array(SENT_START) == 1).tolist() or [0]
 
 
 @Language.factory(

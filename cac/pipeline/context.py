@@ -36,12 +36,12 @@ from spacy.tokens import Doc, Span
 from cac.pipeline.extensions import (
     CONTEXT_ATTR,
     CONTEXT_FLAGS,
+    SECTIONS_KEY,
     doc_text,
     new_context_record,
     parse_rules,
     read_rules,
     rule_error,
-    section_record_at,
     write_rules,
 )
 
@@ -79,8 +79,8 @@ class Trigger:
     scope_start: int
     scope_end: int
     sentence: int
-    start_char: int
-    end_char: int
+    start_char: int = -1  # filled in when the trigger is first reported
+    end_char: int = -1
 
     def modifies(self, start: int, end: int) -> bool:
         """Whether a target ``[start, end)`` lies (partly) in scope, off the trigger."""
@@ -175,7 +175,7 @@ class ContextComponent:
             raise rule_error(label, f"{where} must be an object")
         literal = item.get("literal")
         literals = [literal] if isinstance(literal, str) else literal
-        if not isinstance(literals, list) or not literals or not all(isinstance(x, str) and x.strip() for x in literals):
+        if not isinstance(literals, list) or not literals or not all(_nonblank(x) for x in literals):
             raise rule_error(label, f"{where}: 'literal' must be a non-empty string or list of strings")
         direction = item.get("direction")
         if direction not in DIRECTIONS:
@@ -246,9 +246,8 @@ class ContextComponent:
         for (s, e, rule), k in zip(kept, sentence_of):
             if sentences is not None and k not in sentences:
                 continue
-            words = doc[s:e]
             if rule.direction == "terminate":
-                out.append(Trigger(s, e, rule, s, s, k, words.start_char, words.end_char))
+                out.append(Trigger(s, e, rule, s, s, k))
                 continue
             sent_start = starts[k]
             sent_end = starts[k + 1] if k + 1 < len(starts) else n
@@ -273,7 +272,7 @@ class ContextComponent:
                 back_limit = rule.max_scope_backward or limit
                 if back_limit:
                     scope_start = max(scope_start, s - back_limit)
-            out.append(Trigger(s, e, rule, scope_start, scope_end, k, words.start_char, words.end_char))
+            out.append(Trigger(s, e, rule, scope_start, scope_end, k))
         return out
 
     # --- annotation ---------------------------------------------------------
@@ -297,11 +296,15 @@ class ContextComponent:
                 by_sentence.setdefault(trigger.sentence, []).append(trigger)
         text = doc_text(doc)
         user_data = doc.user_data
+        records = user_data.get(SECTIONS_KEY) or ()
+        section_starts = [r[3] for r in records]
         for start, end, start_char, end_char, first, last in located:
             near = by_sentence.get(first, []) if first == last else [
                 t for k in range(first, last + 1) for t in by_sentence.get(k, ())
             ]
-            record = self._assert(doc, text, start, end, start_char, near)
+            s = bisect_right(section_starts, start_char) - 1
+            section = records[s][0] if s >= 0 and start_char < records[s][4] else None
+            record = self._assert(doc, text, start, end, section, near)
             key = ("._.", CONTEXT_ATTR, start_char, end_char)
             if record is None:
                 user_data.pop(key, None)
@@ -315,24 +318,26 @@ class ContextComponent:
         return doc.spans[self.spans_key] if self.spans_key in doc.spans else ()
 
     def _assert(
-        self, doc: Doc, text: str, start: int, end: int, start_char: int, triggers: list[Trigger]
+        self, doc: Doc, text: str, start: int, end: int, section: str | None, triggers: list[Trigger]
     ) -> dict[str, Any] | None:
         """The assertion record of a target; ``None`` when nothing applies."""
         record: dict[str, Any] | None = None
-        section = section_record_at(doc, start_char)
-        if section is not None and section[0] in self.section_defaults:
+        if section in self.section_defaults:
             record = new_context_record()
-            for category in self.section_defaults[section[0]]:
+            for category in self.section_defaults[section]:
                 self._apply(record, category)
                 record["triggers"].append(
                     {"category": category, "text": None, "start": None, "end": None,
-                     "direction": None, "source": f"section:{section[0]}"}
+                     "direction": None, "source": f"section:{section}"}
                 )
         for trigger in triggers:
             if not trigger.modifies(start, end):
                 continue
             if record is None:
                 record = new_context_record()
+            if trigger.start_char < 0:
+                words = doc[trigger.start : trigger.end]
+                trigger.start_char, trigger.end_char = words.start_char, words.end_char
             category = trigger.rule.category or ""
             self._apply(record, category)
             record["triggers"].append(
@@ -363,6 +368,10 @@ class ContextComponent:
 
 _PHRASE_ATTRS = {"LOWER": "LOWER", "ORTH": "ORTH", "TEXT": "ORTH"}
 _MAX_PHRASES = 50_000
+
+
+def _nonblank(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def _pattern_phrases(patterns: list[list[dict[str, Any]]]) -> tuple[str, list[list[str]]] | None:

@@ -101,7 +101,8 @@ class SectionDetector:
             for variant in variants:
                 key = normalize_header(variant)
                 if lookup.get(key, name) != name:
-                    raise rule_error(label, f"header {variant!r} is listed under both {lookup[key]!r} and {name!r}")
+                    other = lookup[key]
+                    raise rule_error(label, f"header {variant!r} is listed under {other!r} and {name!r}")
                 lookup[key] = name
         colon_required = data.get("colon_required", [])
         if not isinstance(colon_required, list) or not all(isinstance(v, str) for v in colon_required):

@@ -124,11 +124,11 @@ class SentenceSplitter:
             if "!" in m.group() or "?" in m.group():
                 starts.add(m.end())
                 continue
-            word_start = max(text.rfind(" ", 0, punct_start), text.rfind("\n", 0, punct_start), text.rfind("\t", 0, punct_start))
-            word = text[word_start + 1 : punct_start].lstrip("([\"'").lower()
+            word_start_pos = _word_start(text, punct_start)
+            word = text[word_start_pos:punct_start].lstrip("([\"'").lower()
             if word in self.no_split_after:
                 continue
-            if word.isdigit() and len(word) <= 2 and _is_item_marker(text, word_start + 1, starts):
+            if word.isdigit() and len(word) <= 2 and _is_item_marker(text, word_start_pos, starts):
                 continue  # "1. HTN": the number of a list item
             if nxt.isdigit():
                 if word in self.no_split_before_digit:
@@ -165,6 +165,11 @@ class SentenceSplitter:
         file = Path(path) / RULES_FILE
         self._load(parse_rules(file.read_text(encoding="utf-8"), str(file)), str(file))
         return self
+
+
+def _word_start(text: str, end: int) -> int:
+    """Start of the whitespace-delimited word ending at ``end``."""
+    return max(text.rfind(" ", 0, end), text.rfind("\n", 0, end), text.rfind("\t", 0, end)) + 1
 
 
 def _is_item_marker(text: str, pos: int, starts: set[int]) -> bool:

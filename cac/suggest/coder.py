@@ -236,8 +236,8 @@ class Coder:
             return hit.to_excluded(f"condition of a family member ({why})", "context:family")
         if span._.experiencer == "other":
             return hit.to_excluded(f"experienced by someone other than the patient ({why})", "context:experiencer")
-        if span._.historical and guidelines.is_chronic(hit.code):
-            hit.rationale.append(f"history of a chronic condition ({why}) coded as current")
+        if span._.historical and not guidelines.history_is_past(hit.code):
+            hit.rationale.append(f"history of an ongoing condition ({why}) coded as current")
             return hit
         if span._.historical:
             z = guidelines.personal_history_code(hit.code)

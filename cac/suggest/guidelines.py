@@ -50,9 +50,10 @@ def personal_history_code(code: str) -> str | None:
     return _by_prefix(guideline_rules()["personal_history"], code)
 
 
-def is_chronic(code: str) -> bool:
-    """Whether 'history of' still means a current condition for this code."""
-    return any(code.startswith(p) for p in guideline_rules()["chronic_conditions"])
+def history_is_past(code: str) -> bool:
+    """Whether 'history of' this condition means it is over (personal history Z code)
+    rather than an ongoing condition documented with its history."""
+    return any(code.startswith(p) for p in guideline_rules()["history_resolves"])
 
 
 def encounter_character(text_lower: str) -> str:
@@ -147,8 +148,16 @@ def excludes1_notes(cs: CodeSet, code: str) -> list[str]:
 
 
 def apply_superseded_unspecified(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
-    """An unspecified code is not reported beside a more specific code of its category."""
+    """An unspecified code is not reported beside a more specific code of its category,
+    nor a not-otherwise-specified code beside the specific one (``superseded`` table)."""
     excluded: list[Excluded] = []
+    for generic, specific in guideline_rules()["superseded"].items():
+        if generic not in hits:
+            continue
+        better = next((o for o in hits if o != generic and _matches(o, specific) and not hits[o].uncertain), None)
+        if better is not None:
+            excluded.append(hits.pop(generic).to_excluded(
+                f"not otherwise specified; {better} documents the condition more specifically", "specificity"))
     for code in list(hits):
         c = cs.get(code)
         if c is None or "unspecified" not in c.title.lower() or code not in hits:

@@ -471,9 +471,6 @@ class ProcedureCoder:
 
     # -- vocabulary ---------------------------------------------------------
 
-    def _body_part_labels(self) -> set[str]:
-        return {label for prefix in self._source.prefixes() for label in self._source.labels(prefix, 4).values()}
-
     def _add_body_part(self, key: tuple[str, ...], label: str, strength: float) -> None:
         payload: dict[str, float] = self._lexicon.add(key, "body_part", {})
         if payload is not None and payload.get(label.lower(), 0) < strength:
@@ -482,59 +479,79 @@ class ProcedureCoder:
     def _build_lexicon(
         self, body_parts: Mapping[str, Any], index: Sequence[PcsIndexEntry], definitions: PcsDefinitions | None
     ) -> None:
-        lex = self._lexicon
-        labels = self._body_part_labels()
-        for label in labels:
-            parts = label.split(", ")
-            self._add_body_part(phrase_key(label), label, _STRENGTH_EXACT)
-            self._add_body_part(phrase_key(display_label(label)), label, _STRENGTH_EXACT)
-            bare = " ".join(w for w in label.replace(",", " ").split() if w not in _SIDE_WORDS)
-            for base in {bare, parts[0]}:
-                if phrase_key(base) != phrase_key(label):
-                    self._add_body_part(phrase_key(base), label, _STRENGTH_BASE)
-        device_labels = {label for prefix in self._source.prefixes() for label in self._source.labels(prefix, 6).values()}
-        # synonyms: Index "use" terms, Body Part / Device Keys, bundled list
+        """Body parts first (synonyms point at them), then the curated JSON
+        vocabulary, then what the PCS Index and Device Key add to it."""
+        labels = {label for p in self._source.prefixes() for label in self._source.labels(p, 4).values()}
+        devices = {label for p in self._source.prefixes() for label in self._source.labels(p, 6).values()}
         keyed: list[tuple[str, list[str]]] = [(e.path[-1], [e.use]) for e in index if e.use and e.path]
         if definitions is not None:
             keyed += list(definitions.body_part_key.items()) + list(definitions.device_key.items())
-        label_by_lower = {label.lower(): label for label in labels}
+        self._add_body_part_labels(labels)
+        self._add_body_part_synonyms(labels, keyed, body_parts.get("synonyms", {}))
+        self._add_vocabulary()
+        self._add_index_procedures(index)
         for term, targets in keyed:
             for target in targets:
-                if target.lower() in label_by_lower:
+                if target in devices:
+                    self._lexicon.add(phrase_key(term), "device", target)
+
+    def _add_body_part_labels(self, labels: Iterable[str]) -> None:
+        """Each label as written and in title order (exact), and without its
+        side or sub-part ("Kidney, Right" -> "kidney": base)."""
+        for label in labels:
+            self._add_body_part(phrase_key(label), label, _STRENGTH_EXACT)
+            self._add_body_part(phrase_key(display_label(label)), label, _STRENGTH_EXACT)
+            bare = " ".join(w for w in label.replace(",", " ").split() if w not in _SIDE_WORDS)
+            for base in {bare, label.split(", ")[0]}:
+                if phrase_key(base) != phrase_key(label):
+                    self._add_body_part(phrase_key(base), label, _STRENGTH_BASE)
+
+    def _add_body_part_synonyms(
+        self, labels: Iterable[str], keyed: Sequence[tuple[str, list[str]]], synonyms: Mapping[str, Sequence[str]]
+    ) -> None:
+        """Index "use" terms and the Body Part Key name labels; the bundled
+        synonyms name label wording, earlier targets winning ties."""
+        known = {label.lower() for label in labels}
+        for term, targets in keyed:
+            for target in targets:
+                if target.lower() in known:
                     self._add_body_part(phrase_key(term), target, _STRENGTH_SYNONYM)
-                elif target in device_labels:
-                    lex.add(phrase_key(term), "device", target)
-        for phrase, targets in body_parts.get("synonyms", {}).items():
-            for rank, target in enumerate(targets):  # earlier targets win ties
-                found: dict[str, float] = lex.get(phrase_key(target), "body_part") or {}
+        for phrase, wording in synonyms.items():
+            for rank, target in enumerate(wording):
+                found: dict[str, float] = self._lexicon.get(phrase_key(target), "body_part") or {}
                 for label, strength in list(found.items()):
                     self._add_body_part(phrase_key(phrase), label, min(strength, _STRENGTH_SYNONYM) - rank / 10)
-        for entry in self._terms.get("operations", ()):
+
+    def _add_vocabulary(self) -> None:
+        """The bundled procedure, operation and axis vocabulary (``procedure_terms.json``)."""
+        lex, terms = self._lexicon, self._terms
+        for entry in terms.get("operations", ()):
             op = _OpTerm(entry["section"], entry["operation"], entry.get("qualifier"), bool(entry.get("requires_device")))
-            for term in entry["terms"]:
-                lex.add(phrase_key(term), "operation", op)
-        self._add_procedures(index)
-        for section, kind in (("approaches", "approach"), ("devices", "device"), ("qualifiers", "qualifier"), ("sides", "side")):
-            for label, phrases in self._terms.get(section, {}).items():
+            for phrase in entry["terms"]:
+                lex.add(phrase_key(phrase), "operation", op)
+        for entry in terms.get("procedures", ()):
+            stems = tuple(s.upper() for s in entry["stems"])
+            proc = _ProcTerm(
+                stems, tuple(self._operation_of(s) for s in stems), "terms",
+                entry.get("approach"), entry.get("device"), entry.get("qualifier"),
+                phrase_key(entry["body_part"]) if entry.get("body_part") else None,
+            )
+            for phrase in entry["terms"]:
+                lex.add(phrase_key(phrase), "procedure", proc)
+        for group, kind in (("approaches", "approach"), ("devices", "device"), ("qualifiers", "qualifier"), ("sides", "side")):
+            for label, phrases in terms.get(group, {}).items():
                 for phrase in phrases:
                     lex.add(phrase_key(phrase), kind, label)
-        for how, phrases in self._terms.get("contrast", {}).items():
+        for how, phrases in terms.get("contrast", {}).items():
             for phrase in phrases:
                 lex.add(phrase_key(phrase), "contrast", how)
         for kind in _CUE_KINDS:
-            for phrase in self._terms.get(kind, ()):
+            for phrase in terms.get(kind, ()):
                 lex.add(phrase_key(phrase), kind, True)
 
-    def _add_procedures(self, index: Sequence[PcsIndexEntry]) -> None:
-        for entry in self._terms.get("procedures", ()):
-            stems = tuple(s.upper() for s in entry["stems"])
-            body = tuple(phrase_key(entry["body_part"])) if entry.get("body_part") else None
-            term = _ProcTerm(
-                stems, tuple(self._operation_of(s) for s in stems), "terms",
-                entry.get("approach"), entry.get("device"), entry.get("qualifier"), body,
-            )
-            for phrase in entry["terms"]:
-                self._lexicon.add(phrase_key(phrase), "procedure", term)
+    def _add_index_procedures(self, index: Sequence[PcsIndexEntry]) -> None:
+        """PCS Index main terms that send the coder to a table or stem
+        ("Appendectomy" -> see Resection, Appendix 0DTJ), preferred root operation first."""
         sections = set(self._terms.get("index_sections", ()))
         grouped: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         for e in index:
@@ -546,7 +563,8 @@ class ProcedureCoder:
             if not targets or self._lexicon.get(key, "operation") is not None:
                 continue
             targets.sort(key=lambda t: self._rank(t[1]))
-            self._lexicon.add(key, "procedure", _ProcTerm(tuple(t[0] for t in targets), tuple(t[1] for t in targets), "index"))
+            proc = _ProcTerm(tuple(t[0] for t in targets), tuple(t[1] for t in targets), "index")
+            self._lexicon.add(key, "procedure", proc)
 
     def _operation_of(self, stem: str) -> str:
         return self._source.operation(stem[:3]) if self._source.codes(stem[:3]) else ""
@@ -741,7 +759,8 @@ class ProcedureCoder:
             term: _ProcTerm = trigger.payload
             stems = list(term.stems)
             if any(m.kind == "partial_cues" and m.distance(trigger) <= 2 for m in matches):
-                stems.sort(key=lambda s: self._operation_of(s).lower() != "excision")
+                ops = dict(zip(term.stems, term.operations))
+                stems.sort(key=lambda s: ops[s].lower() != "excision")
             fixed = {"approach": term.approach, "device": term.device, "qualifier": term.qualifier}
             origin, hint = term.origin, term.body_part
             rationale.append(f"procedure term {_words_text(words, trigger)!r} ({'PCS Index' if origin == 'index' else 'procedure vocabulary'})")
@@ -763,12 +782,13 @@ class ProcedureCoder:
             solutions.sort(key=lambda s: (len(s.candidates) != 1, len(s.missing)))
         best, others = solutions[0], solutions[1:]
         finding = self._finding(best, origin, section, [span] + best.spans, rationale + best.notes)
-        for other in others:
-            alt = (other.candidates[0], self._source.title(other.candidates[0])) if len(other.candidates) == 1 else (
-                _stem(other.candidates), self._stem_title(other))
-            if alt not in finding.alternatives and alt[0] != finding.code:
-                finding.alternatives.append(alt)
-        del finding.alternatives[self.max_alternatives :]
+        if finding.complete:  # a stem lists its valid completions; a code, the other root operations
+            for other in others:
+                alt = (other.candidates[0], self._source.title(other.candidates[0])) if len(other.candidates) == 1 else (
+                    _stem(other.candidates), self._stem_title(other))
+                if alt not in finding.alternatives and alt[0] != finding.code:
+                    finding.alternatives.append(alt)
+            del finding.alternatives[self.max_alternatives :]
         return [_Draft(finding, frozenset(best.candidates))]
 
     def _solve_stems(
