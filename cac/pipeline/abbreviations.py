@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy
-from spacy.attrs import IDX, SENT_START
+from spacy.attrs import IDX
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
@@ -30,6 +29,7 @@ from cac.pipeline.extensions import (
     parse_rules,
     read_rules,
     rule_error,
+    sentence_starts,
     write_rules,
 )
 
@@ -167,7 +167,7 @@ class AbbreviationExpander:
             entry = self._entries[key]
             if entry.senses:
                 if sentences is None:
-                    sentences = _sentence_starts(doc)
+                    sentences = sentence_starts(doc)
                 expansion = self._resolve(doc, entry, start, end, sentences)
             else:
                 expansion = entry.expansion
@@ -205,13 +205,6 @@ class AbbreviationExpander:
         file = Path(path) / RULES_FILE
         self._load(parse_rules(file.read_text(encoding="utf-8"), str(file)), str(file))
         return self
-
-
-def _sentence_starts(doc: Doc) -> list[int]:
-    """Token indices that start sentences (``[0]`` when sentences are not set)."""
-    if not doc.has_annotation("SENT_START"):
-        return [0]
-    return numpy.flatnonzero(doc.to_array(SENT_START) == 1).tolist() or [0]
 
 
 @Language.factory(

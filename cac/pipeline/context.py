@@ -6,8 +6,10 @@ Every span in ``doc.spans[spans_key]`` (``"ents"``: ``doc.ents``) gets
 ``._.context_triggers`` (see :mod:`cac.pipeline.extensions`).
 
 Triggers, terminators and pseudo-triggers come from
-``resources/context_rules.json``; literals are matched with one ``PhraseMatcher``
-on lower-cased tokens, token patterns with one ``Matcher``.  Overlapping matches
+``resources/context_rules.json``; literals, and token patterns made only of
+literal tokens (expanded at load time), are matched with one ``PhraseMatcher`` on
+lower-cased tokens; other token patterns fall back to a (slower) ``Matcher``.
+Only sentences holding a mention get scopes computed.  Overlapping matches
 keep the longest (ties: pseudo, then terminator), so a pseudo-trigger such as
 "no increase" or "not ruled out" silences the trigger inside it.  A trigger's
 scope runs forward and/or backward within its sentence, stops at the first
@@ -26,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy
-from spacy.attrs import SENT_START
 from spacy.errors import MatchPatternError
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
@@ -42,6 +42,7 @@ from cac.pipeline.extensions import (
     parse_rules,
     read_rules,
     rule_error,
+    sentence_starts,
     write_rules,
 )
 
@@ -207,7 +208,11 @@ class ContextComponent:
 
     def triggers(self, doc: Doc) -> list[Trigger]:
         """Triggers and terminators kept after overlap resolution, with scopes."""
-        return self._triggers(doc, _sentence_starts(doc))
+        found = self._triggers(doc, sentence_starts(doc))
+        for trigger in found:
+            words = doc[trigger.start : trigger.end]
+            trigger.start_char, trigger.end_char = words.start_char, words.end_char
+        return found
 
     def _triggers(self, doc: Doc, starts: list[int], sentences: set[int] | None = None) -> list[Trigger]:
         found = [(s, e, key) for matcher in self._matchers for key, s, e in matcher(doc)]
@@ -281,7 +286,7 @@ class ContextComponent:
         targets = self._targets(doc)
         if not targets:
             return doc
-        starts = _sentence_starts(doc)
+        starts = sentence_starts(doc)
         located = []
         sentences: set[int] = set()
         for span in targets:
@@ -424,16 +429,6 @@ def _expand_first_token(patterns: list[list[dict[str, Any]]]) -> list[list[dict[
         else:
             out.append(pattern)
     return out
-
-
-def _sentence_starts(doc: Doc) -> list[int]:
-    if len(doc) == 0 or not doc.has_annotation("SENT_START"):
-        return [0]
-    values = doc.to_array(SENT_START)
-    starts = numpy.flatnonzero(values == 1).tolist()
-    if not starts or starts[0] != 0:
-        starts.insert(0, 0)
-    return starts
 
 
 @Language.factory(

@@ -22,9 +22,18 @@ Public attributes:
 * ``Span._.experiencer`` (``str``): ``"patient"``, ``"family"`` or ``"other"``.
 * ``Span._.other_context`` (``str | None``): e.g. ``"allergy"``.
 * ``Span._.context_triggers`` (``list[dict]``): what set the assertions, as
-  ``{"category", "text", "start", "end", "direction", "source"}`` (char offsets).
+  ``{"category", "text", "start", "end", "direction", "source"}`` (char offsets;
+  ``source`` is ``"trigger"`` or ``"section:<name>"``, the latter with ``None``
+  text and offsets).
 
-It also holds the small JSON rule-file helpers the components share.
+Like spaCy's own span extensions, assertions are keyed by character offsets:
+spans with the same offsets share them.  Spans the context step found nothing
+for keep the defaults (``False``, ``"patient"``, ``None``, ``[]``).  The raw
+records live under the hidden extensions ``cac_sections_data``,
+``cac_abbreviations_data`` and ``cac_context_data``.
+
+The module also holds the helpers the components share: JSON rule files,
+``doc_text`` and ``sentence_starts``.
 """
 
 from __future__ import annotations
@@ -34,9 +43,11 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from weakref import WeakKeyDictionary
 
+import numpy
+from spacy.attrs import SENT_START
 from spacy.tokens import Doc, Span, Token
 
 from cac.errors import CacError, Errors
@@ -80,6 +91,16 @@ def doc_text(doc: Doc) -> str:
     if text is None:
         text = _TEXTS[doc] = doc.text
     return text
+
+
+def sentence_starts(doc: Doc) -> list[int]:
+    """Token indices that start sentences (``[0]`` when sentences are not set)."""
+    if len(doc) == 0 or not doc.has_annotation("SENT_START"):
+        return [0]
+    starts = numpy.flatnonzero(doc.to_array(SENT_START) == 1).tolist()
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    return starts
 
 
 def remember_text(doc: Doc, text: str) -> None:
@@ -191,7 +212,7 @@ def _ctx_for_write(span: Span) -> dict[str, Any]:
     return record
 
 
-def _flag_getter(flag: str):  # noqa: ANN202 - spaCy getter
+def _flag_getter(flag: str) -> Callable[[Span], bool]:
     def get(span: Span) -> bool:
         record = _ctx(span)
         return bool(record[flag]) if record is not None else False
@@ -199,7 +220,7 @@ def _flag_getter(flag: str):  # noqa: ANN202 - spaCy getter
     return get
 
 
-def _flag_setter(flag: str):  # noqa: ANN202 - spaCy setter
+def _flag_setter(flag: str) -> Callable[[Span, bool], None]:
     def set_(span: Span, value: bool) -> None:
         _ctx_for_write(span)[flag] = bool(value)
 

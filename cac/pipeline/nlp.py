@@ -106,18 +106,23 @@ def _drop_whitespace_special_cases(nlp: Language) -> None:
         nlp.tokenizer.rules = rules
 
 
+class _TextRememberingMakeDoc:
+    """``Language.make_doc`` that also records the text (see ``_remember_text``)."""
+
+    def __init__(self, nlp: Language) -> None:
+        self.nlp = nlp
+
+    def __call__(self, text: str) -> Doc:
+        doc = Language.make_doc(self.nlp, text)
+        remember_text(doc, text)
+        return doc
+
+
 def _remember_text(nlp: Language) -> None:
     """Let components reuse the note text instead of rebuilding ``doc.text``
     (0.5 ms per 1,500 words).  Only this instance is patched; a pipeline loaded
     with ``spacy.load`` works the same, a little slower."""
-    tokenizer = nlp.tokenizer
-
-    def make_doc(text: str) -> Doc:
-        doc = tokenizer(text)
-        remember_text(doc, text)
-        return doc
-
-    nlp.make_doc = make_doc  # type: ignore[method-assign]
+    nlp.make_doc = _TextRememberingMakeDoc(nlp)  # type: ignore[method-assign]
 
 
 def _resolve(components: Sequence[str] | None) -> list[str]:

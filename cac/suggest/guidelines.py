@@ -100,9 +100,8 @@ def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
                             f"combined into {target} (presumed causal link, ICD-10-CM guideline I.A.15)",
                             f"combination:{rule['id']}"))
             if target in hits:
-                hits[target].merge(combined)
-            else:
-                hits[target] = combined
+                combined.merge(hits[target])
+            hits[target] = combined
     return excluded
 
 

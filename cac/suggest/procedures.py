@@ -16,9 +16,10 @@ Index and Tables direct a coder:
    stem up to the last determined character, ``missing`` names the open axes
    and ``alternatives`` lists valid completions.
 
-Mentions in negated, planned or past context are skipped: when the pipeline
-set ``Span._.negated`` / ``Span._.hypothetical`` these decide, otherwise a
-few cue words do.  Sections (``Token._.section``) such as past history,
+Mentions in negated, planned or past context are skipped: when an entity or
+span-group span of the pipeline covers the mention, its ``Span._.negated`` /
+``hypothetical`` / ``historical`` attributes decide; otherwise a few cue words
+around the mention do.  Sections (``Token._.section``) such as past history,
 indications or plan are skipped too.
 
 Without PCS Tables the coder works on the embedded FY2024 code titles
@@ -72,6 +73,8 @@ _BASE_CONFIDENCE = {"terms": 0.7, "index": 0.6, "operation": 0.55}
 _CUE_WINDOW_BEFORE, _CUE_WINDOW_AFTER, _SIDE_WINDOW = 3, 4, 3
 # Context cues (lists in procedure_terms.json): "*_before" end at most 3 words
 # before a procedure mention, "*_after" start at most 4 words after it.
+_AXIS_GROUPS = (("approaches", "approach"), ("devices", "device"), ("qualifiers", "qualifier"), ("sides", "side"))
+_CONTEXT_FLAGS = ("negated", "hypothetical", "historical")  # Span extensions set by the pipeline's ConText
 _CUE_KINDS = ("partial_cues", "negation_before", "planned_before", "history_before", "negation_after", "history_after")
 
 
@@ -526,7 +529,9 @@ class ProcedureCoder:
         """The bundled procedure, operation and axis vocabulary (``procedure_terms.json``)."""
         lex, terms = self._lexicon, self._terms
         for entry in terms.get("operations", ()):
-            op = _OpTerm(entry["section"], entry["operation"], entry.get("qualifier"), bool(entry.get("requires_device")))
+            op = _OpTerm(
+                entry["section"], entry["operation"], entry.get("qualifier"), bool(entry.get("requires_device"))
+            )
             for phrase in entry["terms"]:
                 lex.add(phrase_key(phrase), "operation", op)
         for entry in terms.get("procedures", ()):
@@ -538,7 +543,7 @@ class ProcedureCoder:
             )
             for phrase in entry["terms"]:
                 lex.add(phrase_key(phrase), "procedure", proc)
-        for group, kind in (("approaches", "approach"), ("devices", "device"), ("qualifiers", "qualifier"), ("sides", "side")):
+        for group, kind in _AXIS_GROUPS:
             for label, phrases in terms.get(group, {}).items():
                 for phrase in phrases:
                     lex.add(phrase_key(phrase), kind, label)
@@ -576,14 +581,6 @@ class ProcedureCoder:
     # -- document structure ---------------------------------------------------
 
     @staticmethod
-    def _sentences(doc: Doc) -> list[int]:
-        """Start offsets of the sentences."""
-        if doc.has_annotation("SENT_START"):
-            arr = doc.to_array([IDX, SENT_START])
-            return [0] + arr[1:, 0][arr[1:, 1] == 1].tolist()
-        return [m.start() for m in _SENT_RE.finditer(doc.text)] or [0]
-
-    @staticmethod
     def _section_at(doc: Doc) -> Any:
         if not Token.has_extension("section") or len(doc) == 0:
             return lambda _char: None
@@ -596,18 +593,20 @@ class ProcedureCoder:
         return lookup
 
     @staticmethod
-    def _flagged(doc: Doc, start: int, end: int) -> str | None:
-        """'negated' / 'hypothetical' when the pipeline marked the mention so."""
-        flags = [name for name in ("negated", "hypothetical") if Span.has_extension(name)]
+    def _pipeline_context(doc: Doc, start: int, end: int) -> bool | None:
+        """Whether the pipeline's context assertions exclude the mention at
+        ``[start, end)``: True / False when an entity or span-group span covers
+        it and the ``negated`` / ``hypothetical`` / ``historical`` attributes
+        exist, None when the pipeline said nothing about it."""
+        flags = [name for name in _CONTEXT_FLAGS if Span.has_extension(name)]
         if not flags:
             return None
-        spans = [s for s in (doc.char_span(start, end, alignment_mode="expand"),) if s is not None]
-        spans += [e for e in doc.ents if e.start_char < end and start < e.end_char]
-        for span in spans:
-            for name in flags:
-                if getattr(span._, name, False):
-                    return name
-        return None
+        spans = [e for e in doc.ents if e.start_char < end and start < e.end_char]
+        for group in doc.spans.values():
+            spans += [s for s in group if s.start_char < end and start < s.end_char]
+        if not spans:
+            return None
+        return any(getattr(span._, name, False) for span in spans for name in flags)
 
     # -- coding ---------------------------------------------------------------
 
@@ -620,26 +619,23 @@ class ProcedureCoder:
         if not words.words:
             return []
         matches = self._lexicon.find(words.words)
-        sent_starts = self._sentences(doc)
-        sent_of = [bisect.bisect_right(sent_starts, s) - 1 for s in words.starts]
+        sent_of = _sentence_of_words(doc, words)
         by_sentence: dict[int, list[_Match]] = {}
         for m in matches:
             by_sentence.setdefault(sent_of[m.i], []).append(m)
         section_at = self._section_at(doc)
-        uses_flags = Span.has_extension("negated") or Span.has_extension("hypothetical")
         drafts: list[_Draft] = []
-        for sent, sent_matches in by_sentence.items():
+        for sent_matches in by_sentence.values():
             for trigger in self._triggers(sent_matches):
                 start, end = words.span(trigger.i, trigger.j)
                 section = section_at(start)
                 if section in self._skip_sections:
                     continue
-                if uses_flags:
-                    if self._flagged(doc, start, end):
-                        continue
-                elif self._cued_out(trigger, sent_matches):
-                    continue
-                drafts += self._code_trigger(trigger, sent_matches, words, section)
+                excluded = self._pipeline_context(doc, start, end)
+                if excluded is None:
+                    excluded = self._cued_out(trigger, sent_matches)
+                if not excluded:
+                    drafts += self._code_trigger(trigger, sent_matches, words, section)
         return [d.finding for d in self._merge(drafts)]
 
     @staticmethod
@@ -673,15 +669,17 @@ class ProcedureCoder:
         out: list[_Constraint] = []
         for kind in ("approach", "device", "qualifier"):
             if label := fixed.get(kind):
-                out.append(_Constraint(kind, frozenset({label.lower()}), span=words.span(trigger.i, trigger.j), text=label))
+                span = words.span(trigger.i, trigger.j)
+                out.append(_Constraint(kind, frozenset({label.lower()}), span=span, text=label))
             elif (m := self._nearest(trigger, matches, kind)) is not None:
                 out.append(_Constraint(kind, frozenset({m.payload.lower()}), span=words.span(m.i, m.j), text=m.payload))
         if (m := self._nearest(trigger, matches, "contrast")) is not None:
             span = words.span(m.i, m.j)
             text = {"with": "with contrast", "without": "without contrast"}.get(m.payload, "with and without contrast")
-            out.append(_Constraint("contrast", frozenset({"none"}), exclude=m.payload != "without", span=span, text=text))
+            out.append(_Constraint("contrast", frozenset({"none"}), m.payload != "without", span, text))
             if m.payload == "both":
-                out.append(_Constraint("qualifier", frozenset({"unenhanced and enhanced"}), span=span, text="Unenhanced and Enhanced"))
+                both = "Unenhanced and Enhanced"
+                out.append(_Constraint("qualifier", frozenset({both.lower()}), span=span, text=both))
         return out
 
     @staticmethod
@@ -763,7 +761,8 @@ class ProcedureCoder:
                 stems.sort(key=lambda s: ops[s].lower() != "excision")
             fixed = {"approach": term.approach, "device": term.device, "qualifier": term.qualifier}
             origin, hint = term.origin, term.body_part
-            rationale.append(f"procedure term {_words_text(words, trigger)!r} ({'PCS Index' if origin == 'index' else 'procedure vocabulary'})")
+            source = "PCS Index" if origin == "index" else "procedure vocabulary"
+            rationale.append(f"procedure term {_words_text(words, trigger)!r} ({source})")
         else:
             op: _OpTerm = trigger.payload
             stems = list(self._by_operation.get((op.section, op.operation.lower()), []))
@@ -784,8 +783,7 @@ class ProcedureCoder:
         finding = self._finding(best, origin, section, [span] + best.spans, rationale + best.notes)
         if finding.complete:  # a stem lists its valid completions; a code, the other root operations
             for other in others:
-                alt = (other.candidates[0], self._source.title(other.candidates[0])) if len(other.candidates) == 1 else (
-                    _stem(other.candidates), self._stem_title(other))
+                alt = self._label(other)
                 if alt not in finding.alternatives and alt[0] != finding.code:
                     finding.alternatives.append(alt)
             del finding.alternatives[self.max_alternatives :]
@@ -808,7 +806,8 @@ class ProcedureCoder:
                 solution = self._solve(stem, stem, resolved[stem], constraints)
                 if solution:
                     solution.spans[:0] = [words.span(m.i, m.j) for m in mentions]
-                    solution.notes[:0] = [f"{m.kind.replace('_', ' ')} from {_words_text(words, m)!r}" for m in mentions]
+                    notes = [f"{m.kind.replace('_', ' ')} from {_words_text(words, m)!r}" for m in mentions]
+                    solution.notes[:0] = notes
             elif trigger.kind == "procedure" and len(tables) == 1:  # one table: the body part stays open
                 solution = self._solve(stem, stem, None, constraints)
             else:  # several tables and no body part say too little
@@ -829,7 +828,10 @@ class ProcedureCoder:
         by_body = self._codes_by_body[prefix]
         return [c for ch in sorted(body_chars) for c in by_body.get(ch, ())]
 
-    def _solve(self, prefix: str, stem: str, body_chars: set[str] | None, constraints: list[_Constraint]) -> _Solution | None:
+    def _solve(
+        self, prefix: str, stem: str, body_chars: set[str] | None, constraints: list[_Constraint]
+    ) -> _Solution | None:
+        """The table's codes under ``stem`` narrowed by the evidence, then by the "Z" defaults."""
         chars = body_chars if body_chars is not None else ({stem[3]} if len(stem) > 3 else None)
         cands = [c for c in self._codes(prefix, chars) if c.startswith(stem)]
         if not cands:
@@ -893,8 +895,17 @@ class ProcedureCoder:
     def _stem_title(self, sol: _Solution) -> str:
         stem = _stem(sol.candidates)
         body = self._source.labels(sol.prefix, 4).get(stem[3]) if len(stem) >= 4 else None
-        head = f"{self._source.operation(sol.prefix)} of {display_label(body)}" if body else self._source.table_name(sol.prefix)
+        if body:
+            head = f"{self._source.operation(sol.prefix)} of {display_label(body)}"
+        else:
+            head = self._source.table_name(sol.prefix)
         return f"{head} ({', '.join(sol.missing)} not documented)"
+
+    def _label(self, sol: _Solution) -> tuple[str, str]:
+        """(code, title) of a settled solution, (stem, stem title) otherwise."""
+        if len(sol.candidates) == 1:
+            return sol.candidates[0], self._source.title(sol.candidates[0])
+        return _stem(sol.candidates), self._stem_title(sol)
 
     @staticmethod
     def _merge(drafts: list[_Draft]) -> list[_Draft]:
@@ -918,6 +929,16 @@ class ProcedureCoder:
         return out
 
 
+def _sentence_of_words(doc: Doc, words: _Words) -> list[int]:
+    """Sentence number of each word: ``doc.sents`` when set, else lines and full stops."""
+    if doc.has_annotation("SENT_START"):
+        arr = doc.to_array([IDX, SENT_START])
+        starts = [0] + arr[1:, 0][arr[1:, 1] == 1].tolist()
+    else:
+        starts = [m.start() for m in _SENT_RE.finditer(doc.text)] or [0]
+    return [bisect.bisect_right(starts, s) - 1 for s in words.starts]
+
+
 def _words_text(words: _Words, m: _Match) -> str:
     """The normalized words of a match, for rationale lines."""
     return " ".join(words.words[m.i : m.j])
@@ -931,3 +952,76 @@ def _absorb(into: ProcedureFinding, other: ProcedureFinding, boost: bool) -> Non
     into.evidence = sorted(set(into.evidence) | set(other.evidence))
     into.rationale += [r for r in other.rationale if r not in into.rationale]
     into.confidence = round(min(0.97, max(into.confidence, other.confidence) + (0.05 if boost else 0.0)), 3)
+
+
+# --------------------------------------------------------------------------
+# HCPCS / CPT by descriptor words
+# --------------------------------------------------------------------------
+
+# Words too common in descriptors to say anything alone.
+_GENERIC_WORDS = frozenset({
+    "and", "or", "with", "without", "per", "each", "any", "other", "type", "by", "for", "to", "in", "on", "w", "wo",
+    "includes", "including", "not", "otherwise", "specified", "nos", "service", "procedure", "code", "unit", "one",
+    "more", "than", "less", "up", "at", "into", "from", "only", "use", "used", "be", "is", "as",
+})
+
+
+class DescriptorMatcher:
+    """HCPCS / CPT codes whose descriptor words a sentence repeats (simple term overlap).
+
+    A code is proposed when at least ``min_overlap`` of its descriptor's
+    content words, and at least ``min_coverage`` of them, occur in one
+    sentence; the best ``per_sentence`` codes of each sentence are kept, a
+    descriptor whose words are all in a longer matched one left out.
+    Confidence stays low (at most 0.7): descriptors are terse and context
+    (negation, plans) is not read.
+    """
+
+    def __init__(
+        self, code_sets: Sequence[CodeSet], min_overlap: int = 2, min_coverage: float = 0.75, per_sentence: int = 3
+    ) -> None:
+        self.min_overlap, self.min_coverage, self.per_sentence = min_overlap, min_coverage, per_sentence
+        self._codes: list[tuple[str, str, str, frozenset[str]]] = []
+        self._by_word: dict[str, list[int]] = {}
+        for cs in code_sets:
+            for code in cs.billable():
+                content = frozenset(w for w in phrase_key(code.title) if w not in _GENERIC_WORDS and not w.isdigit())
+                if len(content) < min_overlap:
+                    continue
+                for word in content:
+                    self._by_word.setdefault(word, []).append(len(self._codes))
+                self._codes.append((cs.system, code.code, code.title, content))
+
+    def __call__(self, doc: Doc) -> list[ProcedureFinding]:
+        words = _Words.of(doc.text)
+        sent_of = _sentence_of_words(doc, words)
+        by_sentence: dict[int, list[int]] = {}
+        for i, sent in enumerate(sent_of):
+            by_sentence.setdefault(sent, []).append(i)
+        best: dict[tuple[str, str], ProcedureFinding] = {}
+        for positions in by_sentence.values():
+            present = {words.words[i] for i in positions}
+            hits: dict[int, int] = {}
+            for word in present:
+                for idx in self._by_word.get(word, ()):
+                    hits[idx] = hits.get(idx, 0) + 1
+            scored = []
+            for idx, n in hits.items():
+                content = self._codes[idx][3]
+                if n >= self.min_overlap and n / len(content) >= self.min_coverage:
+                    scored.append((n, n / len(content), idx))
+            kept_words: list[frozenset[str]] = []
+            for n, coverage, idx in sorted(scored, reverse=True):
+                system, code, title, content = self._codes[idx]
+                if len(kept_words) >= self.per_sentence or any(content < k for k in kept_words):
+                    continue  # a longer descriptor already explains these words
+                kept_words.append(content)
+                spans = [words.span(i, i + 1) for i in positions if words.words[i] in content]
+                finding = ProcedureFinding(
+                    code, True, title, round(0.2 + 0.5 * coverage, 3), spans,
+                    [f"{n} of {len(content)} descriptor words in one sentence"], system=system,
+                )
+                kept = best.get((system, code))
+                if kept is None or kept.confidence < finding.confidence:
+                    best[(system, code)] = finding
+        return sorted(best.values(), key=lambda f: -f.confidence)

@@ -37,7 +37,8 @@ def test_addendum_b(codesets: Path) -> None:
 
 
 def test_addendum_b_version_override(codesets: Path) -> None:
-    assert load_hcpcs_addendum_b(codesets / "hcpcs_addendum_b_fixture.csv", version="2026-07").release.version == "2026-07"
+    cs = load_hcpcs_addendum_b(codesets / "hcpcs_addendum_b_fixture.csv", version="2026-07")
+    assert cs.release.version == "2026-07"
 
 
 @pytest.mark.parametrize(
@@ -105,6 +106,7 @@ def test_quarterly_file_errors(tmp_path: Path, codesets: Path) -> None:
 
 @pytest.mark.shared_data
 def test_real_addendum_b(shared_data_dir: Path) -> None:
-    cs = load_hcpcs_addendum_b(shared_data_dir / "hcpcs_level2_opps_addendumB_2026_04" / "hcpcs_level2_addendumB_2026-04.csv")
+    folder = shared_data_dir / "hcpcs_level2_opps_addendumB_2026_04"
+    cs = load_hcpcs_addendum_b(folder / "hcpcs_level2_addendumB_2026-04.csv")
     assert len(cs) == 7511 and cs.release.version == "2026-04"
     assert all(c.code[0] in "ABCDEGHJKLMPQRSTUV" for c in cs)

@@ -86,7 +86,8 @@ def test_tables_round_trip_through_json(tables: PcsTables) -> None:
 
 def test_codeset_from_tables(tables: PcsTables) -> None:
     cs = pcs_codeset_from_tables(tables)
-    assert cs.release == Release("ICD-10-PCS", "FY2025", date(2024, 10, 1), date(2025, 9, 30), "CMS ICD-10-PCS Tables XML")
+    source = "CMS ICD-10-PCS Tables XML"
+    assert cs.release == Release("ICD-10-PCS", "FY2025", date(2024, 10, 1), date(2025, 9, 30), source)
     assert len(cs) == 120 and cs.is_valid("0DTJ4ZZ")
     code = cs["0FT40ZZ"]
     assert code.axes["4"] == "Gallbladder" and code.category == "0FT"

@@ -102,3 +102,18 @@ def test_speed_1500_words(nlp) -> None:
         nlp.remove_pipe("speed_mentions")
     assert len(doc) > 2000
     assert statistics.median(times) < 0.05
+
+
+def test_pipeline_pickles() -> None:
+    import pickle
+
+    nlp = pickle.loads(pickle.dumps(build_pipeline()))
+    doc = nlp("Chief complaint: cough.\nPlan: home")
+    assert [s.name for s in doc._.sections] == ["chief_complaint", "plan"]
+
+
+def test_pipe_matches_call(nlp) -> None:
+    texts = ["No fever.\nPlan: rest", "HPI: 60M with HTN."]
+    piped = [[(s.name, s.start_char) for s in d._.sections] for d in nlp.pipe(texts)]
+    called = [[(s.name, s.start_char) for s in nlp(t)._.sections] for t in texts]
+    assert piped == called

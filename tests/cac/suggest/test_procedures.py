@@ -176,15 +176,24 @@ def span_flags() -> Iterator[None]:
         Span.remove_extension(name)
 
 
-def test_pipeline_flags_decide_when_present(coder: ProcedureCoder, nlp: Language, span_flags: None) -> None:
+def _entity(doc: Doc, word: str) -> Span:
+    start = doc.text.index(word)
+    span = doc.char_span(start, start + len(word), label="PROC")
+    assert span is not None
+    doc.ents = list(doc.ents) + [span]
+    return span
+
+
+def test_pipeline_flags_decide_for_the_mentions_they_cover(
+    coder: ProcedureCoder, nlp: Language, span_flags: None
+) -> None:
     doc = nlp("Laparoscopic appendectomy was considered. Open cholecystectomy was performed.")
-    ent = doc.char_span(doc.text.index("appendectomy"), doc.text.index("appendectomy") + len("appendectomy"), label="PROC")
-    assert ent is not None
-    doc.ents = [ent]
-    ent._.hypothetical = True
+    _entity(doc, "appendectomy")._.hypothetical = True
     assert codes(coder(doc)) == ["0FT40ZZ"]
-    # with the flags registered, cue words no longer decide
-    assert codes(coder(nlp("We plan a laparoscopic cholecystectomy."))) == ["0FT44ZZ"]
+    doc = nlp("We plan a laparoscopic cholecystectomy.")
+    assert coder(doc) == []  # no pipeline span covers it: the cue words decide
+    _entity(doc, "cholecystectomy")  # covered, not flagged: the pipeline decides
+    assert codes(coder(doc)) == ["0FT44ZZ"]
 
 
 @pytest.fixture
@@ -222,7 +231,8 @@ def test_empty_doc(coder: ProcedureCoder, nlp: Language) -> None:
 def test_pcs_index_terms_and_operation_preference(tables: PcsTables, fixtures_dir: Path, nlp: Language) -> None:
     terms = json.loads((RESOURCES / "procedure_terms.json").read_text(encoding="utf-8"))
     terms["procedures"] = []  # only the PCS Index names procedures here
-    coder = ProcedureCoder(tables, index=load_pcs_index(fixtures_dir / "codesets" / "icd10pcs_index_fixture.xml"), terms=terms)
+    index = load_pcs_index(fixtures_dir / "codesets" / "icd10pcs_index_fixture.xml")
+    coder = ProcedureCoder(tables, index=index, terms=terms)
     f = only(coder(nlp("Laparoscopic appendectomy.")))
     assert f.code == "0DTJ4ZZ" and "PCS Index" in f.rationale[0]  # Resection preferred to Excision
     g = only(coder(nlp("Partial appendectomy, laparoscopic.")))
@@ -291,10 +301,11 @@ def _timed(coder: ProcedureCoder, doc: Doc) -> float:
 @pytest.mark.shared_data
 def test_real_fy2025_tables_and_index(shared_data_dir: Path, nlp: Language) -> None:
     pcs = shared_data_dir / "icd10pcs_fy2025_xml"
+    definitions = shared_data_dir / "icd10pcs_fy2021_definitions" / "icd10pcs_definitions_2021.xml"
     coder = ProcedureCoder(
         load_pcs_tables(pcs / "icd10pcs_tables_2025.xml"),
         index=load_pcs_index(pcs / "icd10pcs_index_2025.xml"),
-        definitions=load_pcs_definitions(shared_data_dir / "icd10pcs_fy2021_definitions" / "icd10pcs_definitions_2021.xml"),
+        definitions=load_pcs_definitions(definitions),
     )
     note = (
         OPERATIVE_REPORT
@@ -306,3 +317,21 @@ def test_real_fy2025_tables_and_index(shared_data_dir: Path, nlp: Language) -> N
     doc = nlp(_long_note())
     coder(doc)
     assert min(_timed(coder, doc) for _ in range(5)) < 0.02  # measured ~1-3 ms
+
+
+# -- HCPCS / CPT by descriptor words ------------------------------------------
+
+
+def test_descriptor_matcher(fixtures_dir: Path, nlp: Language) -> None:
+    from cac.codesets.cpt import load_cpt
+    from cac.codesets.hcpcs import load_hcpcs_anweb
+    from cac.suggest.procedures import DescriptorMatcher
+
+    hcpcs = load_hcpcs_anweb(fixtures_dir / "codesets" / "HCPC2026_APR_ANWEB_fixture.txt")
+    cpt = load_cpt(fixtures_dir / "codesets" / "cpt_2026_fake.csv")
+    matcher = DescriptorMatcher([hcpcs, cpt])
+    doc = nlp("Dexamethasone sodium phosphate 4 mg injection was given. FAKE placeholder emerging technology was used.")
+    found = {(f.system, f.code) for f in matcher(doc)}
+    assert found == {("HCPCS", "J1100"), ("CPT", "0000T")}  # 00001 ("FAKE placeholder ...") is subsumed
+    assert all(f.confidence <= 0.7 for f in matcher(doc))
+    assert matcher(nlp("The patient walked with a cane.")) == []  # one word is not enough
