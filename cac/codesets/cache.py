@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import orjson
 
-from cac.codesets.model import Code, CodeSet, Release
+from cac.codesets.model import Code, CodeSet, LazyCodes, Release
 from cac.errors import CodeSetError, Errors
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,16 @@ def codeset_from_json(data: dict[str, Any]) -> CodeSet:
             effective_to=date.fromisoformat(r["effective_to"]) if r.get("effective_to") else None,
             source=r.get("source", ""),
         )
-        codes = {}
-        for code, title, billable, parent, chapter, block, notes, seven, axes, attrs in data["codes"]:
-            codes[code] = Code(code, title, bool(billable), parent, chapter, block, code[:3],
-                               notes or {}, seven or {}, axes or {}, attrs or {})
-    except (KeyError, TypeError, ValueError) as exc:
+        codes = LazyCodes({row[0]: row for row in data["codes"]}, _row_to_code)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise CodeSetError(Errors.E107, path="<cache>", detail=repr(exc)) from None
     return CodeSet(release=release, codes=codes)
+
+
+def _row_to_code(row: list) -> Code:
+    code, title, billable, parent, chapter, block, notes, seven, axes, attrs = row
+    return Code(code, title, bool(billable), parent, chapter, block, code[:3],
+                notes or {}, seven or {}, axes or {}, attrs or {})
 
 
 def cached_codeset(cache_dir: Path, key: str, sources: list[Path], build: Callable[[], CodeSet]) -> CodeSet:

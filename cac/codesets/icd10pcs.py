@@ -256,9 +256,9 @@ class PcsTables:
     def from_dict(cls, data: Mapping[str, Any]) -> PcsTables:
         tables: dict[str, PcsTable] = {}
         for t in data["tables"]:
-            rows = [PcsRow(tuple({c: label for c, label in axis} for axis in row)) for row in t["rows"]]  # type: ignore[arg-type]
-            labels = tuple(t["labels"])
-            tables[t["prefix"]] = PcsTable(t["prefix"], labels, tuple(t["axis_titles"]), t["definition"], rows)  # type: ignore[arg-type]
+            rows = [PcsRow(tuple(dict(axis) for axis in row)) for row in t["rows"]]  # type: ignore[arg-type]
+            head: tuple[str, str, str] = tuple(t["labels"])  # type: ignore[assignment]
+            tables[t["prefix"]] = PcsTable(t["prefix"], head, tuple(t["axis_titles"]), t["definition"], rows)
         return cls(data["version"], tables)
 
 
@@ -302,12 +302,12 @@ def load_pcs_tables(path: Path) -> PcsTables:
         if [pos for pos, _, _ in head] != [1, 2, 3] or any(len(v) != 1 for _, _, v in head):
             raise _malformed(path, "a pcsTable must fix axes 1-3 with one label each")
         prefix = "".join(next(iter(v)) for _, _, v in head)
-        labels = tuple(next(iter(v.values())) for _, _, v in head)
+        labels: tuple[str, str, str] = tuple(next(iter(v.values())) for _, _, v in head)  # type: ignore[assignment]
         definition = next((" ".join(d.text.split()) for d in elem.iter("definition") if d.text), None)
         titles = [t for _, t, _ in head]
-        table = tables.get(prefix) or PcsTable(prefix, labels, (), definition)  # type: ignore[arg-type]
+        table = tables.get(prefix) or PcsTable(prefix, labels, (), definition)
         for row_elem in elem.findall("pcsRow"):
-            row_axes = sorted(_axis(a, path) for a in row_elem.findall("axis"))
+            row_axes = sorted((_axis(a, path) for a in row_elem.findall("axis")), key=lambda axis: axis[0])
             if [pos for pos, _, _ in row_axes] != [4, 5, 6, 7]:
                 raise _malformed(path, f"table {prefix}: a pcsRow must give axes 4-7")
             if not table.axis_titles:

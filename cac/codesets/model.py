@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 @dataclass(slots=True)
@@ -57,6 +57,37 @@ class Release:
         }
 
 
+class LazyCodes(dict):
+    """``code -> Code`` built from cached rows on first access (fast start-up)."""
+
+    def __init__(self, rows: dict[str, list], make: "Callable[[list], Code]") -> None:
+        super().__init__(rows)
+        self._make = make
+
+    def __getitem__(self, key: str) -> Code:
+        value = dict.__getitem__(self, key)
+        if isinstance(value, list):
+            value = self._make(value)
+            dict.__setitem__(self, key, value)
+        return value
+
+    def get(self, key: str, default: "Code | None" = None) -> "Code | None":  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def values(self):  # type: ignore[override]
+        return (self[k] for k in self)
+
+    def items(self):  # type: ignore[override]
+        return ((k, self[k]) for k in self)
+
+    def parent_of(self, key: str) -> str | None:
+        value = dict.__getitem__(self, key)
+        return value[3] if isinstance(value, list) else value.parent
+
+
 @dataclass
 class CodeSet:
     """All codes of one release of one system, keyed by official code."""
@@ -82,6 +113,12 @@ class CodeSet:
 
     def get(self, code: str) -> Code | None:
         return self.codes.get(code)
+
+    def parents(self) -> Iterator[tuple[str, str | None]]:
+        """``(code, parent)`` for every code, without materializing lazily loaded codes."""
+        if isinstance(self.codes, LazyCodes):
+            return ((k, self.codes.parent_of(k)) for k in self.codes)
+        return ((c.code, c.parent) for c in self.codes.values())
 
     def billable(self) -> Iterator[Code]:
         return (c for c in self.codes.values() if c.billable)

@@ -38,26 +38,33 @@ class Match:
 class TermMatcher:
     """Index over a :class:`Lexicon` for fast sentence-level matching."""
 
-    def __init__(self, lexicon: Lexicon, window_slack: int | None = None) -> None:
+    def __init__(self, lexicon: Lexicon, window_slack: int | None = None, index: dict | None = None) -> None:
         self.lexicon = lexicon
         self.terms: list[Term] = lexicon.terms
         self.window_slack = lexicon_rules()["window_slack"] if window_slack is None else window_slack
-        df = token_frequencies(lexicon)
+        self._req_sets: list[frozenset[str]] = [frozenset(t.required) for t in self.terms]
+        if index is None or len(index.get("anchor", ())) != len(self.terms):
+            index = self.build_index(lexicon)
         anchors: dict[str, list[int]] = defaultdict(list)
-        self._req_sets: list[frozenset[str]] = []
-        for i, term in enumerate(self.terms):
-            anchor = min(term.required, key=lambda t: (df[t], t))
-            anchors[anchor].append(i)
-            self._req_sets.append(frozenset(term.required))
+        for i, tok in enumerate(index["anchor"]):
+            anchors[tok].append(i)
         self._anchors = dict(anchors)
         # Partial matches (all required tokens but one) for terms of 3+ tokens, found
         # through their two rarest tokens: recall for ranked candidates.
         second: dict[str, list[int]] = defaultdict(list)
-        for i, term in enumerate(self.terms):
-            if len(term.required) >= 3:
-                for tok in sorted(term.required, key=lambda t: (df[t], t))[:2]:
-                    second[tok].append(i)
+        for i, toks in index["partial"]:
+            for tok in toks:
+                second[tok].append(i)
         self._partial_anchors = dict(second)
+
+    @staticmethod
+    def build_index(lexicon: Lexicon) -> dict:
+        """Anchor token of every term, and partial-match anchors (JSON-able, cacheable)."""
+        df = token_frequencies(lexicon)
+        anchor = [min(t.required, key=lambda x: (df[x], x)) for t in lexicon.terms]
+        partial = [[i, sorted(t.required, key=lambda x: (df[x], x))[:2]]
+                   for i, t in enumerate(lexicon.terms) if len(t.required) >= 3]
+        return {"anchor": anchor, "partial": partial}
 
     def match_partial(self, tokens: list[str], exclude: set[int] = frozenset()) -> list[Match]:
         """Terms of 3+ tokens with every required token but one present in a compact window."""

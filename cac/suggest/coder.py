@@ -88,21 +88,27 @@ class Coder:
         assert cm is not None
         self.cm: CodeSet = cm
         self.spec = Specificity(cm)
-        self.lexicon = self._load_lexicon()
-        self.matcher = TermMatcher(self.lexicon)
+        self.lexicon, index = self._load_lexicon()
+        self.matcher = TermMatcher(self.lexicon, index=index)
         self.nlp = self._build_nlp()
         self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
         self.model_id = MODEL_ID
 
     # --- loading -------------------------------------------------------------
-    def _load_lexicon(self) -> Lexicon:
+    def _load_lexicon(self) -> tuple[Lexicon, dict]:
         import cac.lexicon.build as build_mod
+        import cac.lexicon.matcher as matcher_mod
         import cac.lexicon.normalize as norm_mod
 
-        sources = [embedded_tabular_path(), *_resource_paths(), Path(build_mod.__file__), Path(norm_mod.__file__)]
+        sources = [embedded_tabular_path(), *_resource_paths(), Path(build_mod.__file__), Path(norm_mod.__file__),
+                   Path(matcher_mod.__file__)]
         fp = fingerprint(sources, __version__)
-        data = cached_json(self.settings.cache_dir, "lexicon", fp, lambda: build_lexicon(self.cm).to_json())
-        return Lexicon.from_json(data)
+        def build() -> dict:
+            lex = build_lexicon(self.cm)
+            return {**lex.to_json(), "index": TermMatcher.build_index(lex)}
+
+        data = cached_json(self.settings.cache_dir, "lexicon", fp, build)
+        return Lexicon.from_json(data), data.get("index") or {}
 
     def _build_nlp(self) -> Language:
         from cac.pipeline.nlp import build_pipeline

@@ -68,7 +68,10 @@ _AXES_OF_KIND = {
     "qualifier": ("qualifier",),
     "contrast": ("contrast",),
 }
-_STRENGTH_EXACT, _STRENGTH_SYNONYM, _STRENGTH_BASE = 3.0, 2.0, 1.0
+# How well a phrase names a label: as written, through a synonym, without its
+# side ("kidney" for "Kidney, Right"), or only by its head ("knee joint" for
+# "Knee Joint, Femoral Surface, Left").
+_STRENGTH_EXACT, _STRENGTH_SYNONYM, _STRENGTH_SIDELESS, _STRENGTH_BASE = 3.0, 2.0, 1.5, 1.0
 _BASE_CONFIDENCE = {"terms": 0.7, "index": 0.6, "operation": 0.55}
 _CUE_WINDOW_BEFORE, _CUE_WINDOW_AFTER, _SIDE_WINDOW = 3, 4, 3
 # Context cues (lists in procedure_terms.json): "*_before" end at most 3 words
@@ -505,25 +508,29 @@ class ProcedureCoder:
             self._add_body_part(phrase_key(label), label, _STRENGTH_EXACT)
             self._add_body_part(phrase_key(display_label(label)), label, _STRENGTH_EXACT)
             bare = " ".join(w for w in label.replace(",", " ").split() if w not in _SIDE_WORDS)
-            for base in {bare, label.split(", ")[0]}:
-                if phrase_key(base) != phrase_key(label):
-                    self._add_body_part(phrase_key(base), label, _STRENGTH_BASE)
+            if phrase_key(bare) != phrase_key(label):
+                self._add_body_part(phrase_key(bare), label, _STRENGTH_SIDELESS)
+            head = label.split(", ")[0]
+            if phrase_key(head) not in (phrase_key(label), phrase_key(bare)):
+                self._add_body_part(phrase_key(head), label, _STRENGTH_BASE)
 
     def _add_body_part_synonyms(
-        self, labels: Iterable[str], keyed: Sequence[tuple[str, list[str]]], synonyms: Mapping[str, Sequence[str]]
+        self, labels: Iterable[str], keyed: Sequence[tuple[str, list[str]]], synonyms: Mapping[str, Sequence[Any]]
     ) -> None:
         """Index "use" terms and the Body Part Key name labels; the bundled
-        synonyms name label wording, earlier targets winning ties."""
+        synonyms name label wording, earlier targets winning ties (a nested
+        list of targets shares one rank)."""
         known = {label.lower() for label in labels}
         for term, targets in keyed:
             for target in targets:
                 if target.lower() in known:
                     self._add_body_part(phrase_key(term), target, _STRENGTH_SYNONYM)
         for phrase, wording in synonyms.items():
-            for rank, target in enumerate(wording):
-                found: dict[str, float] = self._lexicon.get(phrase_key(target), "body_part") or {}
-                for label, strength in list(found.items()):
-                    self._add_body_part(phrase_key(phrase), label, min(strength, _STRENGTH_SYNONYM) - rank / 10)
+            for rank, same_rank in enumerate(wording):
+                for target in [same_rank] if isinstance(same_rank, str) else same_rank:
+                    found: dict[str, float] = self._lexicon.get(phrase_key(target), "body_part") or {}
+                    for label, strength in list(found.items()):
+                        self._add_body_part(phrase_key(phrase), label, min(strength, _STRENGTH_SYNONYM) - rank / 10)
 
     def _add_vocabulary(self) -> None:
         """The bundled procedure, operation and axis vocabulary (``procedure_terms.json``)."""
@@ -736,8 +743,8 @@ class ProcedureCoder:
         from the text; otherwise the nearest body part mention that fits one of
         the tables wins.
         """
-        if hint is not None:
-            side = self._side(trigger, matches)
+        if hint is not None:  # the side may be anywhere in the sentence
+            side = self._nearest(trigger, matches, "side")
             labels = self._lexicon.get(hint, "body_part") or {}
             return self._resolve_body_part(labels, side.payload if side else None, prefixes), [side] if side else []
         mentions = sorted(
@@ -777,8 +784,12 @@ class ProcedureCoder:
         solutions = self._solve_stems(stems, trigger, matches, words, constraints, hint)
         if not solutions:
             return []
-        if origin == "operation":  # the body part decides the table
-            solutions.sort(key=lambda s: (len(s.candidates) != 1, len(s.missing)))
+        # a stem that fits all the evidence ("with mesh": Supplement, not Repair) goes first;
+        # among tables an operation word could mean, the one the evidence settles best
+        if origin == "operation":
+            solutions.sort(key=lambda s: (s.ignored, len(s.candidates) != 1, len(s.missing)))
+        else:
+            solutions.sort(key=lambda s: s.ignored)
         best, others = solutions[0], solutions[1:]
         finding = self._finding(best, origin, section, [span] + best.spans, rationale + best.notes)
         if finding.complete:  # a stem lists its valid completions; a code, the other root operations
@@ -896,7 +907,7 @@ class ProcedureCoder:
         stem = _stem(sol.candidates)
         body = self._source.labels(sol.prefix, 4).get(stem[3]) if len(stem) >= 4 else None
         if body:
-            head = f"{self._source.operation(sol.prefix)} of {display_label(body)}"
+            head = f"{self._source.operation(sol.prefix)}, {display_label(body)}"
         else:
             head = self._source.table_name(sol.prefix)
         return f"{head} ({', '.join(sol.missing)} not documented)"

@@ -33,9 +33,9 @@ class Specificity:
     def __init__(self, cs: CodeSet) -> None:
         self.cs = cs
         children: dict[str, list[str]] = {}
-        for c in cs:
-            if c.parent:
-                children.setdefault(c.parent, []).append(c.code)
+        for code, parent in cs.parents():
+            if parent:
+                children.setdefault(parent, []).append(code)
         self.children = children
         self.default_billable = lru_cache(maxsize=65536)(self._default_billable)
 

@@ -335,3 +335,13 @@ def test_descriptor_matcher(fixtures_dir: Path, nlp: Language) -> None:
     assert found == {("HCPCS", "J1100"), ("CPT", "0000T")}  # 00001 ("FAKE placeholder ...") is subsumed
     assert all(f.confidence <= 0.7 for f in matcher(doc))
     assert matcher(nlp("The patient walked with a cane.")) == []  # one word is not enough
+
+
+def test_documented_device_picks_the_root_operation(tables: PcsTables, nlp: Language) -> None:
+    terms = json.loads((RESOURCES / "procedure_terms.json").read_text(encoding="utf-8"))
+    terms["procedures"] = [{"terms": ["washout"], "stems": ["0DTJ", "0W9G"]}]  # a made-up term, two tables
+    coder = ProcedureCoder(tables, terms=terms)
+    assert codes(coder(nlp("Open washout."))) == ["0DTJ0ZZ"]  # the first stem is preferred
+    f = only(coder(nlp("Open washout with a drain left in place.")))
+    assert f.code == "0W9G00Z"  # only the second table takes a drainage device
+    assert f.alternatives[0][0] == "0DTJ0ZZ"
