@@ -94,6 +94,7 @@ def evaluate_corpus(
     texts = {d.id: d.text for d in docs}
     report = score(gold, ranked, predicted, n_boot=n_boot, systems={}, gold_evidence=gold_ev or None,
                    pred_evidence=evidence if gold_ev else None, texts=texts)
+    report["per_document"] = per_document(gold, ranked, predicted)
     report["task"] = task
     report["corpus"] = {"name": corpus, "split": split, "root": str(root) if root else None, "path": str(path) if path else None}
     report["setting"] = setting
@@ -110,6 +111,31 @@ def evaluate_corpus(
         Path(html_path).write_text(render_html(report, texts=texts, pred_evidence=evidence, gold_evidence=gold_ev,
                                                title=f"cac evaluation: {corpus} {split or ''} {task}"), encoding="utf-8")
     return report
+
+
+def per_document(gold: Mapping[str, set[str]], ranked: Mapping[str, list], predicted: Mapping[str, set[str]]) -> dict:
+    """What a paired comparison needs, kept in the report JSON."""
+    return {
+        "gold": {d: sorted(v) for d, v in gold.items()},
+        "ranked": {d: [[c, float(s)] for c, s in ranked.get(d, [])] for d in gold},
+        "predicted": {d: sorted(predicted.get(d, ())) for d in gold},
+    }
+
+
+def paired_comparison(a: Mapping, b: Mapping, metrics: tuple[str, ...] = ("map", "micro_f1", "macro_f1", "p_at_8"),
+                      n_boot: int = 1000) -> dict[str, dict]:
+    """Paired bootstrap tests between two reports that carry ``per_document`` on the same gold."""
+    from evaluation.bootstrap import paired_bootstrap
+
+    pa, pb = a.get("per_document"), b.get("per_document")
+    if not pa or not pb or pa["gold"] != pb["gold"]:
+        return {}
+    gold = {d: set(v) for d, v in pa["gold"].items()}
+    ra = {d: [tuple(x) for x in v] for d, v in pa["ranked"].items()}
+    rb = {d: [tuple(x) for x in v] for d, v in pb["ranked"].items()}
+    sa = {d: set(v) for d, v in pa["predicted"].items()}
+    sb = {d: set(v) for d, v in pb["predicted"].items()}
+    return {m: paired_bootstrap(gold, ra, rb, sa, sb, metric=m, n_boot=n_boot) for m in metrics}
 
 
 def _code_set_releases(coder: Any) -> Mapping[str, list[str]] | None:

@@ -72,7 +72,12 @@ def evaluate_command(
             raise CorpusError(Errors.E404, path=predictions or gold, detail="--predictions and --gold go together")
         from evaluation.report import evaluate_predictions
 
+        from evaluation.io import read_gold, read_predictions
+        from evaluation.run import per_document
+
         report = evaluate_predictions(predictions, gold, n_boot=n_boot, html_path=html_out)
+        p, g = read_predictions(predictions), read_gold(gold)
+        report["per_document"] = per_document(g.codes, p.scored, p.predicted)
         title = f"{predictions} vs {gold}"
     elif corpus:
         if task not in ("diagnosis", "procedure"):
@@ -105,12 +110,28 @@ def compare_command(
 
     from evaluation.report import compare_reports
 
+    from evaluation.run import paired_comparison
+
     ra, rb = (orjson.loads(open(p, "rb").read()) for p in (a, b))
     df = compare_reports(ra, rb, names=("A", "B"))
+    tests = paired_comparison(ra, rb)
+    if tests:
+        df["paired_p"] = [tests[m]["p_value"] if m in tests else None for m in df.index]
+        df["delta_ci"] = [tests[m]["delta_ci"] if m in tests else None for m in df.index]
     table = Table(title=f"A = {a}   B = {b}")
     table.add_column("metric")
     for col in df.columns:
         table.add_column(str(col))
     for idx, row in df.iterrows():
-        table.add_row(str(idx), *[(f"{v:.4f}" if isinstance(v, float) else str(v)) for v in row])
+        table.add_row(str(idx), *[_fmt(v) for v in row])
     Console().print(table)
+    if not tests:
+        Console().print("no paired test: the reports do not carry per-document results on the same gold documents")
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    if isinstance(v, (list, tuple)) and v and all(isinstance(x, float) for x in v):
+        return "[" + ", ".join(f"{x:.4f}" for x in v) + "]"
+    return str(v)

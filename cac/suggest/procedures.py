@@ -429,7 +429,7 @@ class _Solution:
     candidates: list[str]
     notes: list[str]
     spans: list[tuple[int, int]]
-    ignored: bool = False
+    ignored: set[str] = field(default_factory=set)  # evidence kinds the table could not take
     missing: list[str] = field(default_factory=list)
 
 
@@ -784,12 +784,12 @@ class ProcedureCoder:
         solutions = self._solve_stems(stems, trigger, matches, words, constraints, hint)
         if not solutions:
             return []
-        # a stem that fits all the evidence ("with mesh": Supplement, not Repair) goes first;
-        # among tables an operation word could mean, the one the evidence settles best
+        # a stem that takes the documented device ("with mesh": Supplement, not Repair) goes
+        # first; among the tables an operation word may mean, the one the evidence settles best
         if origin == "operation":
-            solutions.sort(key=lambda s: (s.ignored, len(s.candidates) != 1, len(s.missing)))
+            solutions.sort(key=lambda s: (bool(s.ignored), len(s.candidates) != 1, len(s.missing)))
         else:
-            solutions.sort(key=lambda s: s.ignored)
+            solutions.sort(key=lambda s: "device" in s.ignored)
         best, others = solutions[0], solutions[1:]
         finding = self._finding(best, origin, section, [span] + best.spans, rationale + best.notes)
         if finding.complete:  # a stem lists its valid completions; a code, the other root operations
@@ -866,7 +866,7 @@ class ProcedureCoder:
                     sol.notes.append(f"{self._source.axis_name(prefix, pos)}: {con.text}")
                     break
             if not applied and con.span:
-                sol.ignored = True
+                sol.ignored.add(con.kind)
                 sol.notes.append(f"documented {con.kind} {con.text!r} is not valid for table {prefix}; ignored")
         for pos in range(5, 8):
             name = self._source.axis_name(prefix, pos)

@@ -1,0 +1,60 @@
+"""``cac evaluate`` and ``cac evaluate compare`` through the CLI entry point."""
+
+import json
+
+import pytest
+
+from cac.cli import main
+
+
+@pytest.fixture()
+def files(tmp_path):
+    gold = tmp_path / "gold.csv"
+    gold.write_text("doc_id,code\nd1,E11.9\nd1,I10\nd2,J45.909\n")
+    a = tmp_path / "a.csv"
+    # d1: E11.9 (rank 1, gold), R52 (rank 2, not gold), I10 missing -> AP = (1/1)/2 = 0.5
+    # d2: J45.909 at rank 1 -> AP = 1.0 ; MAP = 0.75
+    a.write_text("doc_id,code,score\nd1,E11.9,0.9\nd1,R52,0.8\nd2,J45.909,0.7\n")
+    b = tmp_path / "b.csv"
+    b.write_text("doc_id,code,score\nd1,I10,0.9\nd2,R05.9,0.6\n")
+    return tmp_path, gold, a, b
+
+
+def test_predictions_against_gold_writes_headline_json(files, capsys):
+    tmp, gold, a, _ = files
+    out = tmp / "a.json"
+    assert main(["evaluate", "--predictions", str(a), "--gold", str(gold), "--json", str(out), "--n-boot", "50"]) == 0
+    rep = json.loads(out.read_text())
+    for key in ("map", "micro_precision", "micro_recall", "micro_f1", "macro_f1", "p_at_8", "ece", "n_docs"):
+        assert key in rep
+    assert rep["map"] == pytest.approx(0.75)
+    assert rep["micro_precision"] == pytest.approx(2 / 3) and rep["micro_recall"] == pytest.approx(2 / 3)
+    assert len(rep["micro_f1_ci"]) == 2
+    assert "map" in capsys.readouterr().out
+
+
+def test_compare_two_reports_with_paired_test(files, capsys):
+    tmp, gold, a, b = files
+    for name, pred in (("a", a), ("b", b)):
+        assert main(["evaluate", "--predictions", str(pred), "--gold", str(gold),
+                     "--json", str(tmp / f"{name}.json"), "--n-boot", "50"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "compare", str(tmp / "a.json"), str(tmp / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert "paired_p" in out and "delta" in out
+
+
+def test_predictions_without_gold_is_a_one_line_error(files, capsys):
+    _, _, a, _ = files
+    assert main(["evaluate", "--predictions", str(a)]) == 2
+    assert capsys.readouterr().err.startswith("error E404:")
+
+
+def test_corpus_run_on_fixture(coder, fixtures_dir):
+    from evaluation.run import evaluate_corpus
+
+    rep = evaluate_corpus(coder, corpus="codiesp", root=fixtures_dir / "corpora" / "codiesp", split="train",
+                          task="diagnosis", n_boot=20, progress=False)
+    assert rep["n_docs"] >= 1 and 0.0 <= rep["map"] <= 1.0
+    assert rep["model"] == coder.model_id and "ICD-10-CM" in rep["code_sets"]
+    assert set(rep["per_document"]["gold"]) == set(rep["per_document"]["ranked"])
