@@ -49,56 +49,39 @@ class TermMatcher:
         for i, tok in enumerate(index["anchor"]):
             anchors[tok].append(i)
         self._anchors = dict(anchors)
-        # Partial matches (all required tokens but one) for terms of 3+ tokens, found
-        # through their two rarest tokens: recall for ranked candidates.
-        second: dict[str, list[int]] = defaultdict(list)
-        for i, toks in index["partial"]:
-            for tok in toks:
-                second[tok].append(i)
-        self._partial_anchors = dict(second)
 
     @staticmethod
     def build_index(lexicon: Lexicon) -> dict:
         """Anchor token of every term, and partial-match anchors (JSON-able, cacheable)."""
         df = token_frequencies(lexicon)
         anchor = [min(t.required, key=lambda x: (df[x], x)) for t in lexicon.terms]
-        partial = [[i, sorted(t.required, key=lambda x: (df[x], x))[:2]]
-                   for i, t in enumerate(lexicon.terms) if len(t.required) >= 3]
-        return {"anchor": anchor, "partial": partial}
+        return {"anchor": anchor}
 
-    def match_partial(self, tokens: list[str], exclude: set[int] = frozenset()) -> list[Match]:
-        """Terms of 3+ tokens with every required token but one present in a compact window."""
-        where: dict[str, list[int]] = defaultdict(list)
-        for pos, tok in enumerate(tokens):
-            where[tok].append(pos)
-        present = where.keys()
-        out: dict[int, Match] = {}
-        for tok in present:
-            for tid in self._partial_anchors.get(tok, ()):
-                if tid in out or tid in exclude:
-                    continue
-                req = self.terms[tid].required
-                have = tuple(t for t in req if t in present)
-                if len(have) != len(req) - 1:
-                    continue
-                positions = self._window(have, where)
-                if positions is not None:
-                    out[tid] = Match(positions, [tid], partial=True)
-        return list(out.values())
+    def match(self, tokens: list[str], partial: list[Match] | None = None) -> list[Match]:
+        """Matches of the lexicon in one sentence's canonical tokens.
 
-    def match(self, tokens: list[str]) -> list[Match]:
-        """Matches of the lexicon in one sentence's canonical tokens."""
+        With a ``partial`` list, terms of 3+ tokens whose anchor (rarest token) and
+        all other required tokens but one are present in a compact window are
+        appended to it (``Match.partial``): low-confidence ranked candidates.
+        """
         if not tokens:
             return []
         where: dict[str, list[int]] = defaultdict(list)
         for pos, tok in enumerate(tokens):
             where[tok].append(pos)
-        present = where.keys()
+        present = frozenset(where)
+        req_sets = self._req_sets
         by_positions: dict[tuple[int, ...], Match] = {}
         for tok in present:
             for tid in self._anchors.get(tok, ()):
-                req = self._req_sets[tid]
+                req = req_sets[tid]
                 if not req <= present:
+                    if partial is not None and len(req) >= 3:
+                        have = req & present
+                        if len(have) == len(req) - 1:
+                            pos = self._window(tuple(have), where)
+                            if pos is not None:
+                                partial.append(Match(pos, [tid], partial=True))
                     continue
                 positions = self._window(self.terms[tid].required, where)
                 if positions is None:

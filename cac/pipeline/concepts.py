@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 import orjson
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
@@ -52,20 +53,21 @@ class ConceptMatcher:
             raise CacError(Errors.E202, name=self.name)
         spans: list[Span] = []
         seen: dict[tuple[int, int], Span] = {}
-        sents: Iterable[Span] = doc.sents if doc.has_annotation("SENT_START") else [doc[:]]
+        sents: Iterable[Span] = _sentences(doc)
         headers = _header_ranges(doc)
         for sent in sents:
             toks = sentence_tokens(sent)
-            if headers:
-                toks = [t for t in toks if not any(a <= t[1] < b for a, b in headers)]
+            s0, s1 = sent.start_char, sent.end_char
+            inside = [(a, b) for a, b in headers if a < s1 and b > s0]
+            if inside:
+                toks = [t for t in toks if not any(a <= t[1] < b for a, b in inside)]
             if not toks:
                 continue
             canon = [t for t, _, _ in toks]
-            full = self.matcher.match(canon)
-            matches = list(full)
-            if self.partial:
-                found = {tid for m in full for tid in m.term_ids}
-                matches += self.matcher.match_partial(canon, exclude=found)
+            partial: list | None = [] if self.partial else None
+            matches = self.matcher.match(canon, partial)
+            if partial:
+                matches = [*matches, *partial]
             for m in matches:
                 start, end = toks[m.first][1], toks[m.last][2]
                 span = doc.char_span(start, end, alignment_mode="expand")
@@ -104,6 +106,17 @@ class ConceptMatcher:
         return self
 
 
+def _sentences(doc: Doc) -> list[Span]:
+    """Sentence spans from the SENT_START array (much cheaper than ``doc.sents``)."""
+    if not doc.has_annotation("SENT_START") or len(doc) == 0:
+        return [doc[:]]
+    starts = [int(i) for i in (doc.to_array(SENT_START) == 1).nonzero()[0]]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    bounds = [*starts, len(doc)]
+    return [doc[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
 def _header_ranges(doc: Doc) -> list[tuple[int, int]]:
     """Character ranges of section headers ("History of present illness:" names no condition)."""
     if not Doc.has_extension("sections"):
@@ -114,19 +127,37 @@ def _header_ranges(doc: Doc) -> list[tuple[int, int]]:
 
 def sentence_tokens(sent: Span) -> list[tuple[str, int, int]]:
     """Canonical tokens of a sentence with char offsets; abbreviations expanded."""
-    raw: list[tuple[str, int, int]] = []
-    skip_until = -1
-    for tok in sent:
-        if tok.i < skip_until:
-            continue
-        expansion = tok._.expansion if Token.has_extension("expansion") else None
-        if expansion:
-            n = max(1, tok._.expansion_len)
-            last = tok.doc[min(tok.i + n, len(tok.doc)) - 1]
-            start, end = tok.idx, last.idx + len(last.text)
-            raw.extend((w, start, end) for w, _, _ in raw_tokens(expansion))
-            skip_until = tok.i + n
-            continue
-        base = tok.idx
-        raw.extend((w, base + s, base + e) for w, s, e in raw_tokens(tok.text))
+    base = sent.start_char
+    raw = [(w, base + a, base + b) for w, a, b in raw_tokens(sent.text)]
+    expansions = _expansions(sent)
+    if expansions:
+        out: list[tuple[str, int, int]] = []
+        i = 0
+        for start, end, text in expansions:
+            while i < len(raw) and raw[i][1] < start:
+                out.append(raw[i])
+                i += 1
+            out.extend((w, start, end) for w, _, _ in raw_tokens(text))
+            while i < len(raw) and raw[i][1] < end:
+                i += 1
+        out.extend(raw[i:])
+        raw = out
     return normalize_tokens(raw)
+
+
+def _expansions(sent: Span) -> list[tuple[int, int, str]]:
+    """``(start_char, end_char, expansion)`` of the abbreviations in a sentence."""
+    if not Token.has_extension("expansion"):
+        return []
+    from cac.pipeline.extensions import ABBREVIATIONS_KEY
+
+    table = sent.doc.user_data.get(ABBREVIATIONS_KEY)
+    if not table:
+        return []
+    doc = sent.doc
+    out = []
+    for i in sorted(k for k in table if sent.start <= k < sent.end):
+        text, n = table[i][0], max(1, int(table[i][1]))
+        last = doc[min(i + n, len(doc)) - 1]
+        out.append((doc[i].idx, last.idx + len(last.text), text))
+    return out

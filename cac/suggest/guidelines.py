@@ -64,8 +64,8 @@ def encounter_character(text_lower: str) -> str:
     return "A"
 
 
-def _matches(code: str, prefixes: list[str]) -> bool:
-    return any(code.startswith(p) for p in prefixes)
+def _matches(code: str, prefixes: list[str] | tuple[str, ...]) -> bool:
+    return code.startswith(tuple(prefixes))
 
 
 def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
@@ -127,13 +127,26 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     for code in sorted(hits, key=lambda c: -hits[c].score):
         if code not in hits:
             continue
-        for note in excludes1_notes(cs, code):
-            for ref in note_code_refs(note):
-                for other in [o for o in hits if o != code and in_ref(o, ref)]:
-                    if hits[other].score <= hits[code].score:
-                        excluded.append(hits.pop(other).to_excluded(
-                            f"Excludes1 with {code}: {note}", "excludes1"))
+        for note, ref in excludes1_refs(cs, code):
+            for other in [o for o in hits if o != code and o[0] == ref[0][0] and in_ref(o, ref)]:
+                if hits[other].score <= hits[code].score:
+                    excluded.append(hits.pop(other).to_excluded(f"Excludes1 with {code}: {note}", "excludes1"))
     return excluded
+
+
+_EXCLUDES1_CACHE: dict[tuple[int, str], list[tuple[str, tuple[str, str]]]] = {}
+
+
+def excludes1_refs(cs: CodeSet, code: str) -> list[tuple[str, tuple[str, str]]]:
+    """``(note, code range)`` pairs of a code's Excludes1 notes and its ancestors' (cached)."""
+    key = (id(cs), code)
+    refs = _EXCLUDES1_CACHE.get(key)
+    if refs is None:
+        refs = [(note, ref) for note in excludes1_notes(cs, code) for ref in note_code_refs(note)]
+        if len(_EXCLUDES1_CACHE) > 200_000:
+            _EXCLUDES1_CACHE.clear()
+        _EXCLUDES1_CACHE[key] = refs
+    return refs
 
 
 def excludes1_notes(cs: CodeSet, code: str) -> list[str]:

@@ -38,6 +38,8 @@ class Specificity:
                 children.setdefault(parent, []).append(code)
         self.children = children
         self.default_billable = lru_cache(maxsize=65536)(self._default_billable)
+        self.siblings = lru_cache(maxsize=65536)(self._siblings)  # type: ignore[method-assign]
+        self._alternatives = lru_cache(maxsize=65536)(self._alternatives_uncached)
 
     def _default_billable(self, code: str, seventh: str = "A") -> str | None:
         c = self.cs.get(code)
@@ -91,7 +93,7 @@ class Specificity:
     def _specific_descendants(self, code: str) -> list[str]:
         return [k for k in self.billable_descendants(code) if self.cs[k].attrs.get("seventh", "A") == "A"]
 
-    def siblings(self, code: str, limit: int = 8) -> list[str]:
+    def _siblings(self, code: str, limit: int = 8) -> list[str]:
         """Billable codes sharing the nearest ancestor that has other billable descendants."""
         c = self.cs.get(code)
         if c is None or not c.parent:
@@ -104,11 +106,14 @@ class Specificity:
     def alternatives(self, matched: str, chosen: str, limit: int = 5) -> list[Alternative]:
         """More specific billable codes than ``chosen`` under the matched code
         (or its parent, when the chosen code is an unspecified one)."""
+        return list(self._alternatives(matched, chosen, limit))
+
+    def _alternatives_uncached(self, matched: str, chosen: str, limit: int) -> tuple[Alternative, ...]:
         root = matched
         c = self.cs.get(chosen)
         if matched == chosen:
             if not self.is_unspecified(chosen) or c is None or not c.parent:
-                return []
+                return ()
             root = c.parent
             while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
                 root = self.cs[root].parent
@@ -123,7 +128,7 @@ class Specificity:
             out.append(Alternative(code=k, title=title, missing=missing or ["detail"]))
             if len(out) >= limit:
                 break
-        return out
+        return tuple(out)
 
 
 def code_by_seventh(cs: CodeSet, code: str, seventh: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -166,14 +167,28 @@ def test_negated_planned_and_past_mentions_are_skipped(coder: ProcedureCoder, nl
     assert coder(nlp(text)) == []
 
 
+def _override_extension(cls: type, name: str, **kwargs: object) -> Iterator[None]:
+    """Register a plain ``default`` extension for one test, then put back what was there."""
+    saved = cls.get_extension(name) if cls.has_extension(name) else None  # type: ignore[attr-defined]
+    cls.set_extension(name, force=True, **kwargs)  # type: ignore[attr-defined]
+    yield
+    cls.remove_extension(name)  # type: ignore[attr-defined]
+    if saved is not None:
+        default, method, getter, setter = saved
+        if getter is not None:
+            cls.set_extension(name, getter=getter, setter=setter)  # type: ignore[attr-defined]
+        elif method is not None:
+            cls.set_extension(name, method=method)  # type: ignore[attr-defined]
+        else:
+            cls.set_extension(name, default=default)  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def span_flags() -> Iterator[None]:
-    added = [name for name in ("negated", "hypothetical") if not Span.has_extension(name)]
-    for name in added:
-        Span.set_extension(name, default=False)
-    yield
-    for name in added:
-        Span.remove_extension(name)
+    with contextlib.ExitStack() as stack:
+        for name in ("negated", "hypothetical", "historical"):
+            stack.enter_context(contextlib.contextmanager(_override_extension)(Span, name, default=False))
+        yield
 
 
 def _entity(doc: Doc, word: str) -> Span:
@@ -198,12 +213,7 @@ def test_pipeline_flags_decide_for_the_mentions_they_cover(
 
 @pytest.fixture
 def section_attr() -> Iterator[None]:
-    added = not Token.has_extension("section")
-    if added:
-        Token.set_extension("section", default=None)
-    yield
-    if added:
-        Token.remove_extension("section")
+    yield from _override_extension(Token, "section", default=None)
 
 
 def test_sections(coder: ProcedureCoder, nlp: Language, section_attr: None) -> None:
