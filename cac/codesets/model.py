@@ -136,3 +136,18 @@ def normalize_code(code: str, system: str) -> str:
         raw = raw.replace(".", "")
         return raw if len(raw) <= 3 else f"{raw[:3]}.{raw[3:]}"
     return raw.replace(".", "")
+
+
+class DeferredCodeSet(CodeSet):
+    """A release whose codes load on first use (older releases rarely asked for)."""
+
+    def __init__(self, release: Release, loader: Callable[[], CodeSet]) -> None:  # noqa: D107
+        self.release = release
+        self._loader = loader
+        self._codes: dict[str, Code] | None = None
+
+    @property  # type: ignore[override]
+    def codes(self) -> dict[str, Code]:
+        if self._codes is None:
+            self._codes = self._loader().codes
+        return self._codes

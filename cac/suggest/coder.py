@@ -32,7 +32,7 @@ from cac.suggest import guidelines
 from cac.suggest.hits import Hit
 from cac.suggest.procedure_link import procedure_hits, make_procedure_coder
 from cac.suggest.scoring import term_score
-from cac.suggest.specificity import Specificity, code_by_seventh
+from cac.suggest.specificity import Specificity, children_index, code_by_seventh
 from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Setting
 
 log = logging.getLogger(__name__)
@@ -87,15 +87,15 @@ class Coder:
         cm = self.code_sets.newest("ICD-10-CM")
         assert cm is not None
         self.cm: CodeSet = cm
-        self.spec = Specificity(cm)
-        self.lexicon, index = self._load_lexicon()
+        self.lexicon, index, children = self._load_lexicon()
+        self.spec = Specificity(cm, children)
         self.matcher = TermMatcher(self.lexicon, index=index)
         self.nlp = self._build_nlp()
         self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
         self.model_id = MODEL_ID
 
     # --- loading -------------------------------------------------------------
-    def _load_lexicon(self) -> tuple[Lexicon, dict]:
+    def _load_lexicon(self) -> tuple[Lexicon, dict, dict[str, list[str]] | None]:
         import cac.lexicon.build as build_mod
         import cac.lexicon.matcher as matcher_mod
         import cac.lexicon.normalize as norm_mod
@@ -105,10 +105,10 @@ class Coder:
         fp = fingerprint(sources, __version__)
         def build() -> dict:
             lex = build_lexicon(self.cm)
-            return {**lex.to_json(), "index": TermMatcher.build_index(lex)}
+            return {**lex.to_json(), "index": TermMatcher.build_index(lex), "children": children_index(self.cm)}
 
         data = cached_json(self.settings.cache_dir, "lexicon", fp, build)
-        return Lexicon.from_json(data), data.get("index") or {}
+        return Lexicon.from_json(data), data.get("index") or {}, data.get("children")
 
     def _build_nlp(self) -> Language:
         from cac.pipeline.nlp import build_pipeline

@@ -1,20 +1,97 @@
-"""Bridge between the procedure coder and the suggestion list (filled in below)."""
+"""Procedure coding inside the coder: builds the PCS coder and turns findings into hits.
+
+The PCS coder uses the CMS Tables, Index and Definitions when the data
+directory has them (cached as JSON), else the embedded FY2024 PCS titles.
+HCPCS / CPT codes come from the loaded descriptor files by term overlap.  A PCS
+finding whose axes are not all documented is reported as a ranked candidate
+with the stem as its code, the missing axes in its rationale and the valid
+completions as alternatives: cac never guesses an axis.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
 
 from spacy.tokens import Doc
 
+from cac.codesets.cache import cached_json, fingerprint
 from cac.codesets.model import CodeSet
+from cac.codesets.optional_sets import find_files
 from cac.codesets.registry import CodeSets
 from cac.config import Settings
 from cac.suggest.hits import Hit
+from cac.types import Alternative, Evidence
+
+INCOMPLETE_CAP = 0.45
 
 
-def make_procedure_coder(code_sets: CodeSets, settings: Settings) -> Any | None:
+@dataclass
+class ProcedureCoders:
+    pcs: object | None
+    descriptors: object | None
+
+
+def make_procedure_coder(code_sets: CodeSets, settings: Settings) -> ProcedureCoders:
+    """The PCS coder and the HCPCS/CPT descriptor matcher for the loaded code sets."""
+    from cac.codesets import icd10pcs
+    from cac.suggest.procedures import DescriptorMatcher, ProcedureCoder
+
+    cache = settings.cache_dir
+    tables = index = definitions = None
+    tpaths = find_files(settings.data_dir, "icd10pcs_tables_*.xml")[-1:]
+    if tpaths:
+        p = tpaths[0]
+        tables = icd10pcs.PcsTables.from_dict(
+            cached_json(cache, "pcs-tables", fingerprint([p]), lambda: icd10pcs.load_pcs_tables(p).to_dict()))
+        for ip in find_files(settings.data_dir, "icd10pcs_index_*.xml")[-1:]:
+            rows = cached_json(cache, "pcs-index", fingerprint([ip]),
+                               lambda: [e.to_dict() for e in icd10pcs.load_pcs_index(ip)])
+            index = [icd10pcs.PcsIndexEntry.from_dict(r) for r in rows]
+        for dp in find_files(settings.data_dir, "icd10pcs_definitions_*.xml")[-1:]:
+            definitions = icd10pcs.load_pcs_definitions(dp)
+    titles = None if tables is not None else code_sets.select("ICD-10-PCS", None)
+    pcs = ProcedureCoder(tables=tables, titles=titles, index=index, definitions=definitions)
+    desc_sets = [cs for s in ("HCPCS", "CPT") if (cs := code_sets.newest(s)) is not None]
+    descriptors = DescriptorMatcher(desc_sets) if desc_sets else None
+    return ProcedureCoders(pcs=pcs, descriptors=descriptors)
+
+
+def procedure_hits(coders: ProcedureCoders | None, doc: Doc, chosen: dict[str, CodeSet]) -> list[Hit]:
+    """Findings of the procedure coders as hits, validated against the chosen releases."""
+    if coders is None:
+        return []
+    findings = []
+    if coders.pcs is not None and "ICD-10-PCS" in chosen:
+        findings.extend(coders.pcs(doc))
+    if coders.descriptors is not None:
+        findings.extend(f for f in coders.descriptors(doc) if f.system in chosen)
+    hits: dict[str, Hit] = {}
+    for f in findings:
+        cs = chosen.get(f.system)
+        if cs is None:
+            continue
+        complete = getattr(f, "complete", True)
+        if complete and not cs.is_valid(f.code):
+            continue
+        evidence = [Evidence(s, e, doc.text[s:e], _section(doc, s)) for s, e in f.evidence]
+        rationale = list(f.rationale)
+        score = float(f.confidence)
+        if not complete:
+            rationale.append("not coded to 7 characters: " + ", ".join(f.missing) + " not documented")
+            score = min(score, INCOMPLETE_CAP)
+        alts = [Alternative(code=c, title=t, missing=list(f.missing)) for c, t in f.alternatives]
+        hit = Hit(code=f.code, system=f.system, title=f.title, score=score, evidence=evidence,
+                  rationale=rationale, matched=f.code, alternatives=alts)
+        if f.code in hits:
+            hits[f.code].merge(hit)
+        else:
+            hits[f.code] = hit
+    return list(hits.values())
+
+
+def _section(doc: Doc, char: int) -> str | None:
+    if Doc.has_extension("section_at"):
+        sec = doc._.section_at(char)
+        return sec.name if sec is not None else None
     return None
-
-
-def procedure_hits(coder: Any | None, doc: Doc, chosen: dict[str, CodeSet]) -> list[Hit]:
-    return []

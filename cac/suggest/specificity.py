@@ -30,13 +30,9 @@ _MISSING_WORDS = (
 class Specificity:
     """Walks a code set's hierarchy; children are indexed once per code set."""
 
-    def __init__(self, cs: CodeSet) -> None:
+    def __init__(self, cs: CodeSet, children: dict[str, list[str]] | None = None) -> None:
         self.cs = cs
-        children: dict[str, list[str]] = {}
-        for code, parent in cs.parents():
-            if parent:
-                children.setdefault(parent, []).append(code)
-        self.children = children
+        self.children = children if children is not None else children_index(cs)
         self.default_billable = lru_cache(maxsize=65536)(self._default_billable)
         self.siblings = lru_cache(maxsize=65536)(self._siblings)  # type: ignore[method-assign]
         self._alternatives = lru_cache(maxsize=65536)(self._alternatives_uncached)
@@ -129,6 +125,15 @@ class Specificity:
             if len(out) >= limit:
                 break
         return tuple(out)
+
+
+def children_index(cs: CodeSet) -> dict[str, list[str]]:
+    """``parent -> [children]`` of a code set (JSON-able, cached with the lexicon)."""
+    children: dict[str, list[str]] = {}
+    for code, parent in cs.parents():
+        if parent:
+            children.setdefault(parent, []).append(code)
+    return children
 
 
 def code_by_seventh(cs: CodeSet, code: str, seventh: str) -> str | None:
