@@ -100,11 +100,14 @@ class Coder:
         import cac.lexicon.matcher as matcher_mod
         import cac.lexicon.normalize as norm_mod
 
+        from cac.lexicon.index_terms import index_files, index_terms
+
+        files = index_files(self.settings.data_dir)
         sources = [embedded_tabular_path(), *_resource_paths(), Path(build_mod.__file__), Path(norm_mod.__file__),
-                   Path(matcher_mod.__file__)]
+                   Path(matcher_mod.__file__), *sorted(files.values())]
         fp = fingerprint(sources, __version__)
         def build() -> dict:
-            lex = build_lexicon(self.cm)
+            lex = build_lexicon(self.cm, extra=index_terms(files))
             return {**lex.to_json(), "index": TermMatcher.build_index(lex), "children": children_index(self.cm)}
 
         data = cached_json(self.settings.cache_dir, "lexicon", fp, build)
