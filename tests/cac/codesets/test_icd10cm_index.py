@@ -31,7 +31,7 @@ def _by_path(entries: list[IndexEntry]) -> dict[tuple[str, ...], IndexEntry]:
 
 
 def test_alphabetic_index(codesets: Path) -> None:
-    entries = load_alphabetic_index(codesets / "icd10cm-index-April-1-2026-XML.xml")
+    entries = load_alphabetic_index(codesets / "cm_index_table_fixture.xml")
     assert len(entries) == 15
     terms = _by_path(entries)
     abasia = terms[("Abasia",)]
@@ -49,7 +49,7 @@ def test_alphabetic_index(codesets: Path) -> None:
 
 
 def test_neoplasm_table_cells_by_heading(codesets: Path) -> None:
-    entries = load_neoplasm_table(codesets / "icd10cm-neoplasm-April-1-2026-XML.xml")
+    entries = load_neoplasm_table(codesets / "cm_neoplasm_table_fixture.xml")
     terms = _by_path(entries)
     top = terms[("Neoplasm, neoplastic",)]
     assert top.cells["Malignant Primary"] == "C80.1" and top.table == "neoplasm"
@@ -64,7 +64,7 @@ def test_neoplasm_table_cells_by_heading(codesets: Path) -> None:
 
 
 def test_drug_table(codesets: Path) -> None:
-    terms = _by_path(load_drug_table(codesets / "icd10cm-drug-April-1-2026-XML.xml"))
+    terms = _by_path(load_drug_table(codesets / "cm_drug_table_fixture.xml"))
     d24 = terms[("2,4-D",)]
     assert d24.nemod == ["dichlorophen-oxyacetic acid"]
     assert d24.cells == {
@@ -78,7 +78,7 @@ def test_drug_table(codesets: Path) -> None:
 
 
 def test_external_cause_index(codesets: Path) -> None:
-    terms = _by_path(load_external_cause_index(codesets / "icd10cm-eindex-April-1-2026-XML.xml"))
+    terms = _by_path(load_external_cause_index(codesets / "cm_eindex_table_fixture.xml"))
     abandonment = terms[("Abandonment NEC",)]  # text after the nonessential modifiers stays in the title
     assert abandonment.nemod == ["causing exposure to weather conditions", "with intent to injure or kill"]
     assert terms[("Accident", "aircraft")].see_also == "Accident, transport, aircraft"
@@ -87,7 +87,7 @@ def test_external_cause_index(codesets: Path) -> None:
 
 
 def test_entry_round_trips_through_json(codesets: Path) -> None:
-    for entry in iter_index(codesets / "icd10cm-neoplasm-April-1-2026-XML.xml", "neoplasm"):
+    for entry in iter_index(codesets / "cm_neoplasm_table_fixture.xml", "neoplasm"):
         assert IndexEntry.from_dict(json.loads(json.dumps(entry.to_dict()))) == entry
 
 
@@ -99,9 +99,10 @@ def test_split_code() -> None:
 
 def test_find_index_files_picks_the_newest(tmp_path: Path, codesets: Path) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
-    for name in ("icd10cm-drug-April-1-2026-XML.xml", "icd10cm-index-April-1-2026-XML.xml"):
-        shutil.copy(codesets / name, tmp_path / "a" / "b" / name)
-    shutil.copy(codesets / "icd10cm-drug-April-1-2026-XML.xml", tmp_path / "icd10cm-drug-October-1-2025-XML.xml")
+    # The fixtures are named *_fixture.xml; copies get the CDC names the finder looks for.
+    for table in ("drug", "index"):
+        shutil.copy(codesets / f"cm_{table}_table_fixture.xml", tmp_path / "a" / "b" / f"icd10cm-{table}-April-1-2026-XML.xml")
+    shutil.copy(codesets / "cm_drug_table_fixture.xml", tmp_path / "icd10cm-drug-October-1-2025-XML.xml")
     (tmp_path / "icd10cm-tabular-April-1-2026.xml").write_text("<x/>", encoding="utf-8")
     found = find_index_files(tmp_path)
     assert set(found) == {"drug", "index"}
