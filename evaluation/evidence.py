@@ -175,6 +175,34 @@ def sentence_precision(
     return _prf(correct, n_p, found, n_gs)
 
 
+def sentence_precision_ci(
+    gold: Evidence,
+    pred: Evidence,
+    *,
+    texts: Mapping[str, str],
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> list[float] | None:
+    """Bootstrap interval (over documents) of sentence-level evidence precision."""
+    import numpy as np
+
+    docs = sorted(set(pred) & set(texts))
+    counts = []
+    for d in docs:
+        r = sentence_precision({d: gold.get(d, {})}, {d: pred[d]}, texts={d: texts[d]})
+        counts.append((r["precision"] * r["n_pred"], r["n_pred"]))
+    arr = np.array(counts, dtype=float)
+    if not len(arr) or arr[:, 1].sum() == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(arr), size=(n_boot, len(arr)))
+    num, den = arr[idx, 0].sum(axis=1), arr[idx, 1].sum(axis=1)
+    vals = num[den > 0] / den[den > 0]
+    lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    return [float(np.percentile(vals, lo)), float(np.percentile(vals, hi))]
+
+
 def evidence_metrics(
     gold: Evidence,
     pred: Evidence,

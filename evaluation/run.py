@@ -95,6 +95,11 @@ def evaluate_corpus(
     report = score(gold, ranked, predicted, n_boot=n_boot, systems={}, gold_evidence=gold_ev or None,
                    pred_evidence=evidence if gold_ev else None, texts=texts)
     report["per_document"] = per_document(gold, ranked, predicted)
+    if gold_ev and isinstance(report.get("evidence"), dict) and "sentence" in report["evidence"]:
+        from evaluation.evidence import sentence_precision_ci
+
+        report["evidence_sentence_precision"] = report["evidence"]["sentence"]["precision"]
+        report["evidence_sentence_precision_ci"] = sentence_precision_ci(gold_ev, evidence, texts=texts, n_boot=n_boot)
     report["task"] = task
     report["corpus"] = {"name": corpus, "split": split, "root": str(root) if root else None, "path": str(path) if path else None}
     report["setting"] = setting

@@ -13,7 +13,8 @@ evaluate_app = typer.Typer(help="Score the pipeline on a corpus, or any predicti
                            invoke_without_command=True, no_args_is_help=False)
 app.add_typer(evaluate_app, name="evaluate")
 
-HEADLINE = ("map", "micro_precision", "micro_recall", "micro_f1", "macro_f1", "p_at_8", "ece", "n_docs")
+HEADLINE = ("map", "micro_precision", "micro_recall", "micro_f1", "macro_f1", "p_at_8", "ece",
+            "evidence_sentence_precision", "n_docs")
 
 
 def _print_headline(report: dict, title: str) -> None:

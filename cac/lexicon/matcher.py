@@ -84,14 +84,14 @@ class TermMatcher:
         present = frozenset(where)
         req_sets = self._req_sets
         by_positions: dict[tuple[int, ...], Match] = {}
-        for tok in present:
+        for tok in sorted(present):  # sorted: results must not depend on hash order
             for tid in self._anchors.get(tok, ()):
                 req = req_sets[tid]
                 if not req <= present:
                     if partial is not None and len(req) >= 3:
                         have = req & present
                         if len(have) == len(req) - 1:
-                            pos = self._window(tuple(have), where)
+                            pos = self._window(tuple(sorted(have)), where)
                             if pos is not None:
                                 partial.append(Match(pos, [tid], partial=True))
                     continue
@@ -110,7 +110,7 @@ class TermMatcher:
             hits = {p for t in opt for p in where.get(t, ()) if lo <= p <= hi}
             m.optional_hits = len(hits)
             covers[id(m)] = set(m.positions) | hits
-        matches.sort(key=lambda m: (-len(covers[id(m)]), m.first))
+        matches.sort(key=lambda m: (-len(covers[id(m)]), m.first, m.positions, min(m.term_ids)))
         kept: list[Match] = []
         for m in matches:
             ps = set(m.positions)

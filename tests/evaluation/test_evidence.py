@@ -82,3 +82,16 @@ def test_evidence_metrics_bundle() -> None:
 def test_duplicate_and_empty_spans_are_ignored() -> None:
     m = span_prf({"d": {"A": [(0, 3), (0, 3)]}}, {"d": {"A": [(0, 3), (5, 5)]}}, "exact")
     assert (m["n_pred"], m["n_gold"], m["precision"]) == (1, 1, 1.0)
+
+
+def test_sentence_precision_ci_brackets_the_value():
+    from evaluation.evidence import sentence_precision, sentence_precision_ci
+
+    texts = {"a": "Fever today. Cough too.", "b": "Rash. Pain."}
+    gold = {"a": {"R50.9": [(0, 5)]}, "b": {"R21": [(0, 4)]}}
+    # a: predicted span in the gold sentence (correct); b: predicted span in the other sentence (wrong)
+    pred = {"a": {"R50.9": [(0, 5)]}, "b": {"R21": [(6, 10)]}}
+    p = sentence_precision(gold, pred, texts=texts)["precision"]
+    assert p == 0.5
+    lo, hi = sentence_precision_ci(gold, pred, texts=texts, n_boot=200)
+    assert 0.0 <= lo <= p <= hi <= 1.0
