@@ -41,8 +41,13 @@ def code_corpus(
     setting: str = "inpatient",
     top_k: int = 100,
     progress: bool = True,
+    notes: dict | None = None,
 ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, set[str]], dict[str, dict[str, list[tuple[int, int]]]]]:
-    """Ranked predictions, predicted sets and evidence for every document."""
+    """Ranked predictions, predicted sets and evidence for every document.
+
+    ``notes``, when given, is filled with what error analysis needs per document:
+    each suggestion's evidence text and rationale, each excluded code's reason
+    (the context flag or guideline rule that kept it out)."""
     docs = list(documents)
     ranked: dict[str, list[tuple[str, float]]] = {}
     predicted: dict[str, set[str]] = {}
@@ -58,6 +63,13 @@ def code_corpus(
         ranked[doc.id] = [(s.code, float(s.confidence)) for s in items]
         predicted[doc.id] = {s.code for s in r.suggestions if s.system == system}
         evidence[doc.id] = {s.code: [(e.start, e.end) for e in s.evidence] for s in r.suggestions if s.system == system}
+        if notes is not None:
+            notes[doc.id] = {
+                "suggested": {s.code: {"evidence": [e.text for e in s.evidence[:3]], "rationale": s.rationale[:3]}
+                              for s in r.suggestions if s.system == system},
+                "excluded": {e.code: {"reason": e.reason, "rule": e.rule, "evidence": [v.text for v in e.evidence[:2]]}
+                             for e in r.excluded if e.system == system},
+            }
     return ranked, predicted, evidence
 
 
@@ -81,7 +93,8 @@ def evaluate_corpus(
     gold = {d.id: {g.code for g in d.gold if g.system == system} for d in docs}
     gold = {k: v for k, v in gold.items() if v}
     docs = [d for d in docs if d.id in gold]
-    ranked, predicted, evidence = code_corpus(docs, coder, system=system, setting=setting, progress=progress)
+    notes: dict[str, dict] = {}
+    ranked, predicted, evidence = code_corpus(docs, coder, system=system, setting=setting, progress=progress, notes=notes)
     if system == "ICD-10-PCS" and pcs_match == "prefix":
         for d in docs:
             ranked[d.id], predicted[d.id] = _prefix_harmonize(gold[d.id], ranked[d.id], predicted[d.id])
@@ -95,6 +108,7 @@ def evaluate_corpus(
     report = score(gold, ranked, predicted, n_boot=n_boot, systems={}, gold_evidence=gold_ev or None,
                    pred_evidence=evidence if gold_ev else None, texts=texts)
     report["per_document"] = per_document(gold, ranked, predicted)
+    report["error_examples"] = error_examples(report.get("errors") or {}, docs, notes)
     if gold_ev and isinstance(report.get("evidence"), dict) and "sentence" in report["evidence"]:
         from evaluation.evidence import sentence_precision_ci
 
@@ -116,6 +130,29 @@ def evaluate_corpus(
         Path(html_path).write_text(render_html(report, texts=texts, pred_evidence=evidence, gold_evidence=gold_ev,
                                                title=f"cac evaluation: {corpus} {split or ''} {task}"), encoding="utf-8")
     return report
+
+
+def error_examples(errors: Mapping, docs: list[Document], notes: Mapping[str, dict], per_code: int = 3) -> dict:
+    """Top false positives with cac's evidence and rationale; top false negatives with the
+    gold evidence and, when cac saw the code but kept it out, the context flag or rule why."""
+    by_id = {d.id: d for d in docs}
+    out: dict[str, list[dict]] = {"false_positives": [], "false_negatives": []}
+    for row in errors.get("false_positives", []):
+        ex = [{"doc_id": d, **notes.get(d, {}).get("suggested", {}).get(row["code"], {})} for d in row["doc_ids"][:per_code]]
+        out["false_positives"].append({"code": row["code"], "count": row["count"], "examples": ex})
+    for row in errors.get("false_negatives", []):
+        ex = []
+        for d in row["doc_ids"][:per_code]:
+            doc = by_id.get(d)
+            gold_ev = []
+            if doc is not None:
+                for g in doc.gold:
+                    if g.code == row["code"]:
+                        gold_ev = [doc.text[a:b][:200] for a, b in doc.evidence_spans(g)[:2]]
+            ex.append({"doc_id": d, "gold_evidence": gold_ev,
+                       "cac_excluded": notes.get(d, {}).get("excluded", {}).get(row["code"])})
+        out["false_negatives"].append({"code": row["code"], "count": row["count"], "examples": ex})
+    return out
 
 
 def per_document(gold: Mapping[str, set[str]], ranked: Mapping[str, list], predicted: Mapping[str, set[str]]) -> dict:

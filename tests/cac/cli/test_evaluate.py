@@ -58,3 +58,16 @@ def test_corpus_run_on_fixture(coder, fixtures_dir):
     assert rep["n_docs"] >= 1 and 0.0 <= rep["map"] <= 1.0
     assert rep["model"] == coder.model_id and "ICD-10-CM" in rep["code_sets"]
     assert set(rep["per_document"]["gold"]) == set(rep["per_document"]["ranked"])
+
+
+def test_error_examples_carry_evidence_and_exclusion_reasons(coder, fixtures_dir):
+    from evaluation.run import evaluate_corpus
+
+    rep = evaluate_corpus(coder, corpus="codiesp", root=fixtures_dir / "corpora" / "codiesp", split="train",
+                          task="diagnosis", n_boot=20, progress=False)
+    ex = rep["error_examples"]
+    assert set(ex) == {"false_positives", "false_negatives"}
+    for row in ex["false_negatives"]:
+        assert row["examples"] and {"doc_id", "gold_evidence", "cac_excluded"} <= set(row["examples"][0])
+    for row in ex["false_positives"]:
+        assert "evidence" in row["examples"][0] and "rationale" in row["examples"][0]
