@@ -5,7 +5,8 @@ expanded from ``token._.expansion``), matches the lexicon order-free inside
 compact windows (:class:`cac.lexicon.matcher.TermMatcher`) and writes one span
 per match to ``doc.spans[spans_key]`` with ``span._.concept_terms`` (lexicon
 term ids fully matched) and ``span._.concept_partial_terms`` (terms of 3+
-tokens with all but one token present: low-confidence ranked candidates).  The matcher is attached with :meth:`ConceptMatcher.set_matcher`
+tokens with all but one token present: low-confidence ranked candidates, off by
+default: on CodiEsp dev it cost ~20 ms per 1,500-word note for +0.001 MAP).  The matcher is attached with :meth:`ConceptMatcher.set_matcher`
 (the coder does it after loading code sets); the lexicon serializes with the
 component (``to_disk``/``from_disk``, JSON).
 """
@@ -31,7 +32,7 @@ if not Span.has_extension("concept_partial_terms"):
     Span.set_extension("concept_partial_terms", default=None)
 
 
-@Language.factory("cac_concepts_v1", default_config={"spans_key": "mentions", "partial": True})
+@Language.factory("cac_concepts_v1", default_config={"spans_key": "mentions", "partial": False})
 def make_concepts(nlp: Language, name: str, spans_key: str, partial: bool) -> "ConceptMatcher":
     return ConceptMatcher(name=name, spans_key=spans_key, partial=partial)
 
@@ -39,7 +40,7 @@ def make_concepts(nlp: Language, name: str, spans_key: str, partial: bool) -> "C
 class ConceptMatcher:
     """Pipeline component wrapping a :class:`TermMatcher`."""
 
-    def __init__(self, name: str = "cac_concepts", spans_key: str = "mentions", partial: bool = True) -> None:
+    def __init__(self, name: str = "cac_concepts", spans_key: str = "mentions", partial: bool = False) -> None:
         self.name = name
         self.spans_key = spans_key
         self.partial = partial
@@ -97,7 +98,7 @@ class ConceptMatcher:
         try:
             cfg = orjson.loads((path / "cfg.json").read_bytes())
             self.spans_key = cfg["spans_key"]
-            self.partial = bool(cfg.get("partial", True))
+            self.partial = bool(cfg.get("partial", False))
             lex_path = path / "lexicon.json"
             if lex_path.is_file():
                 self.matcher = TermMatcher(Lexicon.from_json(orjson.loads(lex_path.read_bytes())))

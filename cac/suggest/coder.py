@@ -156,7 +156,7 @@ class Coder:
         related = self._related_candidates(hits, cm, {e.code for e in excluded})
         ranked = sorted([*hits.values(), *proc_hits, *related], key=lambda h: (-h.score, h.code))
         suggestions = [h.to_suggestion() for h in ranked if h.score >= self.threshold]
-        candidates = [h.to_suggestion() for h in ranked if h.score < self.threshold][:top_k]
+        candidates = [h.to_suggestion() for h in [h for h in ranked if h.score < self.threshold][:top_k]]
         return CodingResult(
             document=info,
             code_sets={s: cs.release.version for s, cs in chosen.items()},
@@ -179,7 +179,7 @@ class Coder:
                 if k in hits or k in excluded or k in out or not cm.is_valid(k):
                     continue
                 out[k] = Hit(code=k, system="ICD-10-CM", title=cm[k].title, score=min(cap, h.score * SIBLING_FACTOR),
-                             evidence=list(h.evidence), rationale=[f"related to {h.code} (same category)"], matched=h.code)
+                             evidence=h.evidence[:3], rationale=[f"related to {h.code} (same category)"], matched=h.code)
         return list(out.values())
 
     def _diagnoses(self, doc: Doc, cm: CodeSet, setting: str) -> tuple[dict[str, Hit], list[Excluded]]:

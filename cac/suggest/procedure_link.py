@@ -67,6 +67,7 @@ def procedure_hits(coders: ProcedureCoders | None, doc: Doc, chosen: dict[str, C
     if coders.descriptors is not None:
         findings.extend(f for f in coders.descriptors(doc) if f.system in chosen)
     hits: dict[str, Hit] = {}
+    text = doc.text  # built by joining tokens: read once
     for f in findings:
         cs = chosen.get(f.system)
         if cs is None:
@@ -74,7 +75,7 @@ def procedure_hits(coders: ProcedureCoders | None, doc: Doc, chosen: dict[str, C
         complete = getattr(f, "complete", True)
         if complete and not cs.is_valid(f.code):
             continue
-        evidence = [Evidence(s, e, doc.text[s:e], _section(doc, s)) for s, e in f.evidence]
+        evidence = [Evidence(s, e, text[s:e], _section(doc, s)) for s, e in f.evidence]
         rationale = list(f.rationale)
         score = float(f.confidence)
         if not complete:

@@ -598,7 +598,7 @@ class ProcedureCoder:
     def _section_at(doc: Doc) -> Any:
         if not Token.has_extension("section") or len(doc) == 0:
             return lambda _char: None
-        idx = [t.idx for t in doc]
+        idx = doc.to_array(IDX).tolist()
 
         def lookup(char: int) -> str | None:
             value = doc[max(bisect.bisect_right(idx, char) - 1, 0)]._.section
@@ -615,7 +615,8 @@ class ProcedureCoder:
         flags = [name for name in _CONTEXT_FLAGS if Span.has_extension(name)]
         if not flags:
             return None
-        spans = [e for e in doc.ents if e.start_char < end and start < e.end_char]
+        ents = doc.ents if doc.has_annotation("ENT_IOB") else ()
+        spans = [e for e in ents if e.start_char < end and start < e.end_char]
         for group in doc.spans.values():
             spans += [s for s in group if s.start_char < end and start < s.end_char]
         if not spans:
