@@ -147,8 +147,8 @@ class Coder:
         hits, excluded = self._diagnoses(doc, cm, setting_v)
         excluded += guidelines.apply_combinations(hits, cm)
         excluded += guidelines.apply_integral_symptoms(hits)
-        excluded += guidelines.apply_excludes1(hits, cm)
         excluded += guidelines.apply_superseded_unspecified(hits, cm)
+        excluded += guidelines.apply_excludes1(hits, cm)
         for h in hits.values():
             if h.system == "ICD-10-CM" and not h.alternatives:
                 h.alternatives = self.spec.alternatives(h.matched or h.code, h.code)
@@ -230,7 +230,8 @@ class Coder:
 
     def _apply_context(self, span: Span, hit: Hit, setting: str, cm: CodeSet) -> Hit | Excluded:
         triggers = span._.context_triggers if span.has_extension("context_triggers") else []
-        why = ", ".join(f"'{t['text']}'" for t in triggers[:3]) or "section"
+        why = ", ".join(f"'{t['text']}'" if t.get("text") else str(t.get("source") or t.get("category"))
+                        for t in triggers[:3]) or "section"
         if span._.negated:
             return hit.to_excluded(f"negated ({why}): negative findings are not coded", "context:negated")
         if span._.hypothetical:

@@ -110,3 +110,14 @@ def test_json_contract(coder):
     assert set(s["evidence"][0]) >= {"start", "end", "text", "section"}
     confs = [x["confidence"] for x in d["suggestions"]]
     assert confs == sorted(confs, reverse=True)
+
+
+def test_considered_but_ruled_out_is_not_coded(coder):
+    r = coder.code("Possible pneumonia was considered but ruled out.", setting="inpatient")
+    assert "J18.9" not in codes(r) and excluded(r)["J18.9"].rule == "context:negated"
+
+
+def test_swelling_does_not_hide_edema_and_anemia_is_kept(coder):
+    r = coder.code("Diagnoses: anemia. Leg swelling and peripheral edema.", setting="inpatient")
+    c = codes(r)
+    assert "D64.9" in c and any(x.startswith("R60") for x in c)
