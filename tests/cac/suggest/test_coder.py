@@ -121,3 +121,10 @@ def test_swelling_does_not_hide_edema_and_anemia_is_kept(coder):
     r = coder.code("Diagnoses: anemia. Leg swelling and peripheral edema.", setting="inpatient")
     c = codes(r)
     assert "D64.9" in c and any(x.startswith("R60") for x in c)
+
+
+def test_python_api_mirrors_the_cli():
+    import cac
+    from cac.suggest.coder import Coder
+
+    assert cac.Coder is Coder
