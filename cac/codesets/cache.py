@@ -21,7 +21,7 @@ from cac.errors import CodeSetError, Errors
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = "3"
+FORMAT_VERSION = "4"
 
 
 def fingerprint(sources: list[Path], *extra: str) -> str:
@@ -55,10 +55,12 @@ def cached_json(cache_dir: Path, key: str, fp: str, build: Callable[[], Any]) ->
 
 
 def codeset_to_json(cs: CodeSet) -> dict[str, Any]:
-    rows = []
+    """Each code's row is stored as a JSON string: the file parses as one flat object
+    of strings (fast), and a row is decoded only when its code is read."""
+    rows = {}
     for c in cs.codes.values():
-        rows.append([c.code, c.title, int(c.billable), c.parent, c.chapter, c.block,
-                     c.notes or None, c.seven_chr or None, c.axes or None, c.attrs or None])
+        rows[c.code] = orjson.dumps([c.code, c.title, int(c.billable), c.parent, c.chapter, c.block,
+                                     c.notes or None, c.seven_chr or None, c.axes or None, c.attrs or None]).decode()
     return {"release": cs.release.to_dict(), "codes": rows}
 
 
@@ -72,13 +74,17 @@ def codeset_from_json(data: dict[str, Any]) -> CodeSet:
             effective_to=date.fromisoformat(r["effective_to"]) if r.get("effective_to") else None,
             source=r.get("source", ""),
         )
-        codes = LazyCodes({row[0]: row for row in data["codes"]}, _row_to_code)
+        if not isinstance(data["codes"], dict):
+            raise TypeError("codes is not an object")
+        codes = LazyCodes(data["codes"], _row_to_code)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise CodeSetError(Errors.E107, path="<cache>", detail=repr(exc)) from None
     return CodeSet(release=release, codes=codes)
 
 
-def _row_to_code(row: list) -> Code:
+def _row_to_code(row: str | list) -> Code:
+    if isinstance(row, str):
+        row = orjson.loads(row)
     code, title, billable, parent, chapter, block, notes, seven, axes, attrs = row
     return Code(code, title, bool(billable), parent, chapter, block, code[:3],
                 notes or {}, seven or {}, axes or {}, attrs or {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 
 @dataclass(slots=True)
@@ -60,13 +60,13 @@ class Release:
 class LazyCodes(dict):
     """``code -> Code`` built from cached rows on first access (fast start-up)."""
 
-    def __init__(self, rows: dict[str, list], make: "Callable[[list], Code]") -> None:
+    def __init__(self, rows: dict[str, Any], make: "Callable[[Any], Code]") -> None:
         super().__init__(rows)
         self._make = make
 
     def __getitem__(self, key: str) -> Code:
         value = dict.__getitem__(self, key)
-        if isinstance(value, list):
+        if not isinstance(value, Code):
             value = self._make(value)
             dict.__setitem__(self, key, value)
         return value
@@ -84,8 +84,7 @@ class LazyCodes(dict):
         return ((k, self[k]) for k in self)
 
     def parent_of(self, key: str) -> str | None:
-        value = dict.__getitem__(self, key)
-        return value[3] if isinstance(value, list) else value.parent
+        return self[key].parent
 
 
 @dataclass

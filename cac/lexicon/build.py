@@ -22,6 +22,7 @@ from cac.codesets.model import CodeSet
 from cac.lexicon.normalize import normalize, rules, term_variants
 
 _WORDS = re.compile(r"[A-Za-z0-9]+")
+_SEP = "\x1f"  # unit separator between the fields of a cached term
 # Chapter 20 (external causes: activity, place, status) is reported from registration data and the
 # External Cause Index, not from free-text term matching.
 _SKIP_CHAPTERS = frozenset({"20"})
@@ -56,12 +57,14 @@ class Term:
     source: str
     text: str
 
-    def to_row(self) -> list:
-        return [list(self.required), list(self.optional), self.code, self.source, self.text]
+    def to_row(self) -> str:
+        """One compact string per term (fast to parse: few JSON objects)."""
+        return _SEP.join((" ".join(self.required), " ".join(self.optional), self.code, self.source, self.text))
 
     @classmethod
-    def from_row(cls, row: list) -> "Term":
-        return cls(tuple(row[0]), tuple(row[1]), row[2], row[3], row[4])
+    def from_row(cls, row: str) -> "Term":
+        req, opt, code, source, text = row.split(_SEP)
+        return cls(tuple(req.split()), tuple(opt.split()), code, source, text)
 
 
 @dataclass
@@ -83,7 +86,7 @@ class _LazyTerms(list):
 
     def __getitem__(self, i):  # type: ignore[override]
         value = list.__getitem__(self, i)
-        if isinstance(value, list):
+        if isinstance(value, str):
             value = Term.from_row(value)
             list.__setitem__(self, i, value)
         return value

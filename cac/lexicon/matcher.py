@@ -55,10 +55,11 @@ class TermMatcher:
         self.terms: list[Term] = lexicon.terms
         self.window_slack = lexicon_rules()["window_slack"] if window_slack is None else window_slack
         self._req_sets = _LazySets(self.terms)
-        if index is None or len(index.get("anchor", ())) != len(self.terms):
-            index = self.build_index(lexicon)
+        anchor = (index or {}).get("anchor", "").split()
+        if len(anchor) != len(self.terms):
+            anchor = self.build_index(lexicon)["anchor"].split()
         anchors: dict[str, list[int]] = defaultdict(list)
-        for i, tok in enumerate(index["anchor"]):
+        for i, tok in enumerate(anchor):
             anchors[tok].append(i)
         self._anchors = dict(anchors)
 
@@ -67,7 +68,7 @@ class TermMatcher:
         """Anchor token of every term, and partial-match anchors (JSON-able, cacheable)."""
         df = token_frequencies(lexicon)
         anchor = [min(t.required, key=lambda x: (df[x], x)) for t in lexicon.terms]
-        return {"anchor": anchor}
+        return {"anchor": " ".join(anchor)}
 
     def match(self, tokens: list[str], partial: list[Match] | None = None) -> list[Match]:
         """Matches of the lexicon in one sentence's canonical tokens.

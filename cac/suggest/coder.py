@@ -32,7 +32,7 @@ from cac.suggest import guidelines
 from cac.suggest.hits import Hit
 from cac.suggest.procedure_link import procedure_hits, make_procedure_coder
 from cac.suggest.scoring import term_score
-from cac.suggest.specificity import Specificity, children_index, code_by_seventh
+from cac.suggest.specificity import ChildrenIndex, Specificity, children_index, children_to_json, code_by_seventh
 from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Setting
 
 log = logging.getLogger(__name__)
@@ -108,10 +108,12 @@ class Coder:
         fp = fingerprint(sources, __version__)
         def build() -> dict:
             lex = build_lexicon(self.cm, extra=index_terms(files))
-            return {**lex.to_json(), "index": TermMatcher.build_index(lex), "children": children_index(self.cm)}
+            return {**lex.to_json(), "index": TermMatcher.build_index(lex),
+                    "children": children_to_json(children_index(self.cm))}
 
         data = cached_json(self.settings.cache_dir, "lexicon", fp, build)
-        return Lexicon.from_json(data), data.get("index") or {}, data.get("children")
+        children = data.get("children")
+        return Lexicon.from_json(data), data.get("index") or {}, ChildrenIndex(children) if children else None
 
     def _build_nlp(self) -> Language:
         from cac.pipeline.nlp import build_pipeline

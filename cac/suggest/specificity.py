@@ -128,12 +128,36 @@ class Specificity:
 
 
 def children_index(cs: CodeSet) -> dict[str, list[str]]:
-    """``parent -> [children]`` of a code set (JSON-able, cached with the lexicon)."""
+    """``parent -> [children]`` of a code set."""
     children: dict[str, list[str]] = {}
     for code, parent in cs.parents():
         if parent:
             children.setdefault(parent, []).append(code)
     return children
+
+
+def children_to_json(children: dict[str, list[str]]) -> dict[str, str]:
+    """Compact cached form: ``parent -> "child child ..."``."""
+    return {k: " ".join(v) for k, v in children.items()}
+
+
+class ChildrenIndex(dict):
+    """``parent -> [children]`` read from the compact cached form on first access."""
+
+    def get(self, key: str, default: list[str] | None = None) -> list[str] | None:  # type: ignore[override]
+        value = dict.get(self, key)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            value = value.split()
+            dict.__setitem__(self, key, value)
+        return value
+
+    def __getitem__(self, key: str) -> list[str]:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
 
 
 def code_by_seventh(cs: CodeSet, code: str, seventh: str) -> str | None:
