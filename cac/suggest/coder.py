@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from spacy.language import Language
+from cac.pipeline.extensions import doc_text
 from spacy.tokens import Doc, Span
 
 from cac import __version__
@@ -187,7 +188,7 @@ class Coder:
     def _diagnoses(self, doc: Doc, cm: CodeSet, setting: str) -> tuple[dict[str, Hit], list[Excluded]]:
         hits: dict[str, Hit] = {}
         excluded: list[Excluded] = []
-        seventh = guidelines.encounter_character(doc.text.lower())
+        seventh = guidelines.encounter_character(doc_text(doc).lower())
         for span in doc.spans.get("mentions", []):
             targets = self._targets(span, cm, seventh)
             if not targets:

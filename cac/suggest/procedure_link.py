@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cac.pipeline.extensions import doc_text
 from spacy.tokens import Doc
 
 from cac.codesets.cache import cached_json, fingerprint
@@ -67,7 +68,7 @@ def procedure_hits(coders: ProcedureCoders | None, doc: Doc, chosen: dict[str, C
     if coders.descriptors is not None:
         findings.extend(f for f in coders.descriptors(doc) if f.system in chosen)
     hits: dict[str, Hit] = {}
-    text = doc.text  # built by joining tokens: read once
+    text = doc_text(doc)  # spaCy rebuilds doc.text on every access
     for f in findings:
         cs = chosen.get(f.system)
         if cs is None:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from spacy.attrs import IDX, SENT_START
+from cac.pipeline.extensions import doc_text
 from spacy.tokens import Doc, Span, Token
 
 from cac.codesets.icd10pcs import (
@@ -630,7 +631,7 @@ class ProcedureCoder:
 
     def code(self, doc: Doc) -> list[ProcedureFinding]:
         """The procedures the note documents, most confident first."""
-        words = _Words.of(doc.text)
+        words = _Words.of(doc_text(doc))
         if not words.words:
             return []
         matches = self._lexicon.find(words.words)
@@ -954,7 +955,7 @@ def _sentence_of_words(doc: Doc, words: _Words) -> list[int]:
         arr = doc.to_array([IDX, SENT_START])
         starts = [0] + arr[1:, 0][arr[1:, 1] == 1].tolist()
     else:
-        starts = [m.start() for m in _SENT_RE.finditer(doc.text)] or [0]
+        starts = [m.start() for m in _SENT_RE.finditer(doc_text(doc))] or [0]
     return [bisect.bisect_right(starts, s) - 1 for s in words.starts]
 
 
@@ -1012,7 +1013,7 @@ class DescriptorMatcher:
                 self._codes.append((cs.system, code.code, code.title, content))
 
     def __call__(self, doc: Doc) -> list[ProcedureFinding]:
-        words = _Words.of(doc.text)
+        words = _Words.of(doc_text(doc))
         sent_of = _sentence_of_words(doc, words)
         by_sentence: dict[int, list[int]] = {}
         for i, sent in enumerate(sent_of):
