@@ -231,6 +231,14 @@ class Coder:
         ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
         return [(code, s, text, matched) for code, (s, text, matched) in ordered[:MAX_TARGETS]]
 
+    def _history_hit(self, hit: Hit, z: str | None, factor: float, why: str, cm: CodeSet) -> Hit | None:
+        """The Z80-Z87 (or status) code replacing a family or past condition, if billable."""
+        z = self.spec.default_billable(z) if z else None
+        if not z or not cm.is_valid(z):
+            return None
+        return Hit(code=z, system="ICD-10-CM", title=cm[z].title, score=hit.score * factor, evidence=hit.evidence,
+                   rationale=[*hit.rationale, f"{why}: {hit.code} -> {z}"], matched=z)
+
     def _apply_context(self, span: Span, hit: Hit, setting: str, cm: CodeSet) -> Hit | Excluded:
         triggers = span._.context_triggers if span.has_extension("context_triggers") else []
         why = ", ".join(f"'{t['text']}'" if t.get("text") else str(t.get("source") or t.get("category"))
@@ -240,26 +248,17 @@ class Coder:
         if span._.hypothetical:
             return hit.to_excluded(f"hypothetical/conditional ({why})", "context:hypothetical")
         if span._.family or span._.experiencer == "family":
-            z = guidelines.family_history_code(hit.code)
-            z = self.spec.default_billable(z) if z else None
-            if z and cm.is_valid(z):
-                return Hit(code=z, system="ICD-10-CM", title=cm[z].title, score=hit.score * 0.9,
-                           evidence=hit.evidence,
-                           rationale=[*hit.rationale, f"family history ({why}): {hit.code} -> {z}"], matched=z)
-            return hit.to_excluded(f"condition of a family member ({why})", "context:family")
+            z_hit = self._history_hit(hit, guidelines.family_history_code(hit.code), 0.9, f"family history ({why})", cm)
+            return z_hit or hit.to_excluded(f"condition of a family member ({why})", "context:family")
         if span._.experiencer == "other":
             return hit.to_excluded(f"experienced by someone other than the patient ({why})", "context:experiencer")
         if span._.historical and not guidelines.history_is_past(hit.code):
             hit.rationale.append(f"history of an ongoing condition ({why}) coded as current")
             return hit
         if span._.historical:
-            z = guidelines.personal_history_code(hit.code)
-            z = self.spec.default_billable(z) if z else None
-            if z and cm.is_valid(z):
-                return Hit(code=z, system="ICD-10-CM", title=cm[z].title, score=hit.score * 0.85,
-                           evidence=hit.evidence,
-                           rationale=[*hit.rationale, f"personal history ({why}): {hit.code} -> {z}"], matched=z)
-            return hit.to_excluded(f"historical condition ({why})", "context:historical")
+            z_hit = self._history_hit(hit, guidelines.personal_history_code(hit.code), 0.85,
+                                      f"personal history ({why})", cm)
+            return z_hit or hit.to_excluded(f"historical condition ({why})", "context:historical")
         if span._.uncertain:
             if setting == Setting.INPATIENT.value:
                 hit.score *= UNCERTAIN_INPATIENT_FACTOR
