@@ -13,6 +13,7 @@ component (``to_disk``/``from_disk``, JSON).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from pathlib import Path
 from typing import Iterable
 
@@ -55,11 +56,14 @@ class ConceptMatcher:
         spans: list[Span] = []
         seen: dict[tuple[int, int], Span] = {}
         sents: Iterable[Span] = _sentences(doc)
-        headers = _header_ranges(doc)
+        headers = sorted(_header_ranges(doc))
+        header_starts = [a for a, _ in headers]
+        abbrev = _abbreviation_index(doc)
         for sent in sents:
-            toks = sentence_tokens(sent)
+            toks = sentence_tokens(sent, abbrev)
             s0, s1 = sent.start_char, sent.end_char
-            inside = [(a, b) for a, b in headers if a < s1 and b > s0]
+            hi = bisect_left(header_starts, s1)
+            inside = [(a, b) for a, b in headers[max(0, hi - 8):hi] if b > s0]
             if inside:
                 toks = [t for t in toks if not any(a <= t[1] < b for a, b in inside)]
             if not toks:
@@ -126,11 +130,11 @@ def _header_ranges(doc: Doc) -> list[tuple[int, int]]:
             if s.header_end_char > s.header_start_char]
 
 
-def sentence_tokens(sent: Span) -> list[tuple[str, int, int]]:
+def sentence_tokens(sent: Span, abbrev: tuple[list[int], dict] | None = None) -> list[tuple[str, int, int]]:
     """Canonical tokens of a sentence with char offsets; abbreviations expanded."""
     base = sent.start_char
     raw = [(w, base + a, base + b) for w, a, b in raw_tokens(sent.text)]
-    expansions = _expansions(sent)
+    expansions = _expansions(sent, abbrev if abbrev is not None else _abbreviation_index(sent.doc))
     if expansions:
         out: list[tuple[str, int, int]] = []
         i = 0
@@ -146,18 +150,24 @@ def sentence_tokens(sent: Span) -> list[tuple[str, int, int]]:
     return normalize_tokens(raw)
 
 
-def _expansions(sent: Span) -> list[tuple[int, int, str]]:
-    """``(start_char, end_char, expansion)`` of the abbreviations in a sentence."""
+def _abbreviation_index(doc: Doc) -> tuple[list[int], dict]:
+    """Token indices of the abbreviations (sorted) and their ``[expansion, length]`` records."""
     if not Token.has_extension("expansion"):
-        return []
+        return [], {}
     from cac.pipeline.extensions import ABBREVIATIONS_KEY
 
-    table = sent.doc.user_data.get(ABBREVIATIONS_KEY)
-    if not table:
+    table = doc.user_data.get(ABBREVIATIONS_KEY) or {}
+    return sorted(table), table
+
+
+def _expansions(sent: Span, abbrev: tuple[list[int], dict]) -> list[tuple[int, int, str]]:
+    """``(start_char, end_char, expansion)`` of the abbreviations in a sentence."""
+    keys, table = abbrev
+    if not keys:
         return []
     doc = sent.doc
     out = []
-    for i in sorted(k for k in table if sent.start <= k < sent.end):
+    for i in keys[bisect_left(keys, sent.start):bisect_left(keys, sent.end)]:
         text, n = table[i][0], max(1, int(table[i][1]))
         last = doc[min(i + n, len(doc)) - 1]
         out.append((doc[i].idx, last.idx + len(last.text), text))

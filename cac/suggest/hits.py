@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from cac.types import Alternative, Evidence, Excluded, Suggestion
 
 
+MAX_EVIDENCE = 25  # a code mentioned a thousand times needs no thousand spans
+
+
 @dataclass
 class Hit:
     code: str
@@ -20,10 +23,12 @@ class Hit:
     uncertain: bool = False
 
     def merge(self, other: "Hit") -> None:
-        """Noisy-or of the two scores; evidence and rationale pooled."""
+        """Noisy-or of the two scores; evidence (up to ``MAX_EVIDENCE`` spans) and rationale pooled."""
         self.score = 1 - (1 - self.score) * (1 - other.score * 0.3)
-        have = {(e.start, e.end) for e in self.evidence}
-        self.evidence.extend(e for e in other.evidence if (e.start, e.end) not in have)
+        if len(self.evidence) < MAX_EVIDENCE:
+            have = {(e.start, e.end) for e in self.evidence}
+            new = [e for e in other.evidence if (e.start, e.end) not in have]
+            self.evidence.extend(new[: MAX_EVIDENCE - len(self.evidence)])
         self.rationale.extend(r for r in other.rationale if r not in self.rationale)
         self.uncertain = self.uncertain and other.uncertain
 

@@ -41,7 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
-from spacy.attrs import IDX, SENT_START
+from spacy.attrs import ENT_IOB, IDX, SENT_START
 from cac.pipeline.extensions import doc_text
 from spacy.tokens import Doc, Span, Token
 
@@ -616,13 +616,12 @@ class ProcedureCoder:
         flags = [name for name in _CONTEXT_FLAGS if Span.has_extension(name)]
         if not flags:
             return None
-        ents = doc.ents if doc.has_annotation("ENT_IOB") else ()
-        spans = [e for e in ents if e.start_char < end and start < e.end_char]
-        for group in doc.spans.values():
-            spans += [s for s in group if s.start_char < end and start < s.end_char]
-        if not spans:
+        starts, items = _context_intervals(doc, flags)
+        hi = bisect.bisect_left(starts, end)
+        hits = [flag for s, e, flag in items[max(0, hi - _CONTEXT_LOOKBACK):hi] if e > start]
+        if not hits:
             return None
-        return any(getattr(span._, name, False) for span in spans for name in flags)
+        return any(hits)
 
     # -- coding ---------------------------------------------------------------
 
@@ -947,6 +946,23 @@ class ProcedureCoder:
             out.append(d)
         out.sort(key=lambda d: (-d.finding.confidence, d.finding.evidence[0] if d.finding.evidence else (0, 0)))
         return out
+
+
+_CONTEXT_LOOKBACK = 64  # spans starting before a mention that may still cover it
+_CONTEXT_CACHE = "cac_procedure_context_intervals"
+
+
+def _context_intervals(doc: Doc, flags: list[str]) -> tuple[list[int], list[tuple[int, int, bool]]]:
+    """Pipeline spans (entities and span groups) as sorted ``(start, end, excluded)``, once per doc."""
+    ents = doc.ents if doc.to_array(ENT_IOB).any() else ()  # to_array: no per-token Python loop
+    signature = (len(ents), sum(len(group) for group in doc.spans.values()))
+    cached = doc.user_data.get(_CONTEXT_CACHE)
+    if cached is None or cached[0] != signature:  # rebuilt when spans were added since
+        spans = [*ents, *(s for group in doc.spans.values() for s in group)]
+        items = sorted((s.start_char, s.end_char, any(getattr(s._, n, False) for n in flags)) for s in spans)
+        cached = (signature, [i[0] for i in items], items)
+        doc.user_data[_CONTEXT_CACHE] = cached
+    return cached[1], cached[2]
 
 
 def _sentence_of_words(doc: Doc, words: _Words) -> list[int]:

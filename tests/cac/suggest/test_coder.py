@@ -128,3 +128,15 @@ def test_python_api_mirrors_the_cli():
     from cac.suggest.coder import Coder
 
     assert cac.Coder is Coder
+
+
+def test_long_note_scales_linearly_enough(coder):
+    """A note of many repeated sections must not blow up (quadratic scans were removed)."""
+    import time
+
+    block = "Assessment: hypertension. No fever. Family history: mother had breast cancer.\n"
+    t = time.perf_counter()
+    r = coder.code(block * 2000, setting="inpatient")
+    assert time.perf_counter() - t < 60
+    assert "I10" in codes(r)
+    assert all(len(s.evidence) <= 25 for s in r.suggestions)
