@@ -149,8 +149,8 @@ class Coder:
         doc = self.nlp(text)
         hits, excluded = self._diagnoses(doc, cm, setting_v)
         excluded += guidelines.apply_combinations(hits, cm)
-        excluded += guidelines.apply_integral_symptoms(hits)
         excluded += guidelines.apply_superseded_unspecified(hits, cm)
+        excluded += guidelines.apply_integral_symptoms(hits)
         excluded += guidelines.apply_excludes1(hits, cm)
         for h in hits.values():
             if h.system == "ICD-10-CM" and not h.alternatives:
