@@ -24,6 +24,7 @@ from spacy.tokens import Doc, Span, Token
 
 from cac.errors import CacError, Errors
 from cac.lexicon.build import Lexicon
+from cac.pipeline.extensions import doc_text
 from cac.lexicon.matcher import TermMatcher
 from cac.lexicon.normalize import normalize_tokens, raw_tokens
 
@@ -133,7 +134,8 @@ def _header_ranges(doc: Doc) -> list[tuple[int, int]]:
 def sentence_tokens(sent: Span, abbrev: tuple[list[int], dict] | None = None) -> list[tuple[str, int, int]]:
     """Canonical tokens of a sentence with char offsets; abbreviations expanded."""
     base = sent.start_char
-    raw = [(w, base + a, base + b) for w, a, b in raw_tokens(sent.text)]
+    text = doc_text(sent.doc)[base:sent.end_char]  # Span.text would rebuild it from tokens
+    raw = [(w, base + a, base + b) for w, a, b in raw_tokens(text)]
     expansions = _expansions(sent, abbrev if abbrev is not None else _abbreviation_index(sent.doc))
     if expansions:
         out: list[tuple[str, int, int]] = []

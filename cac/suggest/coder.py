@@ -14,6 +14,7 @@ import hashlib
 import logging
 from datetime import date
 from importlib import resources
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from spacy.language import Language
@@ -71,6 +72,39 @@ def _resource_paths() -> list[Path]:
         base = resources.files(pkg) / "resources"
         out.extend(Path(str(p)) for p in base.iterdir() if p.name.endswith(".json"))
     return sorted(out)
+
+
+@dataclass(slots=True)
+class Mention:
+    """What the coder needs of a mention span, read once (each ``span._`` access is costly)."""
+
+    start: int
+    end: int
+    text: str
+    n_tokens: int
+    section: str | None
+    terms: list[int]
+    partial_terms: list[int]
+    negated: bool = False
+    uncertain: bool = False
+    historical: bool = False
+    family: bool = False
+    hypothetical: bool = False
+    experiencer: str = "patient"
+    triggers: list = field(default_factory=list)
+
+    @classmethod
+    def of(cls, span: Span, text: str) -> "Mention":
+        u = span._
+        has = Span.has_extension
+        return cls(
+            span.start_char, span.end_char, text[span.start_char:span.end_char], len(span),
+            u.section if has("section") else None, u.concept_terms or [], u.concept_partial_terms or [],
+            *(bool(getattr(u, f)) if has(f) else False for f in ("negated", "uncertain", "historical", "family",
+                                                                 "hypothetical")),
+            u.experiencer if has("experiencer") else "patient",
+            u.context_triggers if has("context_triggers") else [],
+        )
 
 
 class Coder:
@@ -188,18 +222,20 @@ class Coder:
     def _diagnoses(self, doc: Doc, cm: CodeSet, setting: str) -> tuple[dict[str, Hit], list[Excluded]]:
         hits: dict[str, Hit] = {}
         excluded: list[Excluded] = []
-        seventh = guidelines.encounter_character(doc_text(doc).lower())
+        text = doc_text(doc)
+        seventh = guidelines.encounter_character(text.lower())
         for span in doc.spans.get("mentions", []):
-            targets = self._targets(span, cm, seventh)
+            m = Mention.of(span, text)
+            targets = self._targets(m, cm, seventh)
             if not targets:
                 continue
-            ev = Evidence(span.start_char, span.end_char, span.text, span._.section)
+            ev = Evidence(m.start, m.end, m.text, m.section)
             for rank, (code, score, term_text, matched) in enumerate(targets):
                 if rank:
                     score *= SECONDARY_TARGET_FACTOR
                 hit = Hit(code=code, system="ICD-10-CM", title=cm[code].title, score=score,
                           evidence=[ev], rationale=[f"term '{term_text}' -> {matched}"], matched=matched)
-                outcome = self._apply_context(span, hit, setting, cm)
+                outcome = self._apply_context(m, hit, setting, cm)
                 if isinstance(outcome, Excluded):
                     excluded.append(outcome)
                     continue
@@ -209,19 +245,19 @@ class Coder:
                     hits[outcome.code] = outcome
         return hits, excluded
 
-    def _targets(self, span: Span, cm: CodeSet, seventh: str) -> list[tuple[str, float, str, str]]:
+    def _targets(self, m: Mention, cm: CodeSet, seventh: str) -> list[tuple[str, float, str, str]]:
         """Billable codes a mention supports, best first: (code, score, term, matched code)."""
         best: dict[str, tuple[float, str, str]] = {}
-        n_tokens = len(span)
-        partial = set(span._.concept_partial_terms or ())
-        for tid in [*(span._.concept_terms or ()), *partial]:
+        n_tokens = m.n_tokens
+        partial = set(m.partial_terms)
+        for tid in [*m.terms, *partial]:
             term = self.lexicon.terms[tid]
             target = self.spec.default_billable(term.code, seventh)
             if target is not None and seventh != "A":
                 target = code_by_seventh(self.cm, target, seventh) or target
             if target is None or not cm.is_valid(target):
                 continue
-            score = term_score(term, n_tokens, 0, span._.section)
+            score = term_score(term, n_tokens, 0, m.section)
             if tid in partial:
                 score *= PARTIAL_FACTOR
             if self.spec.is_unspecified(target) and target != term.code:
@@ -239,27 +275,27 @@ class Coder:
         return Hit(code=z, system="ICD-10-CM", title=cm[z].title, score=hit.score * factor, evidence=hit.evidence,
                    rationale=[*hit.rationale, f"{why}: {hit.code} -> {z}"], matched=z)
 
-    def _apply_context(self, span: Span, hit: Hit, setting: str, cm: CodeSet) -> Hit | Excluded:
-        triggers = span._.context_triggers if span.has_extension("context_triggers") else []
+    def _apply_context(self, m: Mention, hit: Hit, setting: str, cm: CodeSet) -> Hit | Excluded:
+        triggers = m.triggers
         why = ", ".join(f"'{t['text']}'" if t.get("text") else str(t.get("source") or t.get("category"))
                         for t in triggers[:3]) or "section"
-        if span._.negated:
+        if m.negated:
             return hit.to_excluded(f"negated ({why}): negative findings are not coded", "context:negated")
-        if span._.hypothetical:
+        if m.hypothetical:
             return hit.to_excluded(f"hypothetical/conditional ({why})", "context:hypothetical")
-        if span._.family or span._.experiencer == "family":
+        if m.family or m.experiencer == "family":
             z_hit = self._history_hit(hit, guidelines.family_history_code(hit.code), 0.9, f"family history ({why})", cm)
             return z_hit or hit.to_excluded(f"condition of a family member ({why})", "context:family")
-        if span._.experiencer == "other":
+        if m.experiencer == "other":
             return hit.to_excluded(f"experienced by someone other than the patient ({why})", "context:experiencer")
-        if span._.historical and not guidelines.history_is_past(hit.code):
+        if m.historical and not guidelines.history_is_past(hit.code):
             hit.rationale.append(f"history of an ongoing condition ({why}) coded as current")
             return hit
-        if span._.historical:
+        if m.historical:
             z_hit = self._history_hit(hit, guidelines.personal_history_code(hit.code), 0.85,
                                       f"personal history ({why})", cm)
             return z_hit or hit.to_excluded(f"historical condition ({why})", "context:historical")
-        if span._.uncertain:
+        if m.uncertain:
             if setting == Setting.INPATIENT.value:
                 hit.score *= UNCERTAIN_INPATIENT_FACTOR
                 hit.uncertain = True

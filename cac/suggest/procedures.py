@@ -144,6 +144,9 @@ def phrase_key(text: str) -> tuple[str, ...]:
     return tuple(normalize_word(w) for w in _WORD_RE.findall(text.lower()) if w not in _STOPWORDS)
 
 
+_LAST_WORDS: dict[str, Any] = {}
+
+
 @dataclass(slots=True)
 class _Words:
     """The note's words (normalized) with their character offsets."""
@@ -154,6 +157,16 @@ class _Words:
 
     @classmethod
     def of(cls, text: str) -> _Words:
+        """The words of ``text`` (the last result is reused: both coders read the same note)."""
+        last = _LAST_WORDS.get("pair")  # one (text, words) tuple: read and replaced atomically
+        if last is not None and last[0] is text:
+            return last[1]
+        words = cls._of(text)
+        _LAST_WORDS["pair"] = (text, words)
+        return words
+
+    @classmethod
+    def _of(cls, text: str) -> _Words:
         starts: list[int] = []
         ends: list[int] = []
         words: list[str] = []
