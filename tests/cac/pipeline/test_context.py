@@ -375,3 +375,17 @@ def test_max_scope_config(annotate) -> None:
         doc = proc(doc)
     first, last = doc.spans["mentions"]
     assert first._.negated and not last._.negated
+
+
+def test_age_phrase_is_not_a_historical_trigger() -> None:
+    """'A 56-year-old man with ...' opens most case reports: 'old' must not make mentions historical."""
+
+    from cac.pipeline.nlp import build_pipeline
+
+    nlp = build_pipeline()
+    doc = nlp.make_doc("A 56-year-old man with breast cancer.")
+    for _, proc in nlp.pipeline[:-1]:
+        doc = proc(doc)
+    doc.spans["mentions"] = [doc.char_span(doc.text.index("breast"), doc.text.index("."), alignment_mode="expand")]
+    doc = nlp.get_pipe("cac_context")(doc)
+    assert doc.spans["mentions"][0]._.historical is False
