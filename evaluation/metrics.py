@@ -173,20 +173,21 @@ def per_code_table(gold: Gold, predicted: Predicted, systems: Mapping[str, str] 
             {
                 "code": c,
                 "chapter": chapter_of(c, (systems or {}).get(c)),
-                "support": t + f_n,
-                "predicted": t + f_p,
-                "tp": t,
-                "fp": f_p,
-                "fn": f_n,
-                "precision": _safe(t, t + f_p),
-                "recall": _safe(t, t + f_n),
-                "f1": _safe(2 * t, 2 * t + f_p + f_n),
+                **_counts_row(t, f_p, f_n),
             }
         )
     df = pd.DataFrame(rows, columns=["code", "chapter", *_TABLE_COLUMNS])
     if len(df):
         df = df.sort_values(["support", "code"], ascending=[False, True], kind="stable").reset_index(drop=True)
     return df
+
+
+def _counts_row(t: int, f_p: int, f_n: int) -> dict:
+    """Support, counts and P/R/F1 of one table row."""
+    return {
+        "support": t + f_n, "predicted": t + f_p, "tp": t, "fp": f_p, "fn": f_n,
+        "precision": _safe(t, t + f_p), "recall": _safe(t, t + f_n), "f1": _safe(2 * t, 2 * t + f_p + f_n),
+    }
 
 
 def per_chapter_table(gold: Gold, predicted: Predicted, systems: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -203,14 +204,7 @@ def per_chapter_table(gold: Gold, predicted: Predicted, systems: Mapping[str, st
                 "range": rng,
                 "title": title,
                 "codes": len(grp),
-                "support": t + f_n,
-                "predicted": t + f_p,
-                "tp": t,
-                "fp": f_p,
-                "fn": f_n,
-                "precision": _safe(t, t + f_p),
-                "recall": _safe(t, t + f_n),
-                "f1": _safe(2 * t, 2 * t + f_p + f_n),
+                **_counts_row(t, f_p, f_n),
             }
         )
     order = {r["chapter"]: i for i, r in enumerate(chapter_table())}

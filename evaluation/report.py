@@ -230,6 +230,7 @@ def evaluate_predictions(
         texts=gold.texts or None,
     )
     report["inputs"] = {"predictions": str(pred_path), "gold": str(gold_path)}
+    report["per_document"] = per_document(gold.codes, preds.scored, preds.predicted)
     if has_ev:
         # projected (sentence-level) gold evidence: read the "sentence" evidence metrics
         report["evidence_gold_level"] = gold.evidence_level
@@ -241,6 +242,15 @@ def evaluate_predictions(
             encoding="utf-8",
         )
     return report
+
+
+def per_document(gold: Mapping[str, set[str]], ranked: Mapping[str, list], predicted: Mapping[str, set[str]]) -> dict:
+    """What a paired comparison needs, kept in the report JSON."""
+    return {
+        "gold": {d: sorted(v) for d, v in gold.items()},
+        "ranked": {d: [[c, float(s)] for c, s in ranked.get(d, [])] for d in gold},
+        "predicted": {d: sorted(predicted.get(d, ())) for d in gold},
+    }
 
 
 def compare_reports(a: Mapping, b: Mapping, names: tuple[str, str] = ("a", "b"), metrics: Sequence[str] | None = None) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from corpora.document import Document
 from corpora.registry import open_corpus
-from evaluation.report import Report, score
+from evaluation.report import Report, per_document, score
 
 TASK_SYSTEM = {"diagnosis": "ICD-10-CM", "procedure": "ICD-10-PCS"}
 
@@ -153,15 +153,6 @@ def error_examples(errors: Mapping, docs: list[Document], notes: Mapping[str, di
                        "cac_excluded": notes.get(d, {}).get("excluded", {}).get(row["code"])})
         out["false_negatives"].append({"code": row["code"], "count": row["count"], "examples": ex})
     return out
-
-
-def per_document(gold: Mapping[str, set[str]], ranked: Mapping[str, list], predicted: Mapping[str, set[str]]) -> dict:
-    """What a paired comparison needs, kept in the report JSON."""
-    return {
-        "gold": {d: sorted(v) for d, v in gold.items()},
-        "ranked": {d: [[c, float(s)] for c, s in ranked.get(d, [])] for d in gold},
-        "predicted": {d: sorted(predicted.get(d, ())) for d in gold},
-    }
 
 
 def paired_comparison(a: Mapping, b: Mapping, metrics: tuple[str, ...] = ("map", "micro_f1", "macro_f1", "p_at_8"),

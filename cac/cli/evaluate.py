@@ -73,12 +73,7 @@ def evaluate_command(
             raise CorpusError(Errors.E404, path=predictions or gold, detail="--predictions and --gold go together")
         from evaluation.report import evaluate_predictions
 
-        from evaluation.io import read_gold, read_predictions
-        from evaluation.run import per_document
-
         report = evaluate_predictions(predictions, gold, n_boot=n_boot, html_path=html_out)
-        p, g = read_predictions(predictions), read_gold(gold)
-        report["per_document"] = per_document(g.codes, p.scored, p.predicted)
         title = f"{predictions} vs {gold}"
     elif corpus:
         if task not in ("diagnosis", "procedure"):

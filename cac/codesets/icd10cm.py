@@ -19,6 +19,7 @@ import importlib.util
 from pathlib import Path
 
 from cac.codesets.model import Code, CodeSet, Release
+from cac.codesets.xmlfile import parse_xml
 from cac.errors import CodeSetError, Errors
 
 NOTE_KINDS = {
@@ -68,15 +69,7 @@ def load_tabular(path: Path, release: Release, code_list: Path | None = None) ->
     generated 7th-character extensions that the official list does not contain
     (some categories allow only some encounters).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CodeSetError(Errors.E102, path=str(path))
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as exc:
-        raise CodeSetError(Errors.E103, path=str(path), detail=str(exc)) from None
-    if root.tag != "ICD10CM.tabular":
-        raise CodeSetError(Errors.E103, path=str(path), detail=f"root element is <{root.tag}>")
+    root = parse_xml(path, "ICD10CM.tabular")
     codes: dict[str, Code] = {}
     for chapter in root.iter("chapter"):
         chap = _text(chapter, "name")

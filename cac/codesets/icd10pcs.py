@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from cac.codesets.xmlfile import parse_xml
 from cac.codesets.model import Code, CodeSet, Release
 from cac.errors import CodeSetError, Errors
 
@@ -262,19 +263,6 @@ class PcsTables:
         return cls(data["version"], tables)
 
 
-def _parse_xml(path: Path, root_tag: str) -> ET.Element:
-    path = Path(path)
-    if not path.is_file():
-        raise CodeSetError(Errors.E102, path=str(path))
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as exc:
-        raise _malformed(path, str(exc)) from None
-    if root.tag != root_tag:
-        raise _malformed(path, f"root element is <{root.tag}>, expected <{root_tag}>")
-    return root
-
-
 def _axis(elem: ET.Element, path: Path) -> tuple[int, str, dict[str, str]]:
     """(pos, title, code -> label) of an ``<axis>`` element."""
     try:
@@ -295,7 +283,7 @@ def _axis(elem: ET.Element, path: Path) -> tuple[int, str, dict[str, str]]:
 def load_pcs_tables(path: Path) -> PcsTables:
     """Parse the CMS ICD-10-PCS Tables XML (``<ICD10PCS.tabular>``)."""
     path = Path(path)
-    root = _parse_xml(path, "ICD10PCS.tabular")
+    root = parse_xml(path, "ICD10PCS.tabular")
     tables: dict[str, PcsTable] = {}
     for elem in root.iter("pcsTable"):
         head = [_axis(a, path) for a in elem.findall("axis")]
@@ -608,7 +596,7 @@ def _index_entries(elem: ET.Element, path: tuple[str, ...], out: list[PcsIndexEn
 
 def load_pcs_index(path: Path) -> list[PcsIndexEntry]:
     """Parse the CMS ICD-10-PCS Index XML (``<ICD10PCS.index>``)."""
-    root = _parse_xml(Path(path), "ICD10PCS.index")
+    root = parse_xml(Path(path), "ICD10PCS.index")
     out: list[PcsIndexEntry] = []
     for main in root.iter("mainTerm"):
         _index_entries(main, (), out)
@@ -703,7 +691,7 @@ def _clean(text: str | None) -> str | None:
 
 def load_pcs_definitions(path: Path) -> PcsDefinitions:
     """Parse the CMS ICD-10-PCS Definitions XML (``<ICD10PCS.definitions>``)."""
-    root = _parse_xml(Path(path), "ICD10PCS.definitions")
+    root = parse_xml(Path(path), "ICD10PCS.definitions")
     terms: list[PcsDefinition] = []
     for section in root.findall("section"):
         code = section.get("code", "")

@@ -35,9 +35,6 @@ _FILLER = frozenset({"nos", "unspecified", "other", "specified", "nec", "and", "
 def _content_words(text: str) -> list[str]:
     return [w for w in _WORDS.findall(text.lower()) if w not in _FILLER]
 
-SOURCES = ("supplement", "index", "title", "inclusion", "includes", "neoplasm", "drug")
-
-
 @lru_cache(maxsize=1)
 def lexicon_rules() -> dict:
     return orjson.loads((resources.files("cac.lexicon") / "resources" / "lexicon_rules.json").read_bytes())
