@@ -45,6 +45,10 @@ class Errors:
     E302 = "model pack {path} failed its integrity check: {detail}"
     E303 = "model pack {path} was built for code sets {built}, but loaded code sets are {loaded}"
     E304 = "model pack {path} is malformed: {detail}"
+    E305 = "model pack {path} holds {file!r}: only {allowed} files are allowed (pickles and other code-executing formats are refused)"
+    E306 = "model pack {path} holds {file!r}, which is not a regular file (symbolic links and special files are refused)"
+    E307 = "model pack reference {ref!r} is ambiguous: it matches {matches}"
+    E308 = "model pack {path} does not list a file {file!r}"
     # --- corpora / evaluation (E4xx) ----------------------------------------
     E401 = "corpus {name!r} is unknown (expected one of: {allowed})"
     E402 = "corpus file {path} is malformed at line {line}: {detail}"
