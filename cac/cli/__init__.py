@@ -18,7 +18,7 @@ app = typer.Typer(name="cac", help="Computer-aided coding: ICD-10-CM / ICD-10-PC
 def _register() -> None:
     from cac.cli import code  # noqa: F401
 
-    for optional in ("cac.cli.evaluate", "cac.cli.bench", "cac.cli.models"):
+    for optional in ("cac.cli.evaluate", "cac.cli.bench", "cac.cli.models", "cac.cli.train"):
         try:
             __import__(optional)
         except ModuleNotFoundError as exc:

@@ -1,0 +1,213 @@
+"""Candidate codes from every source, and the features the reranker scores them by.
+
+One document's raw source outputs (:class:`SourceOutputs`: the knowledge coder's
+:class:`cac.types.CodingResult`, the linear model's calibrated probabilities, the
+retriever's cosines with their best sentences) become a candidate table: the
+union of every source's codes for a system, one row of :data:`FEATURES` each.
+
+Absent values (a source that did not propose the code) are NaN, which the
+gradient-boosted reranker treats as "missing" natively.  Feature names are part
+of a saved reranker: :func:`check_features` refuses a pack built with another list.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from models.base import label_of
+
+#: Systems the learned layer ranks (HCPCS/CPT suggestions pass through from the knowledge coder).
+SYSTEMS = ("ICD-10-CM", "ICD-10-PCS")
+
+#: Sections whose evidence usually states a codable diagnosis / a history / a performed procedure.
+_DX_SECTIONS = {"assessment", "plan", "assessment_and_plan", "impression", "diagnoses", "preoperative_diagnosis",
+                "postoperative_diagnosis", "hospital_course", "chief_complaint", "indications"}
+_HISTORY_SECTIONS = {"past_medical_history", "past_surgical_history", "family_history", "social_history",
+                     "medications", "allergies"}
+_PROCEDURE_SECTIONS = {"procedure", "findings", "anesthesia", "specimens", "estimated_blood_loss", "complications"}
+
+#: ``Excluded.rule`` prefixes -> feature name.
+_EXCLUSION_FLAGS = (
+    ("context:negated", "ex_negated"),
+    ("context:family", "ex_family"),
+    ("context:historical", "ex_historical"),
+    ("context:hypothetical", "ex_hypothetical"),
+    ("context:uncertain", "ex_uncertain"),
+    ("context:experiencer", "ex_other_person"),
+)
+
+FEATURES: tuple[str, ...] = (
+    # knowledge-driven coder
+    "k_score", "k_suggested", "k_rank", "k_n_evidence", "k_sibling", "k_uncertain", "k_history_code",
+    "k_sec_dx", "k_sec_history", "k_sec_procedure", "k_same_category",
+    "ex_negated", "ex_family", "ex_historical", "ex_hypothetical", "ex_uncertain", "ex_other_person", "ex_guideline",
+    # linear model
+    "lin_p", "lin_rank", "lin_category_max",
+    # dense retrieval
+    "ret_score", "ret_rank", "ret_gap",
+    # code knowledge: prior, specificity, hierarchy agreement
+    "prior_log", "seen_in_training", "code_length", "unspecified", "n_sources", "n_sources_category",
+    "doc_log_chars",
+)
+
+
+def check_features(names: Sequence[str]) -> None:
+    """Raise ``ValueError`` unless ``names`` is this version's :data:`FEATURES`."""
+    if tuple(names) != FEATURES:
+        missing = sorted(set(FEATURES) - set(names))
+        extra = sorted(set(names) - set(FEATURES))
+        raise ValueError(f"reranker feature list differs from this cac's (missing {missing}, unknown {extra})")
+
+
+def category(label: str) -> str:
+    """Hierarchy key of a label: the 3-character ICD-10-CM category / PCS section-body-operation."""
+    system, _, code = label.partition(":")
+    return f"{system}:{code[:3]}"
+
+
+@dataclass
+class SourceOutputs:
+    """What each source said about one document (any source may be missing)."""
+
+    text: str
+    knowledge: Any = None  # cac.types.CodingResult
+    linear: Mapping[str, float] = field(default_factory=dict)  # label -> calibrated probability (top-K)
+    retrieval: Mapping[str, tuple[float, tuple[int, int]]] = field(default_factory=dict)  # label -> (cos, span)
+
+
+@dataclass
+class KnowledgeInfo:
+    """The knowledge coder's view of one label."""
+
+    score: float = math.nan
+    suggested: bool = False
+    rank: int | None = None
+    suggestion: Any = None  # the Suggestion, for evidence and title
+    rules: set[str] = field(default_factory=set)
+    excluded: Any = None  # the first Excluded entry
+
+
+def knowledge_view(result: Any) -> dict[str, KnowledgeInfo]:
+    """``label -> KnowledgeInfo`` from a CodingResult (suggestions, candidates and exclusions)."""
+    out: dict[str, KnowledgeInfo] = {}
+    if result is None:
+        return out
+    rank_by_system: dict[str, int] = {}
+    for suggested, items in ((True, result.suggestions), (False, result.candidates)):
+        for s in items:
+            label = label_of(s.system, s.code)
+            info = out.setdefault(label, KnowledgeInfo())
+            if info.suggestion is not None:
+                continue
+            rank_by_system[s.system] = rank_by_system.get(s.system, 0) + 1
+            info.score, info.suggested, info.rank, info.suggestion = float(s.confidence), suggested, rank_by_system[s.system], s
+    for e in result.excluded:
+        info = out.setdefault(label_of(e.system, e.code), KnowledgeInfo())
+        info.rules.add(e.rule)
+        if info.excluded is None:
+            info.excluded = e
+    return out
+
+
+def _rationale_has(info: KnowledgeInfo, *words: str) -> float:
+    if info.suggestion is None:
+        return math.nan
+    text = " ".join(info.suggestion.rationale).lower()
+    return float(any(w in text for w in words))
+
+
+def _sections(info: KnowledgeInfo) -> tuple[float, float, float]:
+    if info.suggestion is None or not info.suggestion.evidence:
+        return math.nan, math.nan, math.nan
+    secs = {e.section for e in info.suggestion.evidence if e.section}
+    return (float(bool(secs & _DX_SECTIONS)), float(bool(secs & _HISTORY_SECTIONS)),
+            float(bool(secs & _PROCEDURE_SECTIONS)))
+
+
+def candidate_table(
+    outputs: SourceOutputs,
+    system: str,
+    *,
+    prior: Mapping[str, int],
+    titles: Mapping[str, str] | None = None,
+    knowledge: Mapping[str, KnowledgeInfo] | None = None,
+) -> tuple[list[str], np.ndarray]:
+    """Candidate labels of ``system`` for one document and their ``(n, len(FEATURES))`` features.
+
+    ``prior`` maps a label to its number of training documents; ``titles`` a label to its
+    code title (for the "unspecified" flag); ``knowledge`` a precomputed :func:`knowledge_view`."""
+    kview = knowledge if knowledge is not None else knowledge_view(outputs.knowledge)
+    prefix = system + ":"
+    k_labels = [lab for lab in kview if lab.startswith(prefix)]
+    lin = {lab: p for lab, p in outputs.linear.items() if lab.startswith(prefix)}
+    ret = {lab: v for lab, v in outputs.retrieval.items() if lab.startswith(prefix)}
+    labels = list(dict.fromkeys([*k_labels, *sorted(lin, key=lambda lab: -lin[lab]),
+                                 *sorted(ret, key=lambda lab: -ret[lab][0])]))
+    if not labels:
+        return [], np.zeros((0, len(FEATURES)), dtype=np.float32)
+    lin_rank = {lab: i + 1 for i, lab in enumerate(sorted(lin, key=lambda lab: -lin[lab]))}
+    ret_rank = {lab: i + 1 for i, lab in enumerate(sorted(ret, key=lambda lab: -ret[lab][0]))}
+    ret_top = max((v[0] for v in ret.values()), default=math.nan)
+    k_cats: dict[str, int] = {}
+    for lab in k_labels:
+        if kview[lab].suggested:
+            k_cats[category(lab)] = k_cats.get(category(lab), 0) + 1
+    lin_cat: dict[str, list[float]] = {}
+    for lab, p in lin.items():
+        lin_cat.setdefault(category(lab), []).append(p)
+    cats_by_source = [{category(lab) for lab in k_labels if kview[lab].suggestion is not None},
+                      set(lin_cat), {category(lab) for lab in ret}]
+    doc_len = math.log1p(len(outputs.text))
+    titles = titles or {}
+    X = np.full((len(labels), len(FEATURES)), np.nan, dtype=np.float32)
+    col = {name: i for i, name in enumerate(FEATURES)}
+    for r, lab in enumerate(labels):
+        row = X[r]
+        info = kview.get(lab)
+        cat = category(lab)
+        if info is not None and info.suggestion is not None:
+            row[col["k_score"]] = info.score
+            row[col["k_suggested"]] = float(info.suggested)
+            row[col["k_rank"]] = info.rank
+            row[col["k_n_evidence"]] = len(info.suggestion.evidence)
+            row[col["k_sibling"]] = _rationale_has(info, "related to")
+            row[col["k_uncertain"]] = _rationale_has(info, "uncertain")
+            row[col["k_history_code"]] = _rationale_has(info, "personal history", "family history")
+            row[col["k_sec_dx"]], row[col["k_sec_history"]], row[col["k_sec_procedure"]] = _sections(info)
+        row[col["k_same_category"]] = k_cats.get(cat, 0) - (1 if info is not None and info.suggested else 0)
+        rules = info.rules if info is not None else set()
+        for rule_prefix, name in _EXCLUSION_FLAGS:
+            row[col[name]] = float(any(r_.startswith(rule_prefix) for r_ in rules))
+        row[col["ex_guideline"]] = float(any(not r_.startswith("context:") for r_ in rules))
+        if lab in lin:
+            row[col["lin_p"]] = lin[lab]
+            row[col["lin_rank"]] = lin_rank[lab]
+        others = [p for other, p in lin.items() if other != lab and category(other) == cat]
+        row[col["lin_category_max"]] = max(others, default=0.0)
+        if lab in ret:
+            row[col["ret_score"]] = ret[lab][0]
+            row[col["ret_rank"]] = ret_rank[lab]
+            row[col["ret_gap"]] = ret_top - ret[lab][0]
+        n_prior = int(prior.get(lab, 0))
+        row[col["prior_log"]] = math.log1p(n_prior)
+        row[col["seen_in_training"]] = float(n_prior > 0)
+        code = lab[len(prefix):]
+        row[col["code_length"]] = len(code.replace(".", ""))
+        row[col["unspecified"]] = float("unspecified" in titles.get(lab, "").lower())
+        row[col["n_sources"]] = (float(info is not None and info.suggestion is not None) + float(lab in lin)
+                                 + float(lab in ret))
+        row[col["n_sources_category"]] = float(sum(cat in s for s in cats_by_source))
+        row[col["doc_log_chars"]] = doc_len
+    return labels, X
+
+
+def is_positive(label: str, gold: set[str]) -> bool:
+    """Training target: the label is gold, or (PCS) it specialises a gold code stem."""
+    system, _, code = label.partition(":")
+    if code in gold:
+        return True
+    return system == "ICD-10-PCS" and any(len(g) < 7 and code.startswith(g) for g in gold)

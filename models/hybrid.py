@@ -1,0 +1,235 @@
+"""The hybrid coder: knowledge-driven candidates + learned models, reranked and calibrated.
+
+:class:`HybridCoder` has the knowledge coder's interface (``code(text, setting=...,
+date_of_service=..., top_k=..., doc_id=...) -> CodingResult``), so the CLI, the API
+and the evaluation toolkit use either one.  For each document it
+
+1. runs the knowledge coder (guideline-aware suggestions, candidates, exclusions);
+2. asks the linear model (and the dense retriever, when the pack has one) for
+   their top codes;
+3. scores the union with the :class:`models.reranker.Reranker` (one calibrated
+   probability per code) and splits suggestions from candidates at the threshold
+   tuned on dev.
+
+Evidence for each code comes from the best-supporting source: the knowledge
+coder's mentions, else the retriever's best sentence, else the sentence that
+raises the linear model's score most.  HCPCS and CPT suggestions (no training
+data) pass through from the knowledge coder unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from cac.suggest.coder import parse_date
+from cac.types import CodingResult, Evidence, Suggestion
+from models.base import label_of
+from models.features import SYSTEMS, SourceOutputs, candidate_table, knowledge_view
+from models.linear import LinearCoder
+from models.reranker import Reranker
+
+log = logging.getLogger(__name__)
+
+KNOWLEDGE_TOP_K = 60
+
+
+class HybridCoder:
+    """Knowledge coder + linear model (+ retriever) -> reranker -> calibrated suggestions."""
+
+    def __init__(
+        self,
+        knowledge: Any,
+        linear: LinearCoder | None,
+        reranker: Reranker,
+        retrieval: Any = None,
+        *,
+        k_linear: int = 30,
+        k_retrieval: int = 20,
+        model_id: str = "cac-hybrid",
+        pack: Any = None,
+    ) -> None:
+        self.knowledge = knowledge
+        self.linear = linear
+        self.reranker = reranker
+        self.retrieval = retrieval
+        self.k_linear = k_linear
+        self.k_retrieval = k_retrieval
+        self.model_id = model_id
+        self.pack = pack
+
+    # --- what the evaluation toolkit and CLI read ---------------------------------------------
+    @property
+    def code_sets(self) -> Any:
+        return self.knowledge.code_sets
+
+    @property
+    def threshold(self) -> dict[str, float]:
+        return {s: self.reranker.threshold(s) for s in SYSTEMS}
+
+    @classmethod
+    def from_pack(cls, path: str | Path, knowledge: Any = None, *, allow_release_mismatch: bool = False) -> "HybridCoder":
+        """Load a verified pack (hash, code-set releases) and wrap ``knowledge`` (default: the process coder)."""
+        from models.pack import load_pack, resolve_pack
+
+        if knowledge is None:
+            from cac.service import get_coder
+
+            knowledge = get_coder()
+        loaded = {s: [c.release.version for c in lst] for s, lst in knowledge.code_sets.releases.items()}
+        pack = load_pack(resolve_pack(path), code_sets=loaded, allow_release_mismatch=allow_release_mismatch)
+        comps = pack.components
+        linear = LinearCoder.load(pack.path / comps["linear"]["path"]) if "linear" in comps else None
+        reranker = Reranker.load(pack.path / comps["reranker"]["path"])
+        retrieval = None
+        if "retrieval" in comps:
+            from models.retrieval import DenseRetriever
+
+            retrieval = DenseRetriever.load(pack.path / comps["retrieval"]["path"])
+        cfg = comps["reranker"].get("sources", {})
+        return cls(knowledge, linear, reranker, retrieval, k_linear=int(cfg.get("k_linear", 30)),
+                   k_retrieval=int(cfg.get("k_retrieval", 20)), model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
+
+    # --- sources ---------------------------------------------------------------------------------
+    def source_outputs(self, texts: Sequence[str], results: Sequence[Any]) -> list[SourceOutputs]:
+        """Every source's output for a batch of documents (knowledge results already computed)."""
+        linear: list[dict[str, float]] = [{} for _ in texts]
+        if self.linear is not None and self.k_linear > 0:
+            linear = [dict(r) for r in self.linear.predict(list(texts), top_k=self.k_linear)]
+        retrieved: list[dict[str, tuple[float, tuple[int, int]]]] = [{} for _ in texts]
+        if self.retrieval is not None and self.k_retrieval > 0:
+            retrieved = [{lab: (s, span) for lab, s, span in r}
+                         for r in self.retrieval.predict_with_evidence(list(texts), top_k=self.k_retrieval)]
+        return [SourceOutputs(text=t, knowledge=r, linear=lin, retrieval=ret)
+                for t, r, lin, ret in zip(texts, results, linear, retrieved)]
+
+    def prior(self, label: str) -> int:
+        return self.linear.label_prior(label) if self.linear is not None else 0
+
+    # --- coding ----------------------------------------------------------------------------------
+    def code(self, text: str, *, setting: Any = None, date_of_service: Any = None, top_k: int = 20,
+             doc_id: str | None = None) -> CodingResult:
+        """Code one note (``text`` already validated, as for the knowledge coder)."""
+        result = self.knowledge.code(text, setting=setting, date_of_service=date_of_service,
+                                     top_k=max(top_k, KNOWLEDGE_TOP_K), doc_id=doc_id)
+        return self.combine(self.source_outputs([text], [result])[0], top_k=top_k)
+
+    def code_many(self, texts: Sequence[str], *, setting: Any = None, top_k: int = 20,
+                  doc_ids: Sequence[str] | None = None) -> list[CodingResult]:
+        """Code a batch (the linear model and the retriever run once over the batch)."""
+        ids = list(doc_ids) if doc_ids is not None else [None] * len(texts)
+        results = [self.knowledge.code(t, setting=setting, top_k=max(top_k, KNOWLEDGE_TOP_K), doc_id=i)
+                   for t, i in zip(texts, ids)]
+        return [self.combine(o, top_k=top_k) for o in self.source_outputs(texts, results)]
+
+    def score_candidates(self, outputs: SourceOutputs) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        """``system -> (labels, features, calibrated probabilities)`` for one document."""
+        kview = knowledge_view(outputs.knowledge)
+        sets = self._code_sets(outputs.knowledge)
+        out = {}
+        for system in SYSTEMS:
+            cs = sets.get(system)
+            titles = _Titles(cs, system)
+            labels, X = candidate_table(outputs, system, prior=_Prior(self), titles=titles, knowledge=kview)
+            out[system] = (labels, X, self.reranker.predict_proba(X, system))
+        return out
+
+    def combine(self, outputs: SourceOutputs, *, top_k: int = 20) -> CodingResult:
+        """One CodingResult from every source's output for a document."""
+        result = outputs.knowledge
+        kview = knowledge_view(result)
+        sets = self._code_sets(result)
+        suggestions: list[Suggestion] = []
+        candidates: list[Suggestion] = []
+        suggested_labels: set[str] = set()
+        for system, (labels, X, proba) in self.score_candidates(outputs).items():
+            cut = self.reranker.threshold(system)
+            order = np.argsort(-proba, kind="stable")
+            above = [i for i in order if proba[i] >= cut]
+            below = [i for i in order if proba[i] < cut][:top_k]
+            need_lin = [labels[i] for i in [*above, *below]
+                        if (kview.get(labels[i]) is None or kview[labels[i]].suggestion is None)
+                        and labels[i] not in outputs.retrieval]
+            lin_spans = self.linear.best_sentences(outputs.text, need_lin) if need_lin and self.linear else {}
+            for idxs, bucket in ((above, suggestions), (below, candidates)):
+                for i in idxs:
+                    lab = labels[i]
+                    bucket.append(self._suggestion(lab, float(proba[i]), X[i], outputs, kview, sets.get(system),
+                                                   lin_spans))
+                    if bucket is suggestions:
+                        suggested_labels.add(lab)
+        for s in result.suggestions + result.candidates:
+            if s.system not in SYSTEMS:
+                (suggestions if s in result.suggestions else candidates).append(s)
+        excluded = [e for e in result.excluded if label_of(e.system, e.code) not in suggested_labels]
+        suggestions.sort(key=lambda s: -s.confidence)
+        candidates.sort(key=lambda s: -s.confidence)
+        return CodingResult(document=result.document, code_sets=result.code_sets, model=self.model_id,
+                            suggestions=suggestions, candidates=candidates[:top_k], excluded=excluded, text=result.text)
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _code_sets(self, result: Any) -> dict[str, Any]:
+        day = parse_date(result.document.date_of_service) if result is not None else None
+        return self.knowledge.code_sets.for_date(day)
+
+    def _suggestion(self, label: str, p: float, row: np.ndarray, outputs: SourceOutputs, kview: dict, cs: Any,
+                    lin_spans: dict[str, tuple[int, int]]) -> Suggestion:
+        system, _, code = label.partition(":")
+        info = kview.get(label)
+        base = info.suggestion if info is not None else None
+        text = outputs.text
+        rationale: list[str] = []
+        if base is not None:
+            evidence = list(base.evidence)
+            rationale.extend(base.rationale)
+        else:
+            evidence = []
+            span = outputs.retrieval[label][1] if label in outputs.retrieval else lin_spans.get(label)
+            if span is not None:
+                evidence = [Evidence(span[0], span[1], text[span[0]:span[1]])]
+        parts = []
+        if label in outputs.linear:
+            parts.append(f"linear model {outputs.linear[label]:.2f}")
+        if label in outputs.retrieval:
+            parts.append(f"retrieval cosine {outputs.retrieval[label][0]:.2f}")
+        if base is not None:
+            parts.append(f"knowledge {base.confidence:.2f}")
+        rationale.append("reranked from " + ", ".join(parts) if parts else "reranked")
+        flags: dict[str, Any] = {}
+        entry = cs.get(code) if cs is not None else None
+        title = base.title if base is not None else (entry.title if entry is not None else "")
+        if cs is not None and not cs.is_valid(code):
+            flags["incomplete"] = True
+            rationale.append("not a complete billable code in the loaded release: choose the remaining characters")
+            title = title or f"(incomplete {system} code)"
+        if info is not None and info.excluded is not None:
+            rationale.append(f"note: the rules also found {info.excluded.reason}")
+        return Suggestion(code=code, system=system, title=title, confidence=p, evidence=evidence,
+                          rationale=rationale, alternatives=list(base.alternatives) if base is not None else [],
+                          flags=flags)
+
+
+class _Titles:
+    """Lazy ``label -> title`` view of a code set."""
+
+    def __init__(self, cs: Any, system: str) -> None:
+        self.cs, self.prefix = cs, system + ":"
+
+    def get(self, label: str, default: str = "") -> str:
+        if self.cs is None:
+            return default
+        entry = self.cs.get(label[len(self.prefix):])
+        return entry.title if entry is not None else default
+
+
+class _Prior:
+    """Lazy ``label -> training count`` view of the linear model."""
+
+    def __init__(self, coder: HybridCoder) -> None:
+        self.coder = coder
+
+    def get(self, label: str, default: int = 0) -> int:
+        return self.coder.prior(label) or default

@@ -1,0 +1,304 @@
+"""Linear multilabel coder: TF-IDF (words + character n-grams) with one logistic
+regression per label and per-label probability calibration.
+
+``CalibratedClassifierCV`` is not multilabel, and most labels have one to three
+positive documents, so calibration is composed here: out-of-fold decision
+scores (``calibration_folds``) give every label a Platt sigmoid; a label with
+fewer than ``min_calibration_positives`` positives borrows the pooled sigmoid of
+all labels, and a label with more blends its own fit with the pooled one in
+proportion to its evidence (shrinkage).  Weights are pruned to the
+``keep_per_label`` largest per label so the model stays small and sparse.
+
+Saved as JSON (vocabularies, labels, params) and safetensors (weights).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import orjson
+import scipy.sparse as sp
+
+from models.base import Ranked
+
+FAMILY = "linear.tfidf_lr.v1"
+_SENTENCE = re.compile(r"[^\n.!?;]+[.!?;]?")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -35.0, 35.0)))
+
+
+def _platt(scores: np.ndarray, y: np.ndarray, weight: float = 1.0) -> tuple[float, float]:
+    """Platt's sigmoid ``p = sigmoid(a*s + b)`` fitted by regularised logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    if y.min() == y.max():
+        return 1.0, float(np.log((y.mean() + 1e-3) / (1.001 - y.mean())))
+    lr = LogisticRegression(C=weight, solver="lbfgs", max_iter=200)
+    lr.fit(scores.reshape(-1, 1), y)
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+class LinearCoder:
+    """TF-IDF + per-label logistic regression + per-label Platt calibration."""
+
+    def __init__(
+        self,
+        *,
+        word_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] = (3, 5),
+        max_word_features: int = 40000,
+        max_char_features: int = 60000,
+        min_df: int = 2,
+        C: float = 10.0,
+        class_weight: str | None = "balanced",
+        min_label_count: int = 1,
+        calibration_folds: int = 3,
+        min_calibration_positives: int = 8,
+        keep_per_label: int = 300,
+        seed: int = 0,
+        n_jobs: int = 1,
+        progress: bool = False,
+    ) -> None:
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.max_word_features = max_word_features
+        self.max_char_features = max_char_features
+        self.min_df = min_df
+        self.C = C
+        self.class_weight = class_weight
+        self.min_label_count = min_label_count
+        self.calibration_folds = calibration_folds
+        self.min_calibration_positives = min_calibration_positives
+        self.keep_per_label = keep_per_label
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.progress = progress
+
+    # --- parameters -----------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (
+            "word_ngrams", "char_ngrams", "max_word_features", "max_char_features", "min_df", "C", "class_weight",
+            "min_label_count", "calibration_folds", "min_calibration_positives", "keep_per_label", "seed", "n_jobs")}
+
+    # --- fitting --------------------------------------------------------------------
+    def _validate(self, texts: Sequence[str], labels: Sequence[Sequence[str]]) -> None:
+        if len(texts) != len(labels):
+            raise ValueError(f"LinearCoder.fit: {len(texts)} texts but {len(labels)} label sets")
+        if len(texts) < max(2, self.calibration_folds):
+            raise ValueError(f"LinearCoder.fit needs at least {max(2, self.calibration_folds)} documents, got {len(texts)}")
+        if not all(isinstance(t, str) for t in texts):
+            raise ValueError("LinearCoder.fit: every text must be a str")
+        if self.calibration_folds < 2:
+            raise ValueError("LinearCoder: calibration_folds must be >= 2")
+
+    def _vectorizers(self, n_docs: int):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        min_df = self.min_df if n_docs >= 10 * self.min_df else 1
+        word = TfidfVectorizer(ngram_range=tuple(self.word_ngrams), min_df=min_df, max_features=self.max_word_features,
+                               sublinear_tf=True, lowercase=True, token_pattern=r"(?u)\b\w[\w\-]*\b", dtype=np.float32)
+        char = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), min_df=min_df,
+                               max_features=self.max_char_features, sublinear_tf=True, lowercase=True, dtype=np.float32)
+        return word, char
+
+    def fit(self, texts: Sequence[str], labels: Sequence[Sequence[str]]) -> "LinearCoder":
+        """Fit vectorisers, per-label models and per-label calibration on ``texts``/``labels``."""
+        self._validate(texts, labels)
+        word, char = self._vectorizers(len(texts))
+        X = sp.hstack([word.fit_transform(texts), char.fit_transform(texts)], format="csr", dtype=np.float32)
+        counts: dict[str, int] = {}
+        for ls in labels:
+            for lab in set(ls):
+                counts[lab] = counts.get(lab, 0) + 1
+        kept = sorted(lab for lab, n in counts.items() if n >= self.min_label_count)
+        if not kept:
+            raise ValueError("LinearCoder.fit: no label occurs often enough (min_label_count)")
+        index = {lab: i for i, lab in enumerate(kept)}
+        Y = np.zeros((len(texts), len(kept)), dtype=np.int8)
+        for r, ls in enumerate(labels):
+            for lab in ls:
+                if lab in index:
+                    Y[r, index[lab]] = 1
+        oof = self._out_of_fold(X, Y)
+        self.calibration_ = self._calibrate(oof, Y)
+        W, b = self._fit_labels(X, Y, desc="linear: fitting labels")
+        self.word_vocabulary_ = {t: int(i) for t, i in word.vocabulary_.items()}
+        self.word_idf_ = word.idf_.astype(np.float32)
+        self.char_vocabulary_ = {t: int(i) for t, i in char.vocabulary_.items()}
+        self.char_idf_ = char.idf_.astype(np.float32)
+        self.labels_ = kept
+        self.label_counts_ = np.array([counts[lab] for lab in kept], dtype=np.int32)
+        self.coef_ = W
+        self.intercept_ = b
+        self._build_vectorizers()
+        return self
+
+    def _fit_labels(self, X: sp.csr_matrix, Y: np.ndarray, desc: str) -> tuple[sp.csc_matrix, np.ndarray]:
+        """One logistic regression per label; weights pruned to ``keep_per_label``; CSC (features x labels)."""
+        from joblib import Parallel, delayed
+
+        cols = range(Y.shape[1])
+        if self.progress:
+            from rich.progress import track
+
+            cols = track(cols, description=desc, transient=True)
+        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(self._fit_one)(X, Y[:, j]) for j in cols)
+        rows, cols_, vals, b = [], [], [], np.zeros(Y.shape[1], dtype=np.float32)
+        for j, (idx, w, icpt) in enumerate(results):
+            rows.append(idx)
+            cols_.append(np.full(len(idx), j, dtype=np.int32))
+            vals.append(w)
+            b[j] = icpt
+        W = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols_))),
+                          shape=(X.shape[1], Y.shape[1]), dtype=np.float32)
+        return W, b
+
+    def _fit_one(self, X: sp.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        from sklearn.linear_model import LogisticRegression
+
+        if y.max() == 0:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32), -10.0
+        lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", dual=True, max_iter=500)
+        lr.fit(X, y)
+        w = lr.coef_[0]
+        k = min(self.keep_per_label, w.size)
+        idx = np.argpartition(-np.abs(w), k - 1)[:k]
+        idx = idx[w[idx] != 0]
+        return idx.astype(np.int32), w[idx].astype(np.float32), float(lr.intercept_[0])
+
+    def _out_of_fold(self, X: sp.csr_matrix, Y: np.ndarray) -> np.ndarray:
+        from sklearn.model_selection import KFold
+
+        oof = np.zeros(Y.shape, dtype=np.float32)
+        folds = KFold(n_splits=self.calibration_folds, shuffle=True, random_state=self.seed)
+        for k, (tr, te) in enumerate(folds.split(X)):
+            W, b = self._fit_labels(X[tr], Y[tr], desc=f"linear: calibration fold {k + 1}/{self.calibration_folds}")
+            oof[te] = (X[te] @ W).toarray() + b
+        self.oof_scores_ = oof
+        return oof
+
+    def _calibrate(self, oof: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """``(n_labels, 2)`` Platt parameters: pooled for rare labels, shrunk towards pooled for the rest."""
+        pos = Y.sum(axis=0)
+        # pooled fit on every label's scores (negatives subsampled: they are the vast majority)
+        rng = np.random.default_rng(self.seed)
+        flat_s, flat_y = oof.ravel(), Y.ravel().astype(np.int8)
+        neg = np.flatnonzero(flat_y == 0)
+        keep = np.concatenate([np.flatnonzero(flat_y == 1), rng.choice(neg, size=min(len(neg), 200000), replace=False)])
+        w_neg = len(neg) / max(1, min(len(neg), 200000))
+        a_g, b_g = _platt(flat_s[keep], flat_y[keep])
+        b_g -= np.log(w_neg)  # undo the negative subsampling in the intercept
+        params = np.tile(np.array([a_g, b_g], dtype=np.float32), (Y.shape[1], 1))
+        for j in np.flatnonzero(pos >= self.min_calibration_positives):
+            a_l, b_l = _platt(oof[:, j], Y[:, j])
+            lam = pos[j] / (pos[j] + 2.0 * self.min_calibration_positives)
+            params[j] = (lam * a_l + (1 - lam) * a_g, lam * b_l + (1 - lam) * b_g)
+        return params
+
+    # --- inference ------------------------------------------------------------------
+    def _build_vectorizers(self) -> None:
+        word, char = self._vectorizers(10**9)
+        word.vocabulary_ = self.word_vocabulary_
+        word.idf_ = self.word_idf_
+        char.vocabulary_ = self.char_vocabulary_
+        char.idf_ = self.char_idf_
+        self._word, self._char = word, char
+        self._label_index = {lab: i for i, lab in enumerate(self.labels_)}
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("LinearCoder is not fitted: call fit() or load() first")
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        self._check_fitted()
+        return sp.hstack([self._word.transform(texts), self._char.transform(texts)], format="csr", dtype=np.float32)
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        X = self.transform(texts)
+        return (X @ self.coef_).toarray() + self.intercept_
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, ``(n_texts, n_labels)``."""
+        s = self.decision_function(texts)
+        return _sigmoid(self.calibration_[:, 0] * s + self.calibration_[:, 1])
+
+    def predict(self, texts: Sequence[str], top_k: int = 50) -> list[Ranked]:
+        proba = self.predict_proba(texts)
+        out: list[Ranked] = []
+        for row in proba:
+            k = min(top_k, row.size)
+            idx = np.argpartition(-row, k - 1)[:k] if k else np.zeros(0, dtype=int)
+            idx = idx[np.argsort(-row[idx], kind="stable")]
+            out.append([(self.labels_[i], float(row[i])) for i in idx])
+        return out
+
+    def best_sentences(self, text: str, labels: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """For each label, the ``(start, end)`` of the sentence whose features push its score up most."""
+        self._check_fitted()
+        spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if m.group().strip()]
+        cols = [self._label_index[lab] for lab in labels if lab in self._label_index]
+        if not spans or not cols:
+            return {}
+        X = self.transform([text[a:b] for a, b in spans])
+        contrib = (X @ self.coef_[:, cols]).toarray()
+        best = contrib.argmax(axis=0)
+        names = [lab for lab in labels if lab in self._label_index]
+        return {lab: spans[int(best[i])] for i, lab in enumerate(names) if contrib[best[i], i] > 0}
+
+    def label_prior(self, label: str) -> int:
+        """How many training documents carried ``label`` (0 if unknown)."""
+        i = self._label_index.get(label)
+        return int(self.label_counts_[i]) if i is not None else 0
+
+    # --- persistence ----------------------------------------------------------------
+    def save(self, path: str | Path) -> list[Path]:
+        from safetensors.numpy import save_file
+
+        self._check_fitted()
+        d = Path(path)
+        d.mkdir(parents=True, exist_ok=True)
+        W = self.coef_.tocsc()
+        weights = d / "linear.safetensors"
+        save_file({
+            "coef_data": W.data.astype(np.float32), "coef_indices": W.indices.astype(np.int32),
+            "coef_indptr": W.indptr.astype(np.int64), "intercept": self.intercept_.astype(np.float32),
+            "calibration": self.calibration_.astype(np.float32), "word_idf": self.word_idf_,
+            "char_idf": self.char_idf_, "label_counts": self.label_counts_,
+        }, str(weights))
+        meta = d / "linear.json"
+        meta.write_bytes(orjson.dumps({
+            "family": FAMILY, "params": self.get_params(), "labels": self.labels_, "n_features": int(W.shape[0]),
+            "word_vocabulary": self.word_vocabulary_, "char_vocabulary": self.char_vocabulary_,
+        }))
+        return [meta, weights]
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LinearCoder":
+        from safetensors.numpy import load_file
+
+        d = Path(path)
+        meta = orjson.loads((d / "linear.json").read_bytes())
+        if meta.get("family") != FAMILY:
+            raise ValueError(f"{d}: not a {FAMILY} model")
+        arrays = load_file(str(d / "linear.safetensors"))
+        params = meta["params"]
+        params["word_ngrams"], params["char_ngrams"] = tuple(params["word_ngrams"]), tuple(params["char_ngrams"])
+        self = cls(**params)
+        n_labels = len(meta["labels"])
+        self.coef_ = sp.csc_matrix((arrays["coef_data"], arrays["coef_indices"], arrays["coef_indptr"]),
+                                   shape=(meta["n_features"], n_labels))
+        self.intercept_ = arrays["intercept"]
+        self.calibration_ = arrays["calibration"]
+        self.word_idf_, self.char_idf_ = arrays["word_idf"], arrays["char_idf"]
+        self.label_counts_ = arrays["label_counts"]
+        self.labels_ = list(meta["labels"])
+        self.word_vocabulary_ = meta["word_vocabulary"]
+        self.char_vocabulary_ = meta["char_vocabulary"]
+        self._build_vectorizers()
+        return self

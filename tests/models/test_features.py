@@ -1,0 +1,73 @@
+"""Candidate tables: the union of every source's codes, with flags from the knowledge coder."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Suggestion
+from models.features import FEATURES, SourceOutputs, candidate_table, category, check_features, is_positive
+
+TEXT = "Assessment: type 2 diabetes. No pneumonia. Mother had breast cancer."
+
+
+def result() -> CodingResult:
+    ev = Evidence(12, 27, TEXT[12:27], "assessment")
+    return CodingResult(
+        document=DocumentInfo(id="d", sha256="0" * 64), code_sets={}, model="k",
+        suggestions=[Suggestion("E11.9", "ICD-10-CM", "Type 2 diabetes mellitus without complications", 0.9, [ev],
+                                ["term 'type 2 diabetes' -> E11.9"])],
+        candidates=[Suggestion("E11.8", "ICD-10-CM", "Type 2 diabetes mellitus with unspecified complications", 0.2,
+                               [ev], ["related to E11.9 (same category)"])],
+        excluded=[Excluded("J18.9", "ICD-10-CM", "Pneumonia, unspecified organism", "negated", "context:negated"),
+                  Excluded("E11.65", "ICD-10-CM", "x", "Excludes1", "excludes1:E11.9")],
+        text=TEXT)
+
+
+def row(labels, X, label):
+    return dict(zip(FEATURES, X[labels.index(label)]))
+
+
+def test_union_of_sources_with_knowledge_flags() -> None:
+    out = SourceOutputs(TEXT, result(), linear={"ICD-10-CM:E11.9": 0.7, "ICD-10-CM:C50.919": 0.3,
+                                                "ICD-10-PCS:0DTJ4ZZ": 0.5},
+                        retrieval={"ICD-10-CM:E11.9": (0.8, (12, 27)), "ICD-10-CM:E11.65": (0.6, (12, 27))})
+    labels, X = candidate_table(out, "ICD-10-CM", prior={"ICD-10-CM:E11.9": 9},
+                                titles={"ICD-10-CM:J18.9": "Pneumonia, unspecified organism"})
+    assert X.shape == (len(labels), len(FEATURES))
+    assert set(labels) == {"ICD-10-CM:E11.9", "ICD-10-CM:E11.8", "ICD-10-CM:J18.9", "ICD-10-CM:E11.65",
+                           "ICD-10-CM:C50.919"}  # PCS is its own table
+    e119 = row(labels, X, "ICD-10-CM:E11.9")
+    assert e119["k_suggested"] == 1 and e119["k_score"] == np.float32(0.9) and e119["k_sec_dx"] == 1
+    assert e119["lin_p"] == np.float32(0.7) and e119["ret_rank"] == 1 and e119["n_sources"] == 3
+    assert math.isclose(e119["prior_log"], math.log1p(9), rel_tol=1e-6) and e119["seen_in_training"] == 1
+    j189 = row(labels, X, "ICD-10-CM:J18.9")
+    assert j189["ex_negated"] == 1 and j189["ex_guideline"] == 0 and math.isnan(j189["k_score"])
+    assert j189["unspecified"] == 1 and j189["n_sources"] == 0
+    assert row(labels, X, "ICD-10-CM:E11.65")["ex_guideline"] == 1
+    e118 = row(labels, X, "ICD-10-CM:E11.8")
+    assert e118["k_sibling"] == 1 and e118["k_suggested"] == 0 and e118["k_same_category"] == 1
+    assert math.isnan(row(labels, X, "ICD-10-CM:C50.919")["ret_score"])
+
+
+def test_empty_document_gives_an_empty_table() -> None:
+    labels, X = candidate_table(SourceOutputs("x"), "ICD-10-PCS", prior={})
+    assert labels == [] and X.shape == (0, len(FEATURES))
+
+
+def test_targets_accept_pcs_stems_and_exact_codes() -> None:
+    assert is_positive("ICD-10-PCS:0DTJ4ZZ", {"0DTJ"})
+    assert is_positive("ICD-10-CM:E11.9", {"E11.9"})
+    assert not is_positive("ICD-10-CM:E11.9", {"E11"})  # no prefix credit for diagnoses
+    assert category("ICD-10-CM:E11.9") == "ICD-10-CM:E11"
+
+
+def test_feature_list_is_checked() -> None:
+    check_features(FEATURES)
+    try:
+        check_features(FEATURES[:-1])
+    except ValueError as exc:
+        assert "doc_log_chars" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("a shorter feature list was accepted")

@@ -1,0 +1,94 @@
+"""LinearCoder: fit/predict/calibrate on a tiny corpus, evidence sentences, save/load round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.base import TextRanker
+from models.linear import LinearCoder
+
+TOPICS = {
+    "ICD-10-CM:E11.9": "The patient has type 2 diabetes mellitus treated with metformin.",
+    "ICD-10-CM:I10": "Blood pressure remains high, essential hypertension on lisinopril.",
+    "ICD-10-CM:J18.9": "Chest x-ray shows a right lower lobe pneumonia treated with antibiotics.",
+}
+FILLER = ["She walked to clinic today.", "Vital signs were recorded.", "Follow up in two weeks.",
+          "No other complaints.", "Labs were drawn in the morning."]
+
+
+def corpus(n: int = 24, seed: int = 0) -> tuple[list[str], list[list[str]]]:
+    rng = np.random.default_rng(seed)
+    labels = list(TOPICS)
+    texts, ys = [], []
+    for i in range(n):
+        chosen = [labels[i % 3]] + ([labels[(i + 1) % 3]] if i % 4 == 0 else [])
+        parts = [TOPICS[lab] for lab in chosen] + list(rng.choice(FILLER, size=2, replace=False))
+        rng.shuffle(parts)
+        texts.append(" ".join(parts))
+        ys.append(chosen)
+    return texts, ys
+
+
+@pytest.fixture(scope="module")
+def fitted() -> LinearCoder:
+    texts, ys = corpus()
+    return LinearCoder(min_df=1, calibration_folds=3, min_calibration_positives=4, max_word_features=500,
+                       max_char_features=500).fit(texts, ys)
+
+
+def test_follows_the_model_contract(fitted: LinearCoder) -> None:
+    assert isinstance(fitted, TextRanker)
+    assert fitted.labels_ == sorted(TOPICS)
+    assert LinearCoder().get_params()["C"] == 10.0  # params only stored in __init__
+
+
+def test_ranks_the_documented_condition_first(fitted: LinearCoder) -> None:
+    ranked = fitted.predict(["Known essential hypertension, blood pressure high today.",
+                             "Pneumonia of the right lower lobe on chest x-ray."], top_k=3)
+    assert ranked[0][0][0] == "ICD-10-CM:I10"
+    assert ranked[1][0][0] == "ICD-10-CM:J18.9"
+    assert all(0.0 <= p <= 1.0 for r in ranked for _, p in r)
+    assert [p for _, p in ranked[0]] == sorted((p for _, p in ranked[0]), reverse=True)
+
+
+def test_probabilities_are_calibrated_out_of_fold(fitted: LinearCoder) -> None:
+    assert fitted.oof_scores_.shape == (24, 3)
+    assert fitted.calibration_.shape == (3, 2)
+    assert np.all(fitted.calibration_[:, 0] > 0)  # a higher score never means a lower probability
+
+
+def test_best_sentence_is_the_one_naming_the_condition(fitted: LinearCoder) -> None:
+    text = "Follow up in two weeks. The patient has type 2 diabetes mellitus. No other complaints."
+    spans = fitted.best_sentences(text, ["ICD-10-CM:E11.9", "ICD-10-CM:UNKNOWN"])
+    start, end = spans["ICD-10-CM:E11.9"]
+    assert "diabetes" in text[start:end]
+    assert "ICD-10-CM:UNKNOWN" not in spans
+
+
+def test_label_prior_counts_training_documents(fitted: LinearCoder) -> None:
+    assert fitted.label_prior("ICD-10-CM:E11.9") == 8 + 2  # 8 own documents, 2 as a second label
+    assert fitted.label_prior("ICD-10-CM:Z99.9") == 0
+
+
+def test_save_load_round_trip_predicts_identically(fitted: LinearCoder, tmp_path) -> None:
+    written = fitted.save(tmp_path / "linear")
+    assert {p.suffix for p in written} == {".json", ".safetensors"}
+    again = LinearCoder.load(tmp_path / "linear")
+    texts = ["diabetes mellitus type 2 and hypertension"]
+    np.testing.assert_allclose(again.predict_proba(texts), fitted.predict_proba(texts), rtol=1e-6)
+
+
+@pytest.mark.parametrize("texts,labels,match", [
+    (["a", "b"], [["x"]], "texts but"),
+    (["a"], [["x"]], "at least"),
+    (["a", "b", 3], [["x"], ["y"], ["z"]], "str"),
+])
+def test_fit_validates_its_input(texts, labels, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        LinearCoder(calibration_folds=2).fit(texts, labels)
+
+
+def test_unfitted_model_says_so() -> None:
+    with pytest.raises(RuntimeError, match="not fitted"):
+        LinearCoder().predict(["x"])

@@ -1,0 +1,79 @@
+"""Reranker: learns from candidate features, calibrates on held-out data, saves as skops + JSON."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cac.errors import ModelPackError
+from models.features import FEATURES
+from models.reranker import Reranker
+
+
+def data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, len(FEATURES))).astype(np.float32)
+    X[rng.random(X.shape) < 0.2] = np.nan  # sources that said nothing
+    signal = np.nan_to_num(X[:, FEATURES.index("lin_p")]) + np.nan_to_num(X[:, FEATURES.index("k_score")])
+    y = (signal + rng.normal(scale=0.5, size=n) > 0.8).astype(np.int8)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Reranker:
+    X, y = data(3000, 0)
+    return Reranker(max_iter=60, min_samples_leaf=10).fit({"ICD-10-CM": X}, {"ICD-10-CM": y})
+
+
+def test_learns_the_signal_and_ranks_by_it(fitted: Reranker) -> None:
+    X, y = data(1000, 1)
+    p = fitted.raw_score(X, "ICD-10-CM")
+    assert p[y == 1].mean() > p[y == 0].mean() + 0.3
+
+
+def test_isotonic_calibration_on_held_out_data_lowers_calibration_error(fitted: Reranker) -> None:
+    from evaluation.calibration import expected_calibration_error
+
+    Xc, yc = data(2000, 2)
+    Xt, yt = data(2000, 3)
+    r = Reranker(max_iter=60, min_samples_leaf=10).fit(*({"ICD-10-CM": a} for a in data(3000, 0)))
+    r.calibrate(r.raw_score(Xc, "ICD-10-CM"), yc, "ICD-10-CM")
+    p = r.predict_proba(Xt, "ICD-10-CM")
+    assert np.all((p >= 0) & (p <= 1))
+    gold = {str(i): ({"c"} if yt[i] else set()) for i in range(len(yt))}
+    scored = {str(i): [("c", float(p[i]))] for i in range(len(yt))}
+    assert expected_calibration_error(gold, scored) < 0.06
+
+
+def test_system_without_both_classes_uses_its_base_rate() -> None:
+    X, _ = data(100, 4)
+    r = Reranker(min_samples_leaf=5).fit({"ICD-10-PCS": X}, {"ICD-10-PCS": np.zeros(100, dtype=np.int8)})
+    assert np.all(r.predict_proba(X[:3], "ICD-10-PCS") == 0.0)
+
+
+def test_save_load_round_trip(fitted: Reranker, tmp_path) -> None:
+    fitted.thresholds_["ICD-10-CM"] = 0.37
+    written = fitted.save(tmp_path / "r")
+    assert {p.suffix for p in written} == {".json", ".skops"}
+    again = Reranker.load(tmp_path / "r")
+    X, _ = data(50, 5)
+    np.testing.assert_allclose(again.predict_proba(X, "ICD-10-CM"), fitted.predict_proba(X, "ICD-10-CM"))
+    assert again.threshold("ICD-10-CM") == 0.37
+
+
+def test_skops_types_outside_the_allow_list_are_refused(fitted: Reranker, tmp_path, monkeypatch) -> None:
+    import skops.io as sio
+
+    fitted.save(tmp_path / "r")
+    monkeypatch.setattr(sio, "get_untrusted_types", lambda file: ["builtins.eval", "os.system"])
+    with pytest.raises(ModelPackError) as err:
+        Reranker.load(tmp_path / "r")
+    assert err.value.code == "E309"
+
+
+def test_malformed_metadata_is_a_clear_error(fitted: Reranker, tmp_path) -> None:
+    fitted.save(tmp_path / "r")
+    (tmp_path / "r" / "reranker.json").write_text("{not json")
+    with pytest.raises(ModelPackError) as err:
+        Reranker.load(tmp_path / "r")
+    assert err.value.code == "E304"

@@ -1,0 +1,387 @@
+"""Train every learned model and write a model pack (``cac train``).
+
+Recipe (seeded, reproducible):
+
+1. the knowledge coder codes every train and dev document (it has no fitted state);
+2. the linear model is fitted on train (+ any extra corpora); its out-of-fold
+   probabilities stand in for it on the train documents, so the reranker learns
+   from scores like those it will see on new notes;
+3. optionally the dense retriever is fine-tuned on (evidence sentence, code) and
+   (synonym, code) pairs, and indexes every billable code;
+4. the reranker is fitted on the train candidate tables, then calibrated
+   (isotonic) and thresholded on dev;
+5. dev is scored for every source alone and combined (the ablation), and the
+   pack is written with its metrics, training-data fingerprint and model card.
+
+Dev is used for calibration and thresholds, so the combined model's dev
+calibration error is in-sample; ``ece_crossfit`` (calibrate on one half of dev,
+measure on the other, and back) is the honest figure and is reported beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from corpora.document import Document
+from models.base import label_of
+from models.features import SYSTEMS, SourceOutputs, candidate_table, is_positive, knowledge_view
+from models.hybrid import KNOWLEDGE_TOP_K, HybridCoder, _Prior, _Titles
+from models.linear import LinearCoder, _sigmoid
+from models.reranker import Reranker
+
+log = logging.getLogger(__name__)
+
+TASKS = {"ICD-10-CM": "diagnosis", "ICD-10-PCS": "procedure"}
+CODIESP_ATTRIBUTION = (
+    "Trained on CodiEsp (Miranda-Escalada A., Gonzalez-Agirre A., Armengol-Estapé J., Krallinger M., "
+    "'Overview of automatic clinical coding: annotations, guidelines, and solutions for non-English "
+    "clinical cases at CodiEsp track of CLEF eHealth 2020', CEUR-WS 2696, 2020), English translation, "
+    "licensed CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)."
+)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides what ``train_pack`` builds (stored in the pack)."""
+
+    seed: int = 0
+    setting: str = "inpatient"
+    k_linear: int = 30
+    k_retrieval: int = 20
+    retrieval: bool = False
+    retrieval_fine_tune: bool = True
+    retrieval_epochs: int = 1
+    retrieval_max_pairs: int = 8000
+    linear: dict = field(default_factory=dict)
+    reranker: dict = field(default_factory=dict)
+    n_boot: int = 1000
+
+
+@dataclass
+class Stage:
+    """Progress reporting: ``report(stage, detail)``; default logs."""
+
+    report: Callable[[str, str], None] = lambda stage, detail: log.info("train: %s %s", stage, detail)
+
+
+def _labels(doc: Document) -> list[str]:
+    return sorted({label_of(g.system, g.code) for g in doc.gold if g.system in SYSTEMS})
+
+
+def _gold(doc: Document, system: str) -> set[str]:
+    return {g.code for g in doc.gold if g.system == system}
+
+
+def _top(row: np.ndarray, labels: Sequence[str], k: int) -> dict[str, float]:
+    k = min(k, row.size)
+    idx = np.argpartition(-row, k - 1)[:k]
+    return {labels[i]: float(row[i]) for i in idx}
+
+
+def knowledge_results(coder: Any, docs: Sequence[Document], setting: str, progress: bool) -> list[Any]:
+    it: Any = docs
+    if progress:
+        from rich.progress import track
+
+        it = track(docs, description=f"knowledge coder: {len(docs)} documents", transient=True)
+    return [coder.code(d.text, setting=setting, top_k=KNOWLEDGE_TOP_K, doc_id=d.id) for d in it]
+
+
+def candidate_sets(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs: Sequence[Document]
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]]:
+    """``system -> (X, y, [(doc index, label)])`` over all documents."""
+    out: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in SYSTEMS}
+    prior = _Prior(hybrid)
+    for i, (o, d) in enumerate(zip(outputs, docs)):
+        kview = knowledge_view(o.knowledge)
+        sets = hybrid._code_sets(o.knowledge)
+        for system in SYSTEMS:
+            labels, X = candidate_table(o, system, prior=prior, titles=_Titles(sets.get(system), system), knowledge=kview)
+            gold = _gold(d, system)
+            xs, ys, keys = out[system]
+            xs.append(X)
+            ys.extend(int(is_positive(lab, gold)) for lab in labels)
+            keys.extend((i, lab) for lab in labels)
+    n_feat = len(__import__("models.features", fromlist=["FEATURES"]).FEATURES)
+    return {s: (np.vstack(xs) if xs else np.zeros((0, n_feat), np.float32), np.asarray(ys, dtype=np.int8), keys)
+            for s, (xs, ys, keys) in out.items()}
+
+
+def _ranked(keys: list[tuple[int, str]], scores: np.ndarray, docs: Sequence[Document]) -> dict[str, list[tuple[str, float]]]:
+    out: dict[str, list[tuple[str, float]]] = {d.id: [] for d in docs}
+    for (i, lab), s in zip(keys, scores):
+        out[docs[i].id].append((lab.partition(":")[2], float(s)))
+    return {k: sorted(v, key=lambda cs: -cs[1]) for k, v in out.items()}
+
+
+def _harmonized(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, float]]], system: str
+                ) -> dict[str, list[tuple[str, float]]]:
+    if system != "ICD-10-PCS":
+        return ranked
+    from evaluation.run import _prefix_harmonize
+
+    return {d: _prefix_harmonize(gold.get(d, set()), r, set())[0] for d, r in ranked.items()}
+
+
+def evaluate_ranked(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, float]]], threshold: float,
+                    system: str, n_boot: int) -> dict[str, Any]:
+    """Headline metrics with CIs for one source on dev (documents with gold of ``system`` only)."""
+    from evaluation.report import score
+
+    gold = {d: g for d, g in gold.items() if g}
+    ranked = _harmonized(gold, {d: ranked.get(d, []) for d in gold}, system)
+    predicted = {d: {c for c, s in r if s >= threshold} for d, r in ranked.items()}
+    rep = score(gold, ranked, predicted, n_boot=n_boot)
+    keep = ("map", "micro_precision", "micro_recall", "micro_f1", "macro_f1", "p_at_8", "ece", "n_docs")
+    out = {k: rep[k] for k in keep if k in rep}
+    out.update({f"{k}_ci": rep[f"{k}_ci"] for k in ("map", "micro_f1", "ece") if f"{k}_ci" in rep})
+    out["threshold"] = threshold
+    return out
+
+
+def tuned_threshold(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, float]]], system: str) -> float:
+    from evaluation.thresholds import tune_threshold
+
+    gold = {d: g for d, g in gold.items() if g}
+    return tune_threshold(gold, _harmonized(gold, {d: ranked.get(d, []) for d in gold}, system))
+
+
+def crossfit_ece(reranker: Reranker, raw: np.ndarray, y: np.ndarray, keys: list[tuple[int, str]],
+                 docs: Sequence[Document], system: str, seed: int) -> float:
+    """ECE of isotonic calibration fitted on one half of the dev documents and measured on the other."""
+    from evaluation.calibration import expected_calibration_error
+
+    rng = np.random.default_rng(seed)
+    half = rng.permutation(len(docs)) < len(docs) // 2
+    doc_of = np.array([i for i, _ in keys])
+    if doc_of.size == 0:
+        return math.nan
+    calibrated = np.zeros(len(raw))
+    probe = Reranker()
+    probe.calibration_ = {}
+    for side in (True, False):
+        fit_rows, apply_rows = half[doc_of] == side, half[doc_of] != side
+        probe.calibrate(raw[fit_rows], y[fit_rows], system)
+        calibrated[apply_rows] = probe.calibrated(raw[apply_rows], system)
+    gold = {d.id: _gold(d, system) for d in docs}
+    gold = {k: v for k, v in gold.items() if v}
+    ranked = _harmonized(gold, {k: v for k, v in _ranked(keys, calibrated, docs).items() if k in gold}, system)
+    return float(expected_calibration_error(gold, ranked))
+
+
+def train_pack(
+    train_docs: Sequence[Document],
+    dev_docs: Sequence[Document],
+    output: str | Path,
+    *,
+    config: TrainConfig | None = None,
+    knowledge: Any = None,
+    corpus_info: dict | None = None,
+    parent_pack_id: str | None = None,
+    name: str = "cac-hybrid",
+    license: str = "",
+    attribution: str = "",
+    progress: bool = True,
+    stage: Stage | None = None,
+) -> Any:
+    """Train on ``train_docs``, calibrate/threshold/evaluate on ``dev_docs``, write the pack to ``output``."""
+    from models.pack import finalize_pack, training_fingerprint
+
+    config = config or TrainConfig()
+    stage = stage or Stage()
+    t0 = time.perf_counter()
+    train_docs, dev_docs = list(train_docs), list(dev_docs)
+    if len(train_docs) < 3 or not dev_docs:
+        raise ValueError(f"training needs at least 3 train and 1 dev document (got {len(train_docs)} and {len(dev_docs)})")
+    if not any(_labels(d) for d in train_docs):
+        raise ValueError("no train document carries an ICD-10-CM or ICD-10-PCS gold code")
+    out = Path(output)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not empty: choose a new output directory")
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    np.random.seed(config.seed)
+
+    if knowledge is None:
+        from cac.service import get_coder
+
+        knowledge = get_coder()
+    stage.report("knowledge", f"coding {len(train_docs)} train + {len(dev_docs)} dev documents")
+    t = time.perf_counter()
+    k_train = knowledge_results(knowledge, train_docs, config.setting, progress)
+    k_dev = knowledge_results(knowledge, dev_docs, config.setting, progress)
+    timings["knowledge_s"] = time.perf_counter() - t
+
+    stage.report("linear", f"fitting TF-IDF + logistic regression on {len(train_docs)} documents")
+    t = time.perf_counter()
+    params = {"seed": config.seed, "progress": progress, "n_jobs": 2, **config.linear}
+    linear = LinearCoder(**params).fit([d.text for d in train_docs], [_labels(d) for d in train_docs])
+    oof = _sigmoid(linear.calibration_[:, 0] * linear.oof_scores_ + linear.calibration_[:, 1])
+    lin_train = [_top(row, linear.labels_, config.k_linear) for row in oof]
+    lin_dev = [dict(r) for r in linear.predict([d.text for d in dev_docs], top_k=max(config.k_linear, 100))]
+    timings["linear_s"] = time.perf_counter() - t
+
+    retrieval = None
+    ret_train: list[dict] = [{} for _ in train_docs]
+    ret_dev: list[dict] = [{} for _ in dev_docs]
+    if config.retrieval:
+        stage.report("retrieval", "fine-tuning and indexing the dense retriever")
+        t = time.perf_counter()
+        retrieval = fit_retrieval(knowledge, train_docs, config, progress)
+        ret_train = [{lab: (s, span) for lab, s, span in r}
+                     for r in retrieval.predict_with_evidence([d.text for d in train_docs], top_k=config.k_retrieval)]
+        ret_dev = [{lab: (s, span) for lab, s, span in r}
+                   for r in retrieval.predict_with_evidence([d.text for d in dev_docs], top_k=100)]
+        timings["retrieval_s"] = time.perf_counter() - t
+
+    stage.report("reranker", "fitting on train candidates, calibrating and thresholding on dev")
+    t = time.perf_counter()
+    hybrid = HybridCoder(knowledge, linear, Reranker(**{"seed": config.seed, **config.reranker}), retrieval,
+                         k_linear=config.k_linear, k_retrieval=config.k_retrieval)
+    train_out = [SourceOutputs(d.text, k, lin, ret) for d, k, lin, ret in zip(train_docs, k_train, lin_train, ret_train)]
+    dev_out = [SourceOutputs(d.text, k, {lab: p for lab, p in sorted(lin.items(), key=lambda kv: -kv[1])[:config.k_linear]},
+                             {lab: v for lab, v in sorted(ret.items(), key=lambda kv: -kv[1][0])[:config.k_retrieval]})
+               for d, k, lin, ret in zip(dev_docs, k_dev, lin_dev, ret_dev)]
+    tr_sets = candidate_sets(hybrid, train_out, train_docs)
+    dv_sets = candidate_sets(hybrid, dev_out, dev_docs)
+    reranker = hybrid.reranker.fit({s: v[0] for s, v in tr_sets.items()}, {s: v[1] for s, v in tr_sets.items()})
+    metrics: dict[str, Any] = {"dev": {}, "ablation": {}, "candidate_recall": {}}
+    for system in SYSTEMS:
+        X, y, keys = dv_sets[system]
+        task = TASKS[system]
+        gold = {d.id: _gold(d, system) for d in dev_docs}
+        raw = reranker.raw_score(X, system)
+        reranker.calibrate(raw, y, system)
+        final = reranker.calibrated(raw, system)
+        ranked = _ranked(keys, final, dev_docs)
+        reranker.thresholds_[system] = tuned_threshold(gold, ranked, system)
+        dev = evaluate_ranked(gold, ranked, reranker.thresholds_[system], system, config.n_boot)
+        dev["ece_crossfit"] = crossfit_ece(reranker, raw, y, keys, dev_docs, system, config.seed)
+        metrics["dev"][task] = dev
+        n_gold = sum(len(g) for g in gold.values())
+        found = {(docs_i, lab) for (docs_i, lab), yy in zip(keys, y) if yy}
+        metrics["candidate_recall"][task] = len({(dev_docs[i].id, lab) for i, lab in found}) / max(1, n_gold)
+        metrics["ablation"][task] = ablation(system, gold, dev_docs, k_dev, lin_dev, ret_dev, config, dev)
+    timings["reranker_s"] = time.perf_counter() - t
+
+    stage.report("pack", f"writing {out}")
+    written = {"linear": linear.save(out / "linear"), "reranker": reranker.save(out / "reranker")}
+    components: dict[str, Any] = {
+        "linear": {"path": "linear", "family": "linear.tfidf_lr.v1", "labels": len(linear.labels_),
+                   "params": linear.get_params()},
+        "reranker": {"path": "reranker", "family": "reranker.hgb_isotonic.v1", "thresholds": reranker.thresholds_,
+                     "sources": {"knowledge": knowledge.model_id, "k_linear": config.k_linear,
+                                 "k_retrieval": config.k_retrieval if retrieval is not None else 0},
+                     "params": reranker.get_params()},
+    }
+    if retrieval is not None:
+        written["retrieval"] = retrieval.save(out / "retrieval")
+        components["retrieval"] = {"path": "retrieval", "family": "retrieval.dense_minilm.v1",
+                                   "labels": len(retrieval.labels_), "fine_tuned": bool(retrieval.fine_tuned_)}
+    timings["total_s"] = time.perf_counter() - t0
+    metrics["timings"] = {k: round(v, 1) for k, v in timings.items()}
+    releases = {s: knowledge.code_sets.newest(s).release.version for s in SYSTEMS}
+    all_train = list(train_docs)
+    training_data = {
+        **(corpus_info or {}),
+        "n_train_documents": len(train_docs), "n_dev_documents": len(dev_docs),
+        "fingerprint": training_fingerprint(all_train),
+        "dev_fingerprint": training_fingerprint(dev_docs),
+        "config": asdict(config),
+    }
+    limits = [
+        "Dev metrics: calibration and thresholds are tuned on dev, so dev ECE is in-sample; "
+        "ece_crossfit (two-fold on dev) is the honest estimate.",
+        "Learned sources only know codes seen in training; unseen codes come from the knowledge "
+        "coder" + (" and the dense retriever." if retrieval is not None else "."),
+        "Trained on translated Spanish clinical case reports; notes from other settings "
+        "(US discharge summaries, operative reports) differ in style and code mix: evaluate before use.",
+        "PCS gold in CodiEsp is often a 4-character stem; such labels are suggested flagged 'incomplete'.",
+    ]
+    pack = finalize_pack(out, name=name, code_sets=releases, training_data=training_data, metrics=metrics,
+                         components=components, parent_pack_id=parent_pack_id, license=license,
+                         attribution=attribution, limits=limits)
+    log.info("train: wrote pack %s (%s) in %.0f s", pack.pack_id[:12], out, timings["total_s"])
+    return pack
+
+
+def ablation(system: str, gold: dict[str, set[str]], docs: Sequence[Document], k_dev: Sequence[Any],
+             lin_dev: Sequence[dict], ret_dev: Sequence[dict], config: TrainConfig, combined: dict) -> dict[str, Any]:
+    """Each source alone on dev (its own threshold tuned on dev) beside the combined model."""
+    prefix = system + ":"
+    sources: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    knowledge_ranked, knowledge_pred = {}, {}
+    for d, r in zip(docs, k_dev):
+        items = [s for s in r.suggestions + r.candidates if s.system == system]
+        knowledge_ranked[d.id] = [(s.code, float(s.confidence)) for s in items]
+        knowledge_pred[d.id] = {s.code for s in r.suggestions if s.system == system}
+    out: dict[str, Any] = {}
+    from evaluation.report import score
+
+    g = {k: v for k, v in gold.items() if v}
+    kr = _harmonized(g, {k: knowledge_ranked.get(k, []) for k in g}, system)
+    kp = {}
+    if system == "ICD-10-PCS":
+        from evaluation.run import _prefix_harmonize
+
+        kp = {k: _prefix_harmonize(g[k], knowledge_ranked.get(k, []), knowledge_pred.get(k, set()))[1] for k in g}
+    else:
+        kp = {k: knowledge_pred.get(k, set()) for k in g}
+    rep = score(g, kr, kp, n_boot=config.n_boot)
+    out["knowledge"] = {k: rep[k] for k in ("map", "micro_f1", "ece", "map_ci", "micro_f1_ci") if k in rep}
+    sources["linear"] = {d.id: [(lab[len(prefix):], p) for lab, p in lin.items() if lab.startswith(prefix)]
+                         for d, lin in zip(docs, lin_dev)}
+    if any(ret_dev):
+        sources["retrieval"] = {d.id: [(lab[len(prefix):], v[0]) for lab, v in ret.items() if lab.startswith(prefix)]
+                                for d, ret in zip(docs, ret_dev)}
+    for name, ranked in sources.items():
+        ranked = {k: sorted(v, key=lambda cs: -cs[1]) for k, v in ranked.items()}
+        th = tuned_threshold(gold, ranked, system)
+        res = evaluate_ranked(gold, ranked, th, system, config.n_boot)
+        out[name] = {k: res[k] for k in ("map", "micro_f1", "ece", "map_ci", "micro_f1_ci", "threshold") if k in res}
+    out["combined"] = {k: combined[k] for k in ("map", "micro_f1", "ece", "map_ci", "micro_f1_ci") if k in combined}
+    return out
+
+
+def fit_retrieval(knowledge: Any, train_docs: Sequence[Document], config: TrainConfig, progress: bool) -> Any:
+    """Fine-tune (optionally) and index the dense retriever over every billable CM and PCS code."""
+    from models.retrieval import DenseRetriever, entries_from_code_set, pairs_from_documents
+
+    entries = []
+    synonym_pairs = []
+    for system in SYSTEMS:
+        cs = knowledge.code_sets.newest(system)
+        rows = entries_from_code_set(cs, billable_only=True, max_per_code=3)
+        entries.extend(rows)
+        first: dict[str, str] = {}
+        for label, text in rows:
+            if label in first:
+                synonym_pairs.append((text, label))  # (synonym, code): teaches the vocabulary
+            else:
+                first[label] = text
+    pairs = pairs_from_documents(train_docs, systems=SYSTEMS)
+    rng = np.random.default_rng(config.seed)
+    n_syn = min(len(synonym_pairs), max(0, config.retrieval_max_pairs - len(pairs)))
+    if n_syn:
+        pick = rng.choice(len(synonym_pairs), size=n_syn, replace=False)
+        pairs = pairs + [synonym_pairs[i] for i in sorted(pick)]
+    model = DenseRetriever(fine_tune=config.retrieval_fine_tune and bool(pairs), epochs=config.retrieval_epochs,
+                           max_pairs=config.retrieval_max_pairs, seed=config.seed, progress=progress)
+    return model.fit(pairs, entries)
+
+
+def copy_pack(src: str | Path, dst: str | Path) -> Path:
+    """Copy a pack directory (for installing a trained pack as the default)."""
+    dst = Path(dst)
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    return dst
