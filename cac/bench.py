@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from cac.config import Settings, get_settings
 
@@ -52,11 +52,11 @@ def _pct(values: list[float], q: float) -> float:
     return s[k]
 
 
-def cold_start_seconds(settings: Settings) -> float:
+def cold_start_seconds(settings: Settings, extra_args: Sequence[str] = ()) -> float:
     """Wall time of a fresh ``cac code`` process on a small note (caches warm)."""
     example = EXAMPLES / "outpatient_visit.txt"
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from cac.cli import run; run()", "code", str(example)],
+    subprocess.run([sys.executable, "-c", "from cac.cli import run; run()", "code", str(example), *extra_args],
                    capture_output=True, check=False)
     return time.perf_counter() - t
 
@@ -78,13 +78,16 @@ def reference_limit(notes: list[str], lexicon_texts: list[str]) -> float:
     return len(notes) / (time.perf_counter() - t)
 
 
-def run_bench(n: int = 200, words: int = 1500, settings: Settings | None = None, cold: bool = True) -> dict[str, Any]:
+def run_bench(n: int = 200, words: int = 1500, settings: Settings | None = None, cold: bool = True,
+              make_coder: Callable[[], Any] | None = None, cold_args: Sequence[str] = ()) -> dict[str, Any]:
+    """Time ``make_coder()`` (default: the knowledge coder) on ``n`` synthetic notes of ``words`` words;
+    ``cold_args`` are passed to the timed fresh ``cac code`` process (e.g. ``--model PACK``)."""
     from cac.suggest.coder import Coder
 
     settings = settings or get_settings()
     notes, source = build_notes(settings, n, words)
     t = time.perf_counter()
-    coder = Coder(settings)
+    coder = make_coder() if make_coder is not None else Coder(settings)
     load_s = time.perf_counter() - t
     for note in notes[:5]:
         coder.code(note, setting="inpatient")
@@ -96,7 +99,7 @@ def run_bench(n: int = 200, words: int = 1500, settings: Settings | None = None,
         lat.append((time.perf_counter() - t0) * 1000)
     total = time.perf_counter() - t_all
     throughput = len(notes) / total
-    ref = reference_limit(notes, [term.text for term in coder.lexicon.terms])
+    ref = reference_limit(notes, [term.text for term in getattr(coder, "knowledge", coder).lexicon.terms])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "notes": len(notes),
@@ -104,7 +107,7 @@ def run_bench(n: int = 200, words: int = 1500, settings: Settings | None = None,
         "source": source,
         "model": coder.model_id,
         "load_s": round(load_s, 3),
-        "cold_start_s": round(cold_start_seconds(settings), 3) if cold else None,
+        "cold_start_s": round(cold_start_seconds(settings, cold_args), 3) if cold else None,
         "throughput_notes_per_s_per_core": round(throughput, 1),
         "latency_ms_p50": round(_pct(lat, 50), 2),
         "latency_ms_p95": round(_pct(lat, 95), 2),

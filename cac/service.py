@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from cac.config import Settings, get_settings
 from cac.errors import Errors, InputError
@@ -30,7 +31,7 @@ def code_note(
     setting: str | None = None,
     date_of_service: str | None = None,
     top_k: int = 20,
-    coder: Coder | None = None,
+    coder: Any = None,
 ) -> CodingResult:
     coder = coder or get_coder()
     return coder.code(
@@ -59,10 +60,12 @@ def code_path(
     date_of_service: str | None = None,
     fmt: str = "json",
     top_k: int = 20,
+    coder: Any = None,
 ) -> str:
-    """``cac code``: read, validate, code and render one note."""
+    """``cac code``: read, validate, code and render one note (``coder``: anything with the
+    :class:`Coder` ``code`` interface, e.g. a hybrid coder from a model pack; default: knowledge-only)."""
     if fmt not in FORMATS:
         raise InputError(Errors.E013, value=fmt, allowed=", ".join(FORMATS))
     note = read_note(path)
-    result = code_note(note, setting=setting, date_of_service=date_of_service, top_k=top_k)
+    result = code_note(note, setting=setting, date_of_service=date_of_service, top_k=top_k, coder=coder)
     return render(result, fmt)

@@ -64,6 +64,7 @@ class Reranker:
             raise ValueError("Reranker.fit: no system has candidates")
         self.models_: dict[str, Any] = {}
         self.base_rate_: dict[str, float] = {}
+        self.empty_columns_: dict[str, list[int]] = {}
         for system in sorted(X):
             Xs, ys = np.asarray(X[system], dtype=np.float32), np.asarray(y[system], dtype=np.int8)
             if Xs.ndim != 2 or Xs.shape[1] != len(FEATURES) or len(Xs) != len(ys):
@@ -75,7 +76,8 @@ class Reranker:
                 max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
                 min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
                 early_stopping=True, validation_fraction=0.15, n_iter_no_change=20, random_state=self.seed)
-            model.fit(Xs, ys)
+            self.empty_columns_[system] = [int(j) for j in np.flatnonzero(np.isnan(Xs).all(axis=0))]
+            model.fit(self._filled(Xs, system), ys)
             self.models_[system] = model
         self.calibration_: dict[str, tuple[list[float], list[float]]] = {}
         self.thresholds_: dict[str, float] = {system: 0.5 for system in X}
@@ -91,7 +93,16 @@ class Reranker:
         model = self.models_.get(system)
         if model is None:
             return np.full(len(X), self.base_rate_.get(system, 0.0))
-        return model.predict_proba(X)[:, 1]
+        return model.predict_proba(self._filled(X, system))[:, 1]
+
+    def _filled(self, X: np.ndarray, system: str) -> np.ndarray:
+        """Features no training row had (a source the pack lacks) are set to a constant, not left missing."""
+        cols = self.empty_columns_.get(system)
+        if not cols:
+            return X
+        X = X.copy()
+        X[:, cols] = -1.0
+        return X
 
     def calibrate(self, scores: np.ndarray, y: np.ndarray, system: str) -> None:
         """Fit the isotonic map raw score -> probability on held-out ``scores``/``y``."""
@@ -142,7 +153,7 @@ class Reranker:
         meta = {
             "family": FAMILY, "params": self.get_params(), "features": list(FEATURES),
             "systems": sorted(self.base_rate_), "models": {s: _skops_name(s) for s in sorted(self.models_)},
-            "base_rate": self.base_rate_, "thresholds": self.thresholds_,
+            "base_rate": self.base_rate_, "thresholds": self.thresholds_, "empty_columns": self.empty_columns_,
             "calibration": {s: {"x": xs, "y": ys} for s, (xs, ys) in sorted(self.calibration_.items())},
         }
         (d / _META).write_text(json.dumps(meta, indent=1), encoding="utf-8")
@@ -169,6 +180,7 @@ class Reranker:
                 self.models_[system] = sio.load(file, trusted=untrusted)
             self.base_rate_ = {k: float(v) for k, v in meta["base_rate"].items()}
             self.thresholds_ = {k: float(v) for k, v in meta["thresholds"].items()}
+            self.empty_columns_ = {k: [int(j) for j in v] for k, v in meta.get("empty_columns", {}).items()}
             self.calibration_ = {s: (list(v["x"]), list(v["y"])) for s, v in meta["calibration"].items()}
             self.features_ = FEATURES
         except ModelPackError:

@@ -15,6 +15,8 @@ def bench_command(
     words: Annotated[int, typer.Option(help="Words per note")] = 1500,
     json_out: Annotated[Optional[str], typer.Option("--json", help="Also write the results to this JSON file")] = None,
     cold: Annotated[bool, typer.Option(help="Also time a fresh `cac code` process")] = True,
+    model: Annotated[Optional[str], typer.Option(help="Model pack (path, name or id); default: the installed default pack")] = None,
+    knowledge_only: Annotated[bool, typer.Option("--knowledge-only", help="Benchmark the knowledge-driven pipeline alone")] = False,
 ) -> None:
     """Throughput (notes/s/core), latency p50/p95/p99, peak RSS, cold start, and the ratio to a
     bare spaCy tokenizer + PhraseMatcher reference on the same notes."""
@@ -23,8 +25,11 @@ def bench_command(
     from rich.table import Table
 
     from cac.bench import run_bench
+    from cac.cli.coder_choice import choose_coder
 
-    res = run_bench(n=n, words=words, cold=cold)
+    cold_args = ["--knowledge-only"] if knowledge_only else (["--model", model] if model else [])
+    res = run_bench(n=n, words=words, cold=cold, cold_args=cold_args,
+                    make_coder=lambda: choose_coder(model, knowledge_only=knowledge_only))
     table = Table(title="cac bench (single process = one core)")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -57,7 +57,8 @@ def evaluate_command(
     split: Annotated[Optional[str], typer.Option(help="train | dev (CodiEsp)")] = None,
     path: Annotated[Optional[str], typer.Option(help="Corpus file or folder (jsonl, brat, fhir)")] = None,
     task: Annotated[str, typer.Option(help="diagnosis | procedure")] = "diagnosis",
-    model: Annotated[Optional[str], typer.Option(help="Model pack directory (default: knowledge-only pipeline)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model pack (path, name or id); default: the installed default pack")] = None,
+    knowledge_only: Annotated[bool, typer.Option("--knowledge-only", help="Score the knowledge-driven pipeline alone")] = False,
     setting: Annotated[str, typer.Option(help="inpatient | outpatient")] = "inpatient",
     predictions: Annotated[Optional[str], typer.Option(help="Predictions file: cac JSONL or CSV doc_id,code,score")] = None,
     gold: Annotated[Optional[str], typer.Option(help="Gold file: cac JSONL or CSV doc_id,code")] = None,
@@ -78,12 +79,10 @@ def evaluate_command(
     elif corpus:
         if task not in ("diagnosis", "procedure"):
             raise CorpusError(Errors.E404, path=str(task), detail="--task must be diagnosis or procedure")
-        if model:
-            raise CorpusError(Errors.E404, path=model, detail="model packs arrive with the learned-models issue; omit --model")
-        from cac.service import get_coder
+        from cac.cli.coder_choice import choose_coder
         from evaluation.run import evaluate_corpus
 
-        report = evaluate_corpus(get_coder(), corpus=corpus, root=root, split=split, path=path, task=task,
+        report = evaluate_corpus(choose_coder(model, knowledge_only=knowledge_only), corpus=corpus, root=root, split=split, path=path, task=task,
                                  setting=setting, n_boot=n_boot, html_path=html_out)
         title = f"{corpus} {split or path or ''} {task}"
     else:

@@ -77,3 +77,11 @@ def test_malformed_metadata_is_a_clear_error(fitted: Reranker, tmp_path) -> None
     with pytest.raises(ModelPackError) as err:
         Reranker.load(tmp_path / "r")
     assert err.value.code == "E304"
+
+
+def test_a_source_missing_from_every_row_is_tolerated(tmp_path) -> None:
+    X, y = data(400, 6)
+    X[:, FEATURES.index("ret_score")] = np.nan  # a pack trained without the retriever
+    r = Reranker(max_iter=20, min_samples_leaf=10).fit({"ICD-10-CM": X}, {"ICD-10-CM": y})
+    r.save(tmp_path / "r")
+    np.testing.assert_allclose(Reranker.load(tmp_path / "r").raw_score(X[:5], "ICD-10-CM"), r.raw_score(X[:5], "ICD-10-CM"))

@@ -1,0 +1,133 @@
+"""Training end to end on a tiny corpus in cac JSONL: pack contents, hybrid coding, reproducibility."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cac.errors import CorpusError
+from corpora.jsonl import read_jsonl
+from models.hybrid import HybridCoder
+from models.pack import load_pack
+from training.cli_support import load_training_corpora, parse_extra, split_dev
+from training.train import TrainConfig, train_pack
+
+CONDITIONS = [
+    ("Type 2 diabetes mellitus, on metformin.", "E11.9", "ICD-10-CM"),
+    ("Essential hypertension, blood pressure 160/95.", "I10", "ICD-10-CM"),
+    ("Community acquired pneumonia of the right lower lobe.", "J18.9", "ICD-10-CM"),
+    ("Iron deficiency anemia, hemoglobin low.", "D50.9", "ICD-10-CM"),
+    ("Laparoscopic appendectomy was performed.", "0DTJ4ZZ", "ICD-10-PCS"),
+]
+FILLER = ["The patient was seen in clinic.", "Vital signs recorded.", "Plan reviewed with the family.",
+          "She is a retired teacher.", "Follow-up in two weeks."]
+
+
+def make_corpus(path: Path, n: int = 30, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            picks = sorted({i % len(CONDITIONS), int(rng.integers(len(CONDITIONS)))})
+            parts = [*rng.choice(FILLER, size=2, replace=False)]
+            gold = []
+            for j in picks:
+                sentence, code, system = CONDITIONS[j]
+                start = len(" ".join(parts)) + 1
+                parts.append(sentence)
+                gold.append({"code": code, "system": system, "spans": [[start, start + len(sentence)]]})
+            text = " ".join(parts)
+            for g in gold:
+                s, e = g["spans"][0]
+                assert text[s:e] in [c[0] for c in CONDITIONS]
+            fh.write(json.dumps({"id": f"doc{i:02d}", "text": text, "gold": gold}) + "\n")
+    return path
+
+
+CONFIG = TrainConfig(seed=0, n_boot=50, linear={"min_df": 1, "calibration_folds": 3, "min_calibration_positives": 3,
+                                                 "max_word_features": 2000, "max_char_features": 2000, "n_jobs": 1},
+                     reranker={"min_samples_leaf": 3, "max_iter": 40})
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return make_corpus(tmp_path_factory.mktemp("corpus") / "notes.jsonl")
+
+
+@pytest.fixture(scope="module")
+def pack(corpus, coder, tmp_path_factory):
+    train, dev = split_dev(read_jsonl(corpus), 0.3, seed=0)
+    out = tmp_path_factory.mktemp("packs") / "tiny"
+    return train_pack(train, dev, out, config=CONFIG, knowledge=coder, corpus_info={"corpora": [{"name": "tiny"}]},
+                      name="tiny", license="test data", progress=False)
+
+
+def test_pack_holds_verified_safe_components_and_metrics(pack, coder) -> None:
+    loaded = {s: [c.release.version for c in lst] for s, lst in coder.code_sets.releases.items()}
+    again = load_pack(pack.path, code_sets=loaded)
+    assert again.pack_id == pack.pack_id
+    assert {Path(f).suffix for f in pack.manifest["files"]} <= {".json", ".safetensors", ".skops"}
+    assert set(pack.components) == {"linear", "reranker"}
+    dev = pack.metrics["dev"]["diagnosis"]
+    assert 0.0 <= dev["map"] <= 1.0 and 0.0 <= dev["threshold"] <= 1.0 and "ece_crossfit" in dev
+    assert set(pack.metrics["ablation"]["diagnosis"]) == {"knowledge", "linear", "combined"}
+    assert pack.manifest["training_data"]["n_train_documents"] == 21
+    assert pack.manifest["training_data"]["fingerprint"]
+    assert (pack.path / "MODEL_CARD.md").read_text().count("tiny") >= 1
+
+
+def test_hybrid_coder_suggests_learned_codes_with_evidence(pack, coder) -> None:
+    hybrid = HybridCoder.from_pack(pack.path, knowledge=coder)
+    text = "Follow-up in two weeks. Iron deficiency anemia, hemoglobin low. Vital signs recorded."
+    result = hybrid.code(text, setting="inpatient", doc_id="t1")
+    assert result.model == f"cac-hybrid/{pack.pack_id[:12]}"
+    ranked = [s.code for s in result.suggestions + result.candidates]
+    assert "D50.9" in ranked[:3]
+    top = next(s for s in result.suggestions + result.candidates if s.code == "D50.9")
+    assert 0.0 <= top.confidence <= 1.0
+    assert top.evidence and all(text[e.start:e.end] == e.text for e in top.evidence)
+    assert any("anemia" in e.text.lower() for e in top.evidence)
+    assert any(r.startswith("reranked from") for r in top.rationale)
+    assert [s.confidence for s in result.suggestions] == sorted((s.confidence for s in result.suggestions), reverse=True)
+
+
+def test_negated_condition_is_not_suggested(pack, coder) -> None:
+    hybrid = HybridCoder.from_pack(pack.path, knowledge=coder)
+    result = hybrid.code("The patient denies hypertension. Vital signs recorded.", setting="inpatient")
+    assert "I10" not in {s.code for s in result.suggestions}
+
+
+def test_training_is_reproducible(corpus, coder, pack, tmp_path) -> None:
+    train, dev = split_dev(read_jsonl(corpus), 0.3, seed=0)
+    again = train_pack(train, dev, tmp_path / "again", config=CONFIG, knowledge=coder,
+                       corpus_info={"corpora": [{"name": "tiny"}]}, name="tiny", license="test data", progress=False)
+    # every weight and JSON file is byte-identical (skops archives carry zip timestamps: compare their output)
+    files_a = {k: v["sha256"] for k, v in pack.manifest["files"].items() if not k.endswith(".skops")}
+    files_b = {k: v["sha256"] for k, v in again.manifest["files"].items() if not k.endswith(".skops")}
+    assert files_a == files_b
+    a, b = (HybridCoder.from_pack(p.path, knowledge=coder) for p in (pack, again))
+    text = "Essential hypertension. Laparoscopic appendectomy was performed."
+    assert a.code(text).to_dict()["suggestions"] == b.code(text).to_dict()["suggestions"]
+
+
+def test_output_directory_must_be_new(corpus, coder, pack) -> None:
+    train, dev = split_dev(read_jsonl(corpus), 0.3, seed=0)
+    with pytest.raises(FileExistsError):
+        train_pack(train, dev, pack.path, config=CONFIG, knowledge=coder, progress=False)
+
+
+def test_extra_corpora_join_training_but_never_dev(corpus, tmp_path) -> None:
+    extra = make_corpus(tmp_path / "reviewed.jsonl", n=6, seed=1)
+    train, dev, info = load_training_corpora(corpus="jsonl", root=None, path=str(corpus), dev_path=None,
+                                             dev_fraction=0.3, extra=[f"jsonl:{extra}"], seed=0)
+    assert len(dev) == 9
+    assert len(train) == 21 + 6 - sum(d.id in {x.id for x in dev} for d in read_jsonl(extra))
+    assert info["corpora"][-1] == {"name": "jsonl", "path": "reviewed.jsonl", "documents": len(train) - 21, "extra": True}
+
+
+@pytest.mark.parametrize("spec", ["reviewed.jsonl", "csv:x.csv", "jsonl:"])
+def test_bad_extra_spec_is_a_clear_error(spec) -> None:
+    with pytest.raises(CorpusError):
+        parse_extra(spec)
