@@ -182,18 +182,22 @@ def stock_model_dir() -> Path:
     return path
 
 
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+_SHA_CACHE: dict[tuple[str, int, int, int, int], str] = {}
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, *, cached: bool = True) -> str:
+    """sha256 of ``path``.  ``cached`` reuses a digest keyed on the file's identity
+    (inode, size, mtime, ctime); integrity checks pass ``cached=False`` so a file
+    rewritten in place with the same size and timestamps is never trusted from the cache."""
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _SHA_CACHE[key] = h.hexdigest()
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if cached and key in _SHA_CACHE:
+        return _SHA_CACHE[key]
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    _SHA_CACHE[key] = h.hexdigest()
     return _SHA_CACHE[key]
 
 
@@ -679,7 +683,7 @@ class DenseRetriever:
         for name in needed:
             if name not in files or not (d / name).is_file():
                 raise ModelPackError(Errors.E304, path=d, detail=f"{name} is missing")
-            if _sha256(d / name) != files[name]:
+            if _sha256(d / name, cached=False) != files[name]:
                 raise ModelPackError(Errors.E302, path=d, detail=f"{name} does not match its recorded sha256")
         self = cls(**params)
         self._check_params()
