@@ -54,12 +54,13 @@ class TrainConfig:
 
     seed: int = 0
     setting: str = "inpatient"
-    k_linear: int = 30
+    k_linear: int = 80
     k_retrieval: int = 20
     retrieval: bool = False
     retrieval_fine_tune: bool = True
     retrieval_epochs: int = 1
     retrieval_max_pairs: int = 8000
+    retrieval_systems: tuple[str, ...] = ("ICD-10-CM",)
     linear: dict = field(default_factory=dict)
     reranker: dict = field(default_factory=dict)
     n_boot: int = 1000
@@ -357,7 +358,7 @@ def fit_retrieval(knowledge: Any, train_docs: Sequence[Document], config: TrainC
 
     entries = []
     synonym_pairs = []
-    for system in SYSTEMS:
+    for system in config.retrieval_systems:
         cs = knowledge.code_sets.newest(system)
         rows = entries_from_code_set(cs, billable_only=True, max_per_code=3)
         entries.extend(rows)
@@ -367,7 +368,7 @@ def fit_retrieval(knowledge: Any, train_docs: Sequence[Document], config: TrainC
                 synonym_pairs.append((text, label))  # (synonym, code): teaches the vocabulary
             else:
                 first[label] = text
-    pairs = pairs_from_documents(train_docs, systems=SYSTEMS)
+    pairs = pairs_from_documents(train_docs, systems=config.retrieval_systems)
     rng = np.random.default_rng(config.seed)
     n_syn = min(len(synonym_pairs), max(0, config.retrieval_max_pairs - len(pairs)))
     if n_syn:
