@@ -128,6 +128,20 @@ def _sections(info: KnowledgeInfo) -> tuple[float, float, float]:
             float(bool(secs & _PROCEDURE_SECTIONS)))
 
 
+#: Which knowledge-coder exclusions keep a code out of the learned layer's candidates (see :func:`gated`).
+GATES = ("none", "context", "all")
+
+
+def gated(info: KnowledgeInfo | None, gate: str) -> bool:
+    """True when the rules excluded the code and found no mention supporting it: with ``gate="context"``
+    for assertion rules (negated, family, historical, hypothetical, uncertain in outpatient care, another
+    person), with ``"all"`` for guideline rules too (Excludes1, integral symptoms, combination codes).
+    A gated code stays in ``excluded`` with its reason; the learned models never override the rules."""
+    if gate == "none" or info is None or not info.rules or info.suggestion is not None:
+        return False
+    return gate == "all" or any(r.startswith("context:") for r in info.rules)
+
+
 def candidate_table(
     outputs: SourceOutputs,
     system: str,
@@ -135,16 +149,21 @@ def candidate_table(
     prior: Mapping[str, int],
     titles: Mapping[str, str] | None = None,
     knowledge: Mapping[str, KnowledgeInfo] | None = None,
+    gate: str = "context",
 ) -> tuple[list[str], np.ndarray]:
     """Candidate labels of ``system`` for one document and their ``(n, len(FEATURES))`` features.
 
     ``prior`` maps a label to its number of training documents; ``titles`` a label to its
-    code title (for the "unspecified" flag); ``knowledge`` a precomputed :func:`knowledge_view`."""
+    code title (for the "unspecified" flag); ``knowledge`` a precomputed :func:`knowledge_view`;
+    ``gate`` which rule exclusions remove a code from the candidates (:func:`gated`)."""
+    if gate not in GATES:
+        raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
     kview = knowledge if knowledge is not None else knowledge_view(outputs.knowledge)
     prefix = system + ":"
-    k_labels = [lab for lab in kview if lab.startswith(prefix)]
-    lin = {lab: p for lab, p in outputs.linear.items() if lab.startswith(prefix)}
-    ret = {lab: v for lab, v in outputs.retrieval.items() if lab.startswith(prefix)}
+    k_labels = [lab for lab in kview if lab.startswith(prefix) and not gated(kview[lab], gate)]
+    lin = {lab: p for lab, p in outputs.linear.items() if lab.startswith(prefix) and not gated(kview.get(lab), gate)}
+    ret = {lab: v for lab, v in outputs.retrieval.items()
+           if lab.startswith(prefix) and not gated(kview.get(lab), gate)}
     labels = list(dict.fromkeys([*k_labels, *sorted(lin, key=lambda lab: -lin[lab]),
                                  *sorted(ret, key=lambda lab: -ret[lab][0])]))
     if not labels:

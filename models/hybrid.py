@@ -49,6 +49,7 @@ class HybridCoder:
         *,
         k_linear: int = 30,
         k_retrieval: int = 20,
+        gate: str = "context",
         model_id: str = "cac-hybrid",
         pack: Any = None,
     ) -> None:
@@ -58,6 +59,7 @@ class HybridCoder:
         self.retrieval = retrieval
         self.k_linear = k_linear
         self.k_retrieval = k_retrieval
+        self.gate = gate
         self.model_id = model_id
         self.pack = pack
 
@@ -91,7 +93,7 @@ class HybridCoder:
             retrieval = DenseRetriever.load(pack.path / comps["retrieval"]["path"])
         cfg = comps["reranker"].get("sources", {})
         return cls(knowledge, linear, reranker, retrieval, k_linear=int(cfg.get("k_linear", 30)),
-                   k_retrieval=int(cfg.get("k_retrieval", 20)), model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
+                   k_retrieval=int(cfg.get("k_retrieval", 20)), gate=str(cfg.get("gate", "none")), model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
 
     # --- sources ---------------------------------------------------------------------------------
     def source_outputs(self, texts: Sequence[str], results: Sequence[Any]) -> list[SourceOutputs]:
@@ -125,15 +127,17 @@ class HybridCoder:
                    for t, i in zip(texts, ids)]
         return [self.combine(o, top_k=top_k) for o in self.source_outputs(texts, results)]
 
-    def score_candidates(self, outputs: SourceOutputs) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+    def score_candidates(self, outputs: SourceOutputs, kview: dict | None = None, sets: dict | None = None
+                         ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         """``system -> (labels, features, calibrated probabilities)`` for one document."""
-        kview = knowledge_view(outputs.knowledge)
-        sets = self._code_sets(outputs.knowledge)
+        kview = knowledge_view(outputs.knowledge) if kview is None else kview
+        sets = self._code_sets(outputs.knowledge) if sets is None else sets
         out = {}
         for system in SYSTEMS:
             cs = sets.get(system)
             titles = _Titles(cs, system)
-            labels, X = candidate_table(outputs, system, prior=_Prior(self), titles=titles, knowledge=kview)
+            labels, X = candidate_table(outputs, system, prior=_Prior(self), titles=titles, knowledge=kview,
+                                        gate=self.gate)
             out[system] = (labels, X, self.reranker.predict_proba(X, system))
         return out
 
@@ -145,7 +149,7 @@ class HybridCoder:
         suggestions: list[Suggestion] = []
         candidates: list[Suggestion] = []
         suggested_labels: set[str] = set()
-        for system, (labels, X, proba) in self.score_candidates(outputs).items():
+        for system, (labels, X, proba) in self.score_candidates(outputs, kview, sets).items():
             cut = self.reranker.threshold(system)
             order = np.argsort(-proba, kind="stable")
             above = [i for i in order if proba[i] >= cut]

@@ -56,6 +56,7 @@ class TrainConfig:
     setting: str = "inpatient"
     k_linear: int = 80
     k_retrieval: int = 20
+    gate: str = "context"
     retrieval: bool = False
     retrieval_fine_tune: bool = True
     retrieval_epochs: int = 1
@@ -105,7 +106,8 @@ def candidate_sets(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs: 
         kview = knowledge_view(o.knowledge)
         sets = hybrid._code_sets(o.knowledge)
         for system in SYSTEMS:
-            labels, X = candidate_table(o, system, prior=prior, titles=_Titles(sets.get(system), system), knowledge=kview)
+            labels, X = candidate_table(o, system, prior=prior, titles=_Titles(sets.get(system), system), knowledge=kview,
+                                        gate=hybrid.gate)
             gold = _gold(d, system)
             xs, ys, keys = out[system]
             xs.append(X)
@@ -246,7 +248,7 @@ def train_pack(
     stage.report("reranker", "fitting on train candidates, calibrating and thresholding on dev")
     t = time.perf_counter()
     hybrid = HybridCoder(knowledge, linear, Reranker(**{"seed": config.seed, **config.reranker}), retrieval,
-                         k_linear=config.k_linear, k_retrieval=config.k_retrieval)
+                         k_linear=config.k_linear, k_retrieval=config.k_retrieval, gate=config.gate)
     train_out = [SourceOutputs(d.text, k, lin, ret) for d, k, lin, ret in zip(train_docs, k_train, lin_train, ret_train)]
     dev_out = [SourceOutputs(d.text, k, {lab: p for lab, p in sorted(lin.items(), key=lambda kv: -kv[1])[:config.k_linear]},
                              {lab: v for lab, v in sorted(ret.items(), key=lambda kv: -kv[1][0])[:config.k_retrieval]})
@@ -279,7 +281,7 @@ def train_pack(
         "linear": {"path": "linear", "family": "linear.tfidf_lr.v1", "labels": len(linear.labels_),
                    "params": linear.get_params()},
         "reranker": {"path": "reranker", "family": "reranker.hgb_isotonic.v1", "thresholds": reranker.thresholds_,
-                     "sources": {"knowledge": knowledge.model_id, "k_linear": config.k_linear,
+                     "sources": {"knowledge": knowledge.model_id, "k_linear": config.k_linear, "gate": config.gate,
                                  "k_retrieval": config.k_retrieval if retrieval is not None else 0},
                      "params": reranker.get_params()},
     }

@@ -34,7 +34,7 @@ def test_union_of_sources_with_knowledge_flags() -> None:
                                                 "ICD-10-PCS:0DTJ4ZZ": 0.5},
                         retrieval={"ICD-10-CM:E11.9": (0.8, (12, 27)), "ICD-10-CM:E11.65": (0.6, (12, 27))})
     labels, X = candidate_table(out, "ICD-10-CM", prior={"ICD-10-CM:E11.9": 9},
-                                titles={"ICD-10-CM:J18.9": "Pneumonia, unspecified organism"})
+                                titles={"ICD-10-CM:J18.9": "Pneumonia, unspecified organism"}, gate="none")
     assert X.shape == (len(labels), len(FEATURES))
     assert set(labels) == {"ICD-10-CM:E11.9", "ICD-10-CM:E11.8", "ICD-10-CM:J18.9", "ICD-10-CM:E11.65",
                            "ICD-10-CM:C50.919"}  # PCS is its own table
@@ -71,3 +71,21 @@ def test_feature_list_is_checked() -> None:
         assert "doc_log_chars" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("a shorter feature list was accepted")
+
+
+def test_rule_exclusions_gate_the_learned_sources() -> None:
+    out = SourceOutputs(TEXT, result(), linear={"ICD-10-CM:J18.9": 0.9, "ICD-10-CM:E11.65": 0.5,
+                                                "ICD-10-CM:E11.9": 0.8})
+    labels, _ = candidate_table(out, "ICD-10-CM", prior={}, gate="context")
+    assert "ICD-10-CM:J18.9" not in labels  # negated, no supporting mention: the linear model cannot bring it back
+    assert "ICD-10-CM:E11.65" in labels and "ICD-10-CM:E11.9" in labels
+    labels, _ = candidate_table(out, "ICD-10-CM", prior={}, gate="all")
+    assert "ICD-10-CM:E11.65" not in labels  # guideline (Excludes1) exclusions gated too
+    labels, _ = candidate_table(out, "ICD-10-CM", prior={}, gate="none")
+    assert {"ICD-10-CM:J18.9", "ICD-10-CM:E11.65"} <= set(labels)
+    try:
+        candidate_table(out, "ICD-10-CM", prior={}, gate="sometimes")
+    except ValueError as exc:
+        assert "gate" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("an unknown gate was accepted")

@@ -66,6 +66,8 @@ def test_no_history_of_is_negation_not_history(context_of) -> None:
         ("Not only pneumonia but also sepsis.", "pneumonia"),  # pseudo: not only
         ("Pulmonary embolism not ruled out.", "Pulmonary embolism"),  # pseudo: not ruled out
         ("ER negative breast cancer.", "breast cancer"),  # pseudo: receptor status
+        ("Without known allergies, with a history of dyslipidemia and hypertension.", "hypertension"),  # "with"
+        ("No evidence of tumor recurrence at present with proteinuria.", "proteinuria"),  # terminator "with"
     ],
 )
 def test_not_negated(context_of, text: str, target: str) -> None:
