@@ -93,7 +93,7 @@ class HybridCoder:
             retrieval = DenseRetriever.load(pack.path / comps["retrieval"]["path"])
         cfg = comps["reranker"].get("sources", {})
         return cls(knowledge, linear, reranker, retrieval, k_linear=int(cfg.get("k_linear", 30)),
-                   k_retrieval=int(cfg.get("k_retrieval", 20)), gate=str(cfg.get("gate", "none")), model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
+                   k_retrieval=int(cfg.get("k_retrieval", 20)), gate=str(cfg.get("gate", "context")), model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
 
     # --- sources ---------------------------------------------------------------------------------
     def source_outputs(self, texts: Sequence[str], results: Sequence[Any]) -> list[SourceOutputs]:
