@@ -149,15 +149,20 @@ class HybridCoder:
         suggestions: list[Suggestion] = []
         candidates: list[Suggestion] = []
         suggested_labels: set[str] = set()
+        chosen: list[tuple[str, list[int], list[int], list[str], np.ndarray, np.ndarray]] = []
+        need_lin: list[str] = []
         for system, (labels, X, proba) in self.score_candidates(outputs, kview, sets).items():
             cut = self.reranker.threshold(system)
             order = np.argsort(-proba, kind="stable")
             above = [i for i in order if proba[i] >= cut]
             below = [i for i in order if proba[i] < cut][:top_k]
-            need_lin = [labels[i] for i in [*above, *below]
-                        if (kview.get(labels[i]) is None or kview[labels[i]].suggestion is None)
-                        and labels[i] not in outputs.retrieval]
-            lin_spans = self.linear.best_sentences(outputs.text, need_lin) if need_lin and self.linear else {}
+            chosen.append((system, above, below, labels, X, proba))
+            need_lin += [labels[i] for i in [*above, *below]
+                         if (kview.get(labels[i]) is None or kview[labels[i]].suggestion is None)
+                         and labels[i] not in outputs.retrieval]
+        # one pass over the note's sentences finds the linear evidence for every system
+        lin_spans = self.linear.best_sentences(outputs.text, need_lin) if need_lin and self.linear else {}
+        for system, above, below, labels, X, proba in chosen:
             for idxs, bucket in ((above, suggestions), (below, candidates)):
                 for i in idxs:
                     lab = labels[i]

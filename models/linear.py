@@ -239,14 +239,15 @@ class LinearCoder:
         return out
 
     def best_sentences(self, text: str, labels: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """For each label, the ``(start, end)`` of the sentence whose features push its score up most."""
+        """For each label, the ``(start, end)`` of the sentence whose word features push its score up most."""
         self._check_fitted()
         spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if m.group().strip()]
         cols = [self._label_index[lab] for lab in labels if lab in self._label_index]
         if not spans or not cols:
             return {}
-        X = self.transform([text[a:b] for a, b in spans])
-        contrib = (X @ self.coef_[:, cols]).toarray()
+        # word features only: a fraction of the cost of character n-grams, and words are what a coder reads
+        X = self._word.transform([text[a:b] for a, b in spans])
+        contrib = (X @ self.coef_[: X.shape[1], cols]).toarray()
         best = contrib.argmax(axis=0)
         names = [lab for lab in labels if lab in self._label_index]
         return {lab: spans[int(best[i])] for i, lab in enumerate(names) if contrib[best[i], i] > 0}

@@ -342,7 +342,7 @@ def ablation(system: str, gold: dict[str, set[str]], docs: Sequence[Document], k
     out["knowledge"] = {k: rep[k] for k in ("map", "micro_f1", "ece", "map_ci", "micro_f1_ci") if k in rep}
     sources["linear"] = {d.id: [(lab[len(prefix):], p) for lab, p in lin.items() if lab.startswith(prefix)]
                          for d, lin in zip(docs, lin_dev)}
-    if any(ret_dev):
+    if any(lab.startswith(prefix) for ret in ret_dev for lab in ret):
         sources["retrieval"] = {d.id: [(lab[len(prefix):], v[0]) for lab, v in ret.items() if lab.startswith(prefix)]
                                 for d, ret in zip(docs, ret_dev)}
     for name, ranked in sources.items():
