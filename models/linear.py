@@ -209,6 +209,7 @@ class LinearCoder:
         char.vocabulary_ = self.char_vocabulary_
         char.idf_ = self.char_idf_
         self._word, self._char = word, char
+        self._char_cache: dict[str, np.ndarray] = {}
         self._label_index = {lab: i for i, lab in enumerate(self.labels_)}
 
     def _check_fitted(self) -> None:
@@ -216,8 +217,49 @@ class LinearCoder:
             raise RuntimeError("LinearCoder is not fitted: call fit() or load() first")
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """TF-IDF features of ``texts`` (word block, then character block), as at training time."""
         self._check_fitted()
-        return sp.hstack([self._word.transform(texts), self._char.transform(texts)], format="csr", dtype=np.float32)
+        return sp.hstack([self._word.transform(texts), self._char_tfidf(texts)], format="csr", dtype=np.float32)
+
+    def _word_char_ids(self, word: str) -> np.ndarray:
+        """Vocabulary ids of the ``char_wb`` n-grams of one (lower-cased) word, cached: notes reuse
+        the same few thousand words, so the character block costs one dictionary look-up per word."""
+        ids = self._char_cache.get(word)
+        if ids is None:
+            vocab = self.char_vocabulary_
+            w = f" {word} "
+            grams = []
+            lo, hi = self.char_ngrams
+            for n in range(lo, hi + 1):  # the n-grams of scikit-learn's char_wb analyser
+                grams.append(w[:n])
+                offset = 0
+                while offset + n < len(w):
+                    offset += 1
+                    grams.append(w[offset:offset + n])
+                if offset == 0:
+                    break
+            ids = np.fromiter((vocab[g] for g in grams if g in vocab), dtype=np.int64)
+            if len(self._char_cache) < 500_000:
+                self._char_cache[word] = ids
+        return ids
+
+    def _char_tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Exactly ``TfidfVectorizer(analyzer="char_wb", sublinear_tf=True, norm="l2")`` with the fitted
+        vocabulary and idf, computed from cached per-word n-gram ids."""
+        n_feat = len(self.char_idf_)
+        indptr, indices, data = [0], [], []
+        for text in texts:
+            parts = [self._word_char_ids(w) for w in text.lower().split()]
+            ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            cols, counts = np.unique(ids, return_counts=True)
+            vals = (np.log(counts) + 1.0) * self.char_idf_[cols]
+            norm = np.sqrt(np.dot(vals, vals))
+            indices.append(cols)
+            data.append((vals / norm if norm > 0 else vals).astype(np.float32))
+            indptr.append(indptr[-1] + len(cols))
+        return sp.csr_matrix((np.concatenate(data) if data else np.zeros(0, np.float32),
+                              np.concatenate(indices) if indices else np.zeros(0, np.int64), indptr),
+                             shape=(len(texts), n_feat), dtype=np.float32)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         X = self.transform(texts)

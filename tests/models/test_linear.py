@@ -92,3 +92,11 @@ def test_fit_validates_its_input(texts, labels, match) -> None:
 def test_unfitted_model_says_so() -> None:
     with pytest.raises(RuntimeError, match="not fitted"):
         LinearCoder().predict(["x"])
+
+
+def test_fast_character_features_equal_scikit_learns(fitted: LinearCoder) -> None:
+    texts = ["The patient has type 2 diabetes mellitus.", "", "  ", "Ünïcode\ttabs  and\nnewlines", "ab",
+             "Essential hypertension, blood pressure high; pneumonia."]
+    np.testing.assert_allclose(fitted._char_tfidf(texts).toarray(), fitted._char.transform(texts).toarray(),
+                               atol=1e-6)
+    np.testing.assert_allclose(fitted._char_tfidf(texts).toarray(), fitted._char_tfidf(texts).toarray())  # cached
