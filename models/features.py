@@ -176,8 +176,14 @@ def candidate_table(
         if kview[lab].suggested:
             k_cats[category(lab)] = k_cats.get(category(lab), 0) + 1
     lin_cat: dict[str, list[float]] = {}
-    for lab, p in lin.items():
-        lin_cat.setdefault(category(lab), []).append(p)
+    cat_best: dict[str, tuple[str, float, float]] = {}  # category -> (best label, best p, second p)
+    for lab, p in sorted(lin.items(), key=lambda kv: -kv[1]):
+        cat = category(lab)
+        lin_cat.setdefault(cat, []).append(p)
+        if cat not in cat_best:
+            cat_best[cat] = (lab, p, 0.0)
+        elif len(lin_cat[cat]) == 2:
+            cat_best[cat] = (cat_best[cat][0], cat_best[cat][1], p)
     cats_by_source = [{category(lab) for lab in k_labels if kview[lab].suggestion is not None},
                       set(lin_cat), {category(lab) for lab in ret}]
     doc_len = math.log1p(len(outputs.text))
@@ -205,8 +211,11 @@ def candidate_table(
         if lab in lin:
             row[col["lin_p"]] = lin[lab]
             row[col["lin_rank"]] = lin_rank[lab]
-        others = [p for other, p in lin.items() if other != lab and category(other) == cat]
-        row[col["lin_category_max"]] = max(others, default=0.0)
+        best = cat_best.get(cat)
+        if best is None:
+            row[col["lin_category_max"]] = 0.0
+        else:  # the best linear probability of another code of the same category
+            row[col["lin_category_max"]] = best[1] if best[0] != lab else best[2]
         if lab in ret:
             row[col["ret_score"]] = ret[lab][0]
             row[col["ret_rank"]] = ret_rank[lab]

@@ -89,3 +89,14 @@ def test_rule_exclusions_gate_the_learned_sources() -> None:
         assert "gate" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("an unknown gate was accepted")
+
+
+def test_category_agreement_is_the_best_other_code_of_the_category() -> None:
+    rng = np.random.default_rng(0)
+    lin = {f"ICD-10-CM:{c}{i}": float(rng.random()) for c in ("E11.", "I10.", "J18.") for i in range(6)}
+    lin["ICD-10-CM:R52"] = 0.5  # alone in its category
+    labels, X = candidate_table(SourceOutputs("x", None, lin), "ICD-10-CM", prior={})
+    j = FEATURES.index("lin_category_max")
+    for lab, row in zip(labels, X):
+        naive = max([p for o, p in lin.items() if o != lab and category(o) == category(lab)], default=0.0)
+        assert abs(row[j] - naive) < 1e-6, lab
