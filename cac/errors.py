@@ -49,7 +49,6 @@ class Errors:
     E306 = "model pack {path} holds {file!r}, which is not a regular file (symbolic links and special files are refused)"
     E307 = "model pack reference {ref!r} is ambiguous: it matches {matches}"
     E308 = "model pack {path} does not list a file {file!r}"
-    E309 = "model pack file {path} refers to types outside the allow-list ({detail}): refused, it could run code"
     # --- corpora / evaluation (E4xx) ----------------------------------------
     E401 = "corpus {name!r} is unknown (expected one of: {allowed})"
     E402 = "corpus file {path} is malformed at line {line}: {detail}"

@@ -7,7 +7,7 @@ colliding.  A ranking is a list of ``(label, score)`` pairs, best first.
 Each family stores its hyper-parameters in ``__init__`` (nothing else happens
 there), validates its input in ``fit`` and keeps fitted state in attributes
 ending in ``_`` (the scikit-learn conventions).  ``save`` writes only
-safetensors / JSON / skops files into a directory and returns their paths;
+safetensors / JSON files into a directory and returns their paths;
 ``load`` reads them back without executing code.
 """
 

@@ -6,9 +6,8 @@ held-out data (dev) turns its scores into calibrated probabilities, and a decisi
 threshold (also tuned on dev) splits suggestions from candidates.
 
 Saved as ``reranker.json`` (params, feature list, isotonic points, thresholds)
-plus one ``reranker_<system>.skops`` per system.  skops files are loaded with an
-explicit allow-list of scikit-learn/numpy types: anything else is refused, so a
-tampered file cannot run code.
+plus one ``reranker_<system>.safetensors`` per system holding the boosted trees as
+node arrays (:mod:`models.trees`): nothing in a pack can run code when loaded.
 """
 
 from __future__ import annotations
@@ -21,14 +20,14 @@ import numpy as np
 
 from cac.errors import Errors, ModelPackError
 from models.features import FEATURES, check_features
+from models.trees import TreeEnsemble
 
 FAMILY = "reranker.hgb_isotonic.v1"
 _META = "reranker.json"
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "collections.", "scipy.")
 
 
-def _skops_name(system: str) -> str:
-    return f"reranker_{system.replace('-', '').lower()}.skops"
+def _trees_name(system: str) -> str:
+    return f"reranker_{system.replace('-', '').lower()}.safetensors"
 
 
 class Reranker:
@@ -65,6 +64,7 @@ class Reranker:
         self.models_: dict[str, Any] = {}
         self.base_rate_: dict[str, float] = {}
         self.empty_columns_: dict[str, list[int]] = {}
+        self.n_trees_: dict[str, int] = {}
         for system in sorted(X):
             Xs, ys = np.asarray(X[system], dtype=np.float32), np.asarray(y[system], dtype=np.int8)
             if Xs.ndim != 2 or Xs.shape[1] != len(FEATURES) or len(Xs) != len(ys):
@@ -77,8 +77,12 @@ class Reranker:
                 min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
                 early_stopping=True, validation_fraction=0.15, n_iter_no_change=20, random_state=self.seed)
             self.empty_columns_[system] = [int(j) for j in np.flatnonzero(np.isnan(Xs).all(axis=0))]
-            model.fit(self._filled(Xs, system), ys)
-            self.models_[system] = model
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1, user_api="openmp"):  # parallel histogram sums vary in the last bit
+                model.fit(self._filled(Xs, system), ys)
+            self.models_[system] = TreeEnsemble.from_sklearn(model)
+            self.n_trees_[system] = len(model._predictors)
         self.calibration_: dict[str, tuple[list[float], list[float]]] = {}
         self.thresholds_: dict[str, float] = {system: 0.5 for system in X}
         self.features_ = FEATURES
@@ -93,7 +97,7 @@ class Reranker:
         model = self.models_.get(system)
         if model is None:
             return np.full(len(X), self.base_rate_.get(system, 0.0))
-        return model.predict_proba(self._filled(X, system))[:, 1]
+        return model.predict_proba(self._filled(X, system))
 
     def _filled(self, X: np.ndarray, system: str) -> np.ndarray:
         """Features no training row had (a source the pack lacks) are set to a constant, not left missing."""
@@ -140,19 +144,19 @@ class Reranker:
 
     # --- persistence ------------------------------------------------------------------------------
     def save(self, path: str | Path) -> list[Path]:
-        import skops.io as sio
+        from safetensors.numpy import save_file
 
         self._check_fitted()
         d = Path(path)
         d.mkdir(parents=True, exist_ok=True)
         written = []
         for system, model in sorted(self.models_.items()):
-            target = d / _skops_name(system)
-            sio.dump(model, target)
+            target = d / _trees_name(system)
+            save_file(model.arrays(), str(target), metadata={"family": FAMILY, "system": system})
             written.append(target)
         meta = {
             "family": FAMILY, "params": self.get_params(), "features": list(FEATURES),
-            "systems": sorted(self.base_rate_), "models": {s: _skops_name(s) for s in sorted(self.models_)},
+            "systems": sorted(self.base_rate_), "models": {s: _trees_name(s) for s in sorted(self.models_)},
             "base_rate": self.base_rate_, "thresholds": self.thresholds_, "empty_columns": self.empty_columns_,
             "calibration": {s: {"x": xs, "y": ys} for s, (xs, ys) in sorted(self.calibration_.items())},
         }
@@ -161,7 +165,8 @@ class Reranker:
 
     @classmethod
     def load(cls, path: str | Path) -> "Reranker":
-        import skops.io as sio
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
 
         d = Path(path)
         try:
@@ -172,19 +177,12 @@ class Reranker:
             self = cls(**meta["params"])
             self.models_ = {}
             for system, name in meta["models"].items():
-                file = d / Path(name).name
-                untrusted = sio.get_untrusted_types(file=file)
-                refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-                if refused:
-                    raise ModelPackError(Errors.E309, path=file, detail=", ".join(refused[:3]))
-                self.models_[system] = sio.load(file, trusted=untrusted)
+                self.models_[system] = TreeEnsemble(load_file(str(d / Path(name).name)))
             self.base_rate_ = {k: float(v) for k, v in meta["base_rate"].items()}
             self.thresholds_ = {k: float(v) for k, v in meta["thresholds"].items()}
             self.empty_columns_ = {k: [int(j) for j in v] for k, v in meta.get("empty_columns", {}).items()}
             self.calibration_ = {s: (list(v["x"]), list(v["y"])) for s, v in meta["calibration"].items()}
             self.features_ = FEATURES
-        except ModelPackError:
-            raise
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
             raise ModelPackError(Errors.E304, path=d, detail=f"reranker: {exc}") from None
         return self

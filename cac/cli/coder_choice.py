@@ -14,7 +14,7 @@ def choose_coder(model: str | None = None, *, knowledge_only: bool = False,
                  allow_release_mismatch: bool = False) -> Any:
     """The coder for a command.
 
-    An explicit ``model`` that cannot be loaded is an error (E301-E309).  The implicit
+    An explicit ``model`` that cannot be loaded is an error (E301-E308).  The implicit
     default pack is skipped, with a warning on stderr, when it does not fit the loaded
     code sets, so the main job still runs knowledge-only."""
     from cac.errors import ModelPackError

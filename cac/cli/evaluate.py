@@ -59,6 +59,7 @@ def evaluate_command(
     task: Annotated[str, typer.Option(help="diagnosis | procedure")] = "diagnosis",
     model: Annotated[Optional[str], typer.Option(help="Model pack (path, name or id); default: the installed default pack")] = None,
     knowledge_only: Annotated[bool, typer.Option("--knowledge-only", help="Score the knowledge-driven pipeline alone")] = False,
+    allow_release_mismatch: Annotated[bool, typer.Option(help="Use a pack built for other code-set releases")] = False,
     setting: Annotated[str, typer.Option(help="inpatient | outpatient")] = "inpatient",
     predictions: Annotated[Optional[str], typer.Option(help="Predictions file: cac JSONL or CSV doc_id,code,score")] = None,
     gold: Annotated[Optional[str], typer.Option(help="Gold file: cac JSONL or CSV doc_id,code")] = None,
@@ -82,7 +83,8 @@ def evaluate_command(
         from cac.cli.coder_choice import choose_coder
         from evaluation.run import evaluate_corpus
 
-        report = evaluate_corpus(choose_coder(model, knowledge_only=knowledge_only), corpus=corpus, root=root, split=split, path=path, task=task,
+        coder = choose_coder(model, knowledge_only=knowledge_only, allow_release_mismatch=allow_release_mismatch)
+        report = evaluate_corpus(coder, corpus=corpus, root=root, split=split, path=path, task=task,
                                  setting=setting, n_boot=n_boot, html_path=html_out)
         title = f"{corpus} {split or path or ''} {task}"
     else:

@@ -54,21 +54,41 @@ def test_system_without_both_classes_uses_its_base_rate() -> None:
 def test_save_load_round_trip(fitted: Reranker, tmp_path) -> None:
     fitted.thresholds_["ICD-10-CM"] = 0.37
     written = fitted.save(tmp_path / "r")
-    assert {p.suffix for p in written} == {".json", ".skops"}
+    assert {p.suffix for p in written} == {".json", ".safetensors"}
     again = Reranker.load(tmp_path / "r")
     X, _ = data(50, 5)
     np.testing.assert_allclose(again.predict_proba(X, "ICD-10-CM"), fitted.predict_proba(X, "ICD-10-CM"))
     assert again.threshold("ICD-10-CM") == 0.37
 
 
-def test_skops_types_outside_the_allow_list_are_refused(fitted: Reranker, tmp_path, monkeypatch) -> None:
-    import skops.io as sio
+def test_tree_arrays_are_validated_on_load(fitted: Reranker, tmp_path) -> None:
+    from safetensors.numpy import load_file, save_file
 
     fitted.save(tmp_path / "r")
-    monkeypatch.setattr(sio, "get_untrusted_types", lambda file: ["builtins.eval", "os.system"])
+    trees = tmp_path / "r" / "reranker_icd10cm.safetensors"
+    arrays = load_file(str(trees))
+    arrays["left"] = arrays["left"] + 10_000  # children outside the tree
+    save_file(arrays, str(trees))
     with pytest.raises(ModelPackError) as err:
         Reranker.load(tmp_path / "r")
-    assert err.value.code == "E309"
+    assert err.value.code == "E304"
+    trees.write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelPackError):
+        Reranker.load(tmp_path / "r")
+
+
+def test_exported_trees_predict_exactly_like_scikit_learn() -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from models.trees import TreeEnsemble
+
+    X, y = data(1500, 7)
+    model = HistGradientBoostingClassifier(max_iter=40, random_state=0).fit(X, y)
+    trees = TreeEnsemble.from_sklearn(model)
+    Xt, _ = data(200, 8)
+    expected = model.predict_proba(Xt)[:, 1]
+    np.testing.assert_allclose(trees.predict_proba(Xt), expected, rtol=1e-12)
+    np.testing.assert_allclose(1 / (1 + np.exp(-trees.decision_function(Xt, compiled=False))), expected, rtol=1e-12)
 
 
 def test_malformed_metadata_is_a_clear_error(fitted: Reranker, tmp_path) -> None:
