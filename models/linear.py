@@ -28,6 +28,24 @@ FAMILY = "linear.tfidf_lr.v1"
 _SENTENCE = re.compile(r"[^\n.!?;]+[.!?;]?")
 
 
+_TOKEN = re.compile(r"(?u)\b\w[\w\-]*\b")  # the word vectoriser's token_pattern
+
+
+def _tfidf_rows(rows: Sequence[np.ndarray], idf: np.ndarray) -> sp.csr_matrix:
+    """CSR TF-IDF (sublinear tf, l2-normalised rows, float32) from each row's feature ids."""
+    indptr, indices, data = [0], [], []
+    for ids in rows:
+        cols, counts = np.unique(ids, return_counts=True)
+        vals = (np.log(counts) + 1.0) * idf[cols]
+        norm = np.sqrt(np.dot(vals, vals))
+        indices.append(cols)
+        data.append((vals / norm if norm > 0 else vals).astype(np.float32))
+        indptr.append(indptr[-1] + len(cols))
+    return sp.csr_matrix((np.concatenate(data) if data else np.zeros(0, np.float32),
+                          np.concatenate(indices) if indices else np.zeros(0, np.int64), indptr),
+                         shape=(len(rows), len(idf)), dtype=np.float32)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -35.0, 35.0)))
 
@@ -101,7 +119,7 @@ class LinearCoder:
 
         min_df = self.min_df if n_docs >= 10 * self.min_df else 1
         word = TfidfVectorizer(ngram_range=tuple(self.word_ngrams), min_df=min_df, max_features=self.max_word_features,
-                               sublinear_tf=True, lowercase=True, token_pattern=r"(?u)\b\w[\w\-]*\b", dtype=np.float32)
+                               sublinear_tf=True, lowercase=True, token_pattern=_TOKEN.pattern, dtype=np.float32)
         char = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), min_df=min_df,
                                max_features=self.max_char_features, sublinear_tf=True, lowercase=True, dtype=np.float32)
         return word, char
@@ -202,13 +220,14 @@ class LinearCoder:
         return params
 
     # --- inference ------------------------------------------------------------------
-    def _build_vectorizers(self) -> None:
+    def sklearn_vectorizers(self):
+        """The fitted ``(word, char)`` scikit-learn vectorisers (inference does not need them)."""
         word, char = self._vectorizers(10**9)
-        word.vocabulary_ = self.word_vocabulary_
-        word.idf_ = self.word_idf_
-        char.vocabulary_ = self.char_vocabulary_
-        char.idf_ = self.char_idf_
-        self._word, self._char = word, char
+        word.vocabulary_, word.idf_ = self.word_vocabulary_, self.word_idf_
+        char.vocabulary_, char.idf_ = self.char_vocabulary_, self.char_idf_
+        return word, char
+
+    def _build_vectorizers(self) -> None:
         self._char_cache: dict[str, np.ndarray] = {}
         self._coef_rows = sp.csr_matrix(self.coef_)  # a document row times CSR weights: ~10x faster than CSC
         self._label_index = {lab: i for i, lab in enumerate(self.labels_)}
@@ -220,7 +239,7 @@ class LinearCoder:
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """TF-IDF features of ``texts`` (word block, then character block), as at training time."""
         self._check_fitted()
-        return sp.hstack([self._word.transform(texts), self._char_tfidf(texts)], format="csr", dtype=np.float32)
+        return sp.hstack([self._word_tfidf(texts), self._char_tfidf(texts)], format="csr", dtype=np.float32)
 
     def _word_char_ids(self, word: str) -> np.ndarray:
         """Vocabulary ids of the ``char_wb`` n-grams of one (lower-cased) word, cached: notes reuse
@@ -247,20 +266,25 @@ class LinearCoder:
     def _char_tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Exactly ``TfidfVectorizer(analyzer="char_wb", sublinear_tf=True, norm="l2")`` with the fitted
         vocabulary and idf, computed from cached per-word n-gram ids."""
-        n_feat = len(self.char_idf_)
-        indptr, indices, data = [0], [], []
+        rows = []
         for text in texts:
             parts = [self._word_char_ids(w) for w in text.lower().split()]
-            ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-            cols, counts = np.unique(ids, return_counts=True)
-            vals = (np.log(counts) + 1.0) * self.char_idf_[cols]
-            norm = np.sqrt(np.dot(vals, vals))
-            indices.append(cols)
-            data.append((vals / norm if norm > 0 else vals).astype(np.float32))
-            indptr.append(indptr[-1] + len(cols))
-        return sp.csr_matrix((np.concatenate(data) if data else np.zeros(0, np.float32),
-                              np.concatenate(indices) if indices else np.zeros(0, np.int64), indptr),
-                             shape=(len(texts), n_feat), dtype=np.float32)
+            rows.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
+        return _tfidf_rows(rows, self.char_idf_)
+
+    def _word_tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Exactly the fitted word ``TfidfVectorizer`` (lower-cased tokens of ``_TOKEN``, 1..n-grams
+        joined by a space, sublinear tf, idf, l2), without importing scikit-learn."""
+        vocab = self.word_vocabulary_
+        lo, hi = self.word_ngrams
+        rows = []
+        for text in texts:
+            tokens = _TOKEN.findall(text.lower())
+            grams = list(tokens) if lo == 1 else []
+            for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
+                grams.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+            rows.append(np.fromiter((vocab[g] for g in grams if g in vocab), dtype=np.int64))
+        return _tfidf_rows(rows, self.word_idf_)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         X = self.transform(texts)
@@ -289,7 +313,7 @@ class LinearCoder:
         if not spans or not cols:
             return {}
         # word features only: a fraction of the cost of character n-grams, and words are what a coder reads
-        X = self._word.transform([text[a:b] for a, b in spans])
+        X = self._word_tfidf([text[a:b] for a, b in spans])
         contrib = (X @ self.coef_[: X.shape[1], cols]).toarray()
         best = contrib.argmax(axis=0)
         names = [lab for lab in labels if lab in self._label_index]

@@ -94,9 +94,10 @@ def test_unfitted_model_says_so() -> None:
         LinearCoder().predict(["x"])
 
 
-def test_fast_character_features_equal_scikit_learns(fitted: LinearCoder) -> None:
+def test_inference_features_equal_scikit_learns(fitted: LinearCoder) -> None:
     texts = ["The patient has type 2 diabetes mellitus.", "", "  ", "Ünïcode\ttabs  and\nnewlines", "ab",
-             "Essential hypertension, blood pressure high; pneumonia."]
-    np.testing.assert_allclose(fitted._char_tfidf(texts).toarray(), fitted._char.transform(texts).toarray(),
-                               atol=1e-6)
+             "Essential hypertension, blood pressure high; pneumonia.", "a well-known x-ray"]
+    word, char = fitted.sklearn_vectorizers()
+    np.testing.assert_allclose(fitted._char_tfidf(texts).toarray(), char.transform(texts).toarray(), atol=1e-6)
+    np.testing.assert_allclose(fitted._word_tfidf(texts).toarray(), word.transform(texts).toarray(), atol=1e-6)
     np.testing.assert_allclose(fitted._char_tfidf(texts).toarray(), fitted._char_tfidf(texts).toarray())  # cached
