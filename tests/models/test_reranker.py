@@ -1,4 +1,4 @@
-"""Reranker: learns from candidate features, calibrates on held-out data, saves as skops + JSON."""
+"""Reranker: learns from candidate features, calibrates on held-out data, saves trees as safetensors + JSON."""
 
 from __future__ import annotations
 
