@@ -28,7 +28,7 @@ import numpy as np
 from cac.suggest.coder import parse_date
 from cac.types import CodingResult, Evidence, Suggestion
 from models.base import label_of
-from models.features import SYSTEMS, SourceOutputs, candidate_table, knowledge_view
+from models.features import SYSTEMS, SourceOutputs, candidate_table, category, knowledge_view
 from models.linear import LinearCoder
 from models.reranker import Reranker
 
@@ -50,6 +50,7 @@ class HybridCoder:
         k_linear: int = 30,
         k_retrieval: int = 20,
         gate: str = "context",
+        category_guard: bool = False,
         model_id: str = "cac-hybrid",
         pack: Any = None,
     ) -> None:
@@ -60,6 +61,7 @@ class HybridCoder:
         self.k_linear = k_linear
         self.k_retrieval = k_retrieval
         self.gate = gate
+        self.category_guard = category_guard
         self.model_id = model_id
         self.pack = pack
 
@@ -163,6 +165,9 @@ class HybridCoder:
         # one pass over the note's sentences finds the linear evidence for every system
         lin_spans = self.linear.best_sentences(outputs.text, need_lin) if need_lin and self.linear else {}
         for system, above, below, labels, X, proba in chosen:
+            if self.category_guard and system == "ICD-10-CM":
+                above, held = self._guard_categories(above, labels, kview)
+                below = sorted([*held, *below], key=lambda i: -proba[i])
             for idxs, bucket in ((above, suggestions), (below, candidates)):
                 for i in idxs:
                     lab = labels[i]
@@ -180,6 +185,19 @@ class HybridCoder:
                             suggestions=suggestions, candidates=candidates[:top_k], excluded=excluded, text=result.text)
 
     # --- helpers ---------------------------------------------------------------------------------
+    @staticmethod
+    def _guard_categories(above: list[int], labels: list[str], kview: dict) -> tuple[list[int], list[int]]:
+        """Guideline guard: a diagnosis only the learned models propose does not become a suggestion
+        when the rules suggested another code of its category (the rules chose the specific or
+        combination code the documentation supports, e.g. E11.22 over E11.9); it stays a candidate."""
+        rule_cats = {category(lab) for lab, info in kview.items() if info.suggested}
+        keep, held = [], []
+        for i in above:
+            info = kview.get(labels[i])
+            learned_only = info is None or not info.suggested
+            (held if learned_only and category(labels[i]) in rule_cats else keep).append(i)
+        return keep, held
+
     def _code_sets(self, result: Any) -> dict[str, Any]:
         day = parse_date(result.document.date_of_service) if result is not None else None
         return self.knowledge.code_sets.for_date(day)

@@ -100,3 +100,14 @@ def test_category_agreement_is_the_best_other_code_of_the_category() -> None:
     for lab, row in zip(labels, X):
         naive = max([p for o, p in lin.items() if o != lab and category(o) == category(lab)], default=0.0)
         assert abs(row[j] - naive) < 1e-6, lab
+
+
+def test_category_guard_holds_back_learned_only_codes_of_a_rule_chosen_category() -> None:
+    from models.features import knowledge_view
+    from models.hybrid import HybridCoder
+
+    kview = knowledge_view(result())  # the rules suggested E11.9
+    labels = ["ICD-10-CM:E11.65", "ICD-10-CM:E11.9", "ICD-10-CM:I10"]
+    keep, held = HybridCoder._guard_categories([0, 1, 2], labels, kview)
+    assert [labels[i] for i in keep] == ["ICD-10-CM:E11.9", "ICD-10-CM:I10"]
+    assert [labels[i] for i in held] == ["ICD-10-CM:E11.65"]
