@@ -33,6 +33,12 @@ def _prefix_harmonize(gold: set[str], ranked: list[tuple[str, float]], predicted
     return sorted(out.items(), key=lambda kv: -kv[1]), pred_out
 
 
+def result_rankings(result: Any, system: str) -> tuple[list[tuple[str, float]], set[str]]:
+    """A CodingResult's ranking (``suggestions`` then ``candidates``) and predicted set for one system."""
+    items = [s for s in result.suggestions + result.candidates if s.system == system]
+    return [(s.code, float(s.confidence)) for s in items], {s.code for s in result.suggestions if s.system == system}
+
+
 def code_corpus(
     documents: Iterable[Document],
     coder: Any,
@@ -59,9 +65,7 @@ def code_corpus(
         iterator = track(docs, description=f"coding {len(docs)} documents", transient=True)
     for doc in iterator:
         r = coder.code(doc.text, setting=setting, top_k=top_k, doc_id=doc.id)
-        items = [s for s in r.suggestions + r.candidates if s.system == system]
-        ranked[doc.id] = [(s.code, float(s.confidence)) for s in items]
-        predicted[doc.id] = {s.code for s in r.suggestions if s.system == system}
+        ranked[doc.id], predicted[doc.id] = result_rankings(r, system)
         evidence[doc.id] = {s.code: [(e.start, e.end) for e in s.evidence] for s in r.suggestions if s.system == system}
         if notes is not None:
             notes[doc.id] = {
@@ -175,4 +179,4 @@ def _code_set_releases(coder: Any) -> Mapping[str, list[str]] | None:
     sets = getattr(coder, "code_sets", None)
     if sets is None:
         return None
-    return {s: [c.release.version for c in lst] for s, lst in sets.releases.items()}
+    return sets.versions()

@@ -175,17 +175,13 @@ def candidate_table(
     for lab in k_labels:
         if kview[lab].suggested:
             k_cats[category(lab)] = k_cats.get(category(lab), 0) + 1
-    lin_cat: dict[str, list[float]] = {}
-    cat_best: dict[str, tuple[str, float, float]] = {}  # category -> (best label, best p, second p)
+    lin_top: dict[str, list] = {}  # category -> [best label, best p, second p], from the linear model
     for lab, p in sorted(lin.items(), key=lambda kv: -kv[1]):
-        cat = category(lab)
-        lin_cat.setdefault(cat, []).append(p)
-        if cat not in cat_best:
-            cat_best[cat] = (lab, p, 0.0)
-        elif len(lin_cat[cat]) == 2:
-            cat_best[cat] = (cat_best[cat][0], cat_best[cat][1], p)
+        top = lin_top.setdefault(category(lab), [lab, p, None])
+        if top[0] != lab and top[2] is None:
+            top[2] = p
     cats_by_source = [{category(lab) for lab in k_labels if kview[lab].suggestion is not None},
-                      set(lin_cat), {category(lab) for lab in ret}]
+                      set(lin_top), {category(lab) for lab in ret}]
     doc_len = math.log1p(len(outputs.text))
     titles = titles or {}
     X = np.full((len(labels), len(FEATURES)), np.nan, dtype=np.float32)
@@ -211,11 +207,9 @@ def candidate_table(
         if lab in lin:
             row[col["lin_p"]] = lin[lab]
             row[col["lin_rank"]] = lin_rank[lab]
-        best = cat_best.get(cat)
-        if best is None:
-            row[col["lin_category_max"]] = 0.0
-        else:  # the best linear probability of another code of the same category
-            row[col["lin_category_max"]] = best[1] if best[0] != lab else best[2]
+        top = lin_top.get(cat)  # the best linear probability of another code of the same category
+        other = None if top is None else (top[1] if top[0] != lab else top[2])
+        row[col["lin_category_max"]] = 0.0 if other is None else other
         if lab in ret:
             row[col["ret_score"]] = ret[lab][0]
             row[col["ret_rank"]] = ret_rank[lab]

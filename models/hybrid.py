@@ -83,8 +83,8 @@ class HybridCoder:
             from cac.service import get_coder
 
             knowledge = get_coder()
-        loaded = {s: [c.release.version for c in lst] for s, lst in knowledge.code_sets.releases.items()}
-        pack = load_pack(resolve_pack(path), code_sets=loaded, allow_release_mismatch=allow_release_mismatch)
+        pack = load_pack(resolve_pack(path), code_sets=knowledge.code_sets.versions(),
+                         allow_release_mismatch=allow_release_mismatch)
         comps = pack.components
         linear = LinearCoder.load(pack.path / comps["linear"]["path"]) if "linear" in comps else None
         reranker = Reranker.load(pack.path / comps["reranker"]["path"])
@@ -121,14 +121,6 @@ class HybridCoder:
                                      top_k=max(top_k, KNOWLEDGE_TOP_K), doc_id=doc_id)
         return self.combine(self.source_outputs([text], [result])[0], top_k=top_k)
 
-    def code_many(self, texts: Sequence[str], *, setting: Any = None, top_k: int = 20,
-                  doc_ids: Sequence[str] | None = None) -> list[CodingResult]:
-        """Code a batch (the linear model and the retriever run once over the batch)."""
-        ids = list(doc_ids) if doc_ids is not None else [None] * len(texts)
-        results = [self.knowledge.code(t, setting=setting, top_k=max(top_k, KNOWLEDGE_TOP_K), doc_id=i)
-                   for t, i in zip(texts, ids)]
-        return [self.combine(o, top_k=top_k) for o in self.source_outputs(texts, results)]
-
     def score_candidates(self, outputs: SourceOutputs, kview: dict | None = None, sets: dict | None = None
                          ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         """``system -> (labels, features, calibrated probabilities)`` for one document."""
@@ -137,8 +129,8 @@ class HybridCoder:
         out = {}
         for system in SYSTEMS:
             cs = sets.get(system)
-            titles = _Titles(cs, system)
-            labels, X = candidate_table(outputs, system, prior=_Prior(self), titles=titles, knowledge=kview,
+            titles = TitleLookup(cs, system)
+            labels, X = candidate_table(outputs, system, prior=PriorLookup(self), titles=titles, knowledge=kview,
                                         gate=self.gate)
             out[system] = (labels, X, self.reranker.predict_proba(X, system))
         return out
@@ -151,33 +143,31 @@ class HybridCoder:
         suggestions: list[Suggestion] = []
         candidates: list[Suggestion] = []
         suggested_labels: set[str] = set()
-        chosen: list[tuple[str, list[int], list[int], list[str], np.ndarray, np.ndarray]] = []
+        chosen: list[tuple[str, list[int], list[int], list[str], np.ndarray]] = []
         need_lin: list[str] = []
-        for system, (labels, X, proba) in self.score_candidates(outputs, kview, sets).items():
+        for system, (labels, _, proba) in self.score_candidates(outputs, kview, sets).items():
             cut = self.reranker.threshold(system)
             order = np.argsort(-proba, kind="stable")
             above = [i for i in order if proba[i] >= cut]
             below = [i for i in order if proba[i] < cut][:top_k]
-            chosen.append((system, above, below, labels, X, proba))
+            chosen.append((system, above, below, labels, proba))
             need_lin += [labels[i] for i in [*above, *below]
                          if (kview.get(labels[i]) is None or kview[labels[i]].suggestion is None)
                          and labels[i] not in outputs.retrieval]
         # one pass over the note's sentences finds the linear evidence for every system
         lin_spans = self.linear.best_sentences(outputs.text, need_lin) if need_lin and self.linear else {}
-        for system, above, below, labels, X, proba in chosen:
+        for system, above, below, labels, proba in chosen:
             if self.category_guard and system == "ICD-10-CM":
                 above, held = self._guard_categories(above, labels, kview)
                 below = sorted([*held, *below], key=lambda i: -proba[i])
             for idxs, bucket in ((above, suggestions), (below, candidates)):
                 for i in idxs:
                     lab = labels[i]
-                    bucket.append(self._suggestion(lab, float(proba[i]), X[i], outputs, kview, sets.get(system),
-                                                   lin_spans))
+                    bucket.append(self._suggestion(lab, float(proba[i]), outputs, kview, sets.get(system), lin_spans))
                     if bucket is suggestions:
                         suggested_labels.add(lab)
-        for s in result.suggestions + result.candidates:
-            if s.system not in SYSTEMS:
-                (suggestions if s in result.suggestions else candidates).append(s)
+        suggestions += [s for s in result.suggestions if s.system not in SYSTEMS]
+        candidates += [s for s in result.candidates if s.system not in SYSTEMS]
         excluded = [e for e in result.excluded if label_of(e.system, e.code) not in suggested_labels]
         suggestions.sort(key=lambda s: -s.confidence)
         candidates.sort(key=lambda s: -s.confidence)
@@ -202,7 +192,7 @@ class HybridCoder:
         day = parse_date(result.document.date_of_service) if result is not None else None
         return self.knowledge.code_sets.for_date(day)
 
-    def _suggestion(self, label: str, p: float, row: np.ndarray, outputs: SourceOutputs, kview: dict, cs: Any,
+    def _suggestion(self, label: str, p: float, outputs: SourceOutputs, kview: dict, cs: Any,
                     lin_spans: dict[str, tuple[int, int]]) -> Suggestion:
         system, _, code = label.partition(":")
         info = kview.get(label)
@@ -239,7 +229,7 @@ class HybridCoder:
                           flags=flags)
 
 
-class _Titles:
+class TitleLookup:
     """Lazy ``label -> title`` view of a code set."""
 
     def __init__(self, cs: Any, system: str) -> None:
@@ -252,7 +242,7 @@ class _Titles:
         return entry.title if entry is not None else default
 
 
-class _Prior:
+class PriorLookup:
     """Lazy ``label -> training count`` view of the linear model."""
 
     def __init__(self, coder: HybridCoder) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,8 +31,8 @@ import numpy as np
 
 from corpora.document import Document
 from models.base import label_of
-from models.features import SYSTEMS, SourceOutputs, candidate_table, is_positive, knowledge_view
-from models.hybrid import KNOWLEDGE_TOP_K, HybridCoder, _Prior, _Titles
+from models.features import FEATURES, SYSTEMS, SourceOutputs, candidate_table, is_positive, knowledge_view
+from models.hybrid import KNOWLEDGE_TOP_K, HybridCoder, PriorLookup, TitleLookup
 from models.linear import LinearCoder, _sigmoid
 from models.reranker import Reranker
 
@@ -101,20 +100,19 @@ def candidate_sets(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs: 
                    ) -> dict[str, tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]]:
     """``system -> (X, y, [(doc index, label)])`` over all documents."""
     out: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in SYSTEMS}
-    prior = _Prior(hybrid)
+    prior = PriorLookup(hybrid)
     for i, (o, d) in enumerate(zip(outputs, docs)):
         kview = knowledge_view(o.knowledge)
         sets = hybrid._code_sets(o.knowledge)
         for system in SYSTEMS:
-            labels, X = candidate_table(o, system, prior=prior, titles=_Titles(sets.get(system), system), knowledge=kview,
+            labels, X = candidate_table(o, system, prior=prior, titles=TitleLookup(sets.get(system), system), knowledge=kview,
                                         gate=hybrid.gate)
             gold = _gold(d, system)
             xs, ys, keys = out[system]
             xs.append(X)
             ys.extend(int(is_positive(lab, gold)) for lab in labels)
             keys.extend((i, lab) for lab in labels)
-    n_feat = len(__import__("models.features", fromlist=["FEATURES"]).FEATURES)
-    return {s: (np.vstack(xs) if xs else np.zeros((0, n_feat), np.float32), np.asarray(ys, dtype=np.int8), keys)
+    return {s: (np.vstack(xs) if xs else np.zeros((0, len(FEATURES)), np.float32), np.asarray(ys, dtype=np.int8), keys)
             for s, (xs, ys, keys) in out.items()}
 
 
@@ -134,13 +132,21 @@ def _harmonized(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, flo
     return {d: _prefix_harmonize(gold.get(d, set()), r, set())[0] for d, r in ranked.items()}
 
 
-def evaluate_ranked(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, float]]], threshold: float,
-                    system: str, n_boot: int) -> dict[str, Any]:
-    """Headline metrics with CIs for one source on dev (documents with gold of ``system`` only)."""
+DevView = tuple[dict[str, set[str]], dict[str, list[tuple[str, float]]]]
+
+
+def dev_view(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, float]]], system: str) -> DevView:
+    """``(gold, ranked)`` restricted to documents with gold of ``system``, PCS predictions mapped onto
+    the gold stems they specialise (as ``cac evaluate`` scores them)."""
+    gold = {d: g for d, g in gold.items() if g}
+    return gold, _harmonized(gold, {d: ranked.get(d, []) for d in gold}, system)
+
+
+def evaluate_ranked(view: DevView, threshold: float, n_boot: int) -> dict[str, Any]:
+    """Headline metrics with CIs for one source on dev (a :func:`dev_view`)."""
     from evaluation.report import score
 
-    gold = {d: g for d, g in gold.items() if g}
-    ranked = _harmonized(gold, {d: ranked.get(d, []) for d in gold}, system)
+    gold, ranked = view
     predicted = {d: {c for c, s in r if s >= threshold} for d, r in ranked.items()}
     rep = score(gold, ranked, predicted, n_boot=n_boot)
     keep = ("map", "micro_precision", "micro_recall", "micro_f1", "macro_f1", "p_at_8", "ece", "n_docs")
@@ -150,11 +156,11 @@ def evaluate_ranked(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str,
     return out
 
 
-def tuned_threshold(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, float]]], system: str) -> float:
+def tuned_threshold(view: DevView) -> float:
+    """The micro-F1-optimal threshold on a :func:`dev_view`."""
     from evaluation.thresholds import tune_threshold
 
-    gold = {d: g for d, g in gold.items() if g}
-    return tune_threshold(gold, _harmonized(gold, {d: ranked.get(d, []) for d in gold}, system))
+    return tune_threshold(*view)
 
 
 def crossfit_ece(reranker: Reranker, raw: np.ndarray, y: np.ndarray, keys: list[tuple[int, str]],
@@ -174,10 +180,8 @@ def crossfit_ece(reranker: Reranker, raw: np.ndarray, y: np.ndarray, keys: list[
         fit_rows, apply_rows = half[doc_of] == side, half[doc_of] != side
         probe.calibrate(raw[fit_rows], y[fit_rows], system)
         calibrated[apply_rows] = probe.calibrated(raw[apply_rows], system)
-    gold = {d.id: _gold(d, system) for d in docs}
-    gold = {k: v for k, v in gold.items() if v}
-    ranked = _harmonized(gold, {k: v for k, v in _ranked(keys, calibrated, docs).items() if k in gold}, system)
-    return float(expected_calibration_error(gold, ranked))
+    return float(expected_calibration_error(*dev_view({d.id: _gold(d, system) for d in docs},
+                                                       _ranked(keys, calibrated, docs), system)))
 
 
 def train_pack(
@@ -264,19 +268,20 @@ def train_pack(
         raw = reranker.raw_score(X, system)
         reranker.calibrate(raw, y, system)
         final = reranker.calibrated(raw, system)
-        ranked = _ranked(keys, final, dev_docs)
-        reranker.thresholds_[system] = tuned_threshold(gold, ranked, system)
-        dev = evaluate_ranked(gold, ranked, reranker.thresholds_[system], system, config.n_boot)
+        view = dev_view(gold, _ranked(keys, final, dev_docs), system)
+        reranker.thresholds_[system] = tuned_threshold(view)
+        dev = evaluate_ranked(view, reranker.thresholds_[system], config.n_boot)
         dev["ece_crossfit"] = crossfit_ece(reranker, raw, y, keys, dev_docs, system, config.seed)
         metrics["dev"][task] = dev
         n_gold = sum(len(g) for g in gold.values())
-        found = {(docs_i, lab) for (docs_i, lab), yy in zip(keys, y) if yy}
-        metrics["candidate_recall"][task] = len({(dev_docs[i].id, lab) for i, lab in found}) / max(1, n_gold)
+        found = {(dev_docs[i].id, lab) for (i, lab), yy in zip(keys, y) if yy}
+        metrics["candidate_recall"][task] = len(found) / max(1, n_gold)
         metrics["ablation"][task] = ablation(system, gold, dev_docs, k_dev, lin_dev, ret_dev, config, dev)
     timings["reranker_s"] = time.perf_counter() - t
 
     stage.report("pack", f"writing {out}")
-    written = {"linear": linear.save(out / "linear"), "reranker": reranker.save(out / "reranker")}
+    linear.save(out / "linear")
+    reranker.save(out / "reranker")
     components: dict[str, Any] = {
         "linear": {"path": "linear", "family": "linear.tfidf_lr.v1", "labels": len(linear.labels_),
                    "params": linear.get_params()},
@@ -286,7 +291,7 @@ def train_pack(
                      "params": reranker.get_params()},
     }
     if retrieval is not None:
-        written["retrieval"] = retrieval.save(out / "retrieval")
+        retrieval.save(out / "retrieval")
         components["retrieval"] = {"path": "retrieval", "family": "retrieval.dense_minilm.v1",
                                    "labels": len(retrieval.labels_), "fine_tuned": bool(retrieval.fine_tuned_)}
     timings["total_s"] = time.perf_counter() - t0
@@ -319,38 +324,30 @@ def train_pack(
 def ablation(system: str, gold: dict[str, set[str]], docs: Sequence[Document], k_dev: Sequence[Any],
              lin_dev: Sequence[dict], ret_dev: Sequence[dict], config: TrainConfig, combined: dict) -> dict[str, Any]:
     """Each source alone on dev (its own threshold tuned on dev) beside the combined model."""
-    prefix = system + ":"
-    sources: dict[str, dict[str, list[tuple[str, float]]]] = {}
-    knowledge_ranked, knowledge_pred = {}, {}
-    for d, r in zip(docs, k_dev):
-        items = [s for s in r.suggestions + r.candidates if s.system == system]
-        knowledge_ranked[d.id] = [(s.code, float(s.confidence)) for s in items]
-        knowledge_pred[d.id] = {s.code for s in r.suggestions if s.system == system}
-    out: dict[str, Any] = {}
     from evaluation.report import score
+    from evaluation.run import _prefix_harmonize, result_rankings
 
+    keep = ("map", "micro_f1", "ece", "map_ci", "micro_f1_ci")
     g = {k: v for k, v in gold.items() if v}
-    kr = _harmonized(g, {k: knowledge_ranked.get(k, []) for k in g}, system)
-    kp = {}
-    if system == "ICD-10-PCS":
-        from evaluation.run import _prefix_harmonize
-
-        kp = {k: _prefix_harmonize(g[k], knowledge_ranked.get(k, []), knowledge_pred.get(k, set()))[1] for k in g}
-    else:
-        kp = {k: knowledge_pred.get(k, set()) for k in g}
+    kr, kp = {}, {}
+    for d, r in zip(docs, k_dev):
+        if d.id in g:
+            kr[d.id], kp[d.id] = result_rankings(r, system)
+            if system == "ICD-10-PCS":
+                kr[d.id], kp[d.id] = _prefix_harmonize(g[d.id], kr[d.id], kp[d.id])
     rep = score(g, kr, kp, n_boot=config.n_boot)
-    out["knowledge"] = {k: rep[k] for k in ("map", "micro_f1", "ece", "map_ci", "micro_f1_ci") if k in rep}
-    sources["linear"] = {d.id: [(lab[len(prefix):], p) for lab, p in lin.items() if lab.startswith(prefix)]
-                         for d, lin in zip(docs, lin_dev)}
+    out: dict[str, Any] = {"knowledge": {k: rep[k] for k in keep if k in rep}}
+    prefix = system + ":"
+    sources = {"linear": {d.id: [(lab[len(prefix):], p) for lab, p in lin.items() if lab.startswith(prefix)]
+                          for d, lin in zip(docs, lin_dev)}}
     if any(lab.startswith(prefix) for ret in ret_dev for lab in ret):
         sources["retrieval"] = {d.id: [(lab[len(prefix):], v[0]) for lab, v in ret.items() if lab.startswith(prefix)]
                                 for d, ret in zip(docs, ret_dev)}
     for name, ranked in sources.items():
-        ranked = {k: sorted(v, key=lambda cs: -cs[1]) for k, v in ranked.items()}
-        th = tuned_threshold(gold, ranked, system)
-        res = evaluate_ranked(gold, ranked, th, system, config.n_boot)
-        out[name] = {k: res[k] for k in ("map", "micro_f1", "ece", "map_ci", "micro_f1_ci", "threshold") if k in res}
-    out["combined"] = {k: combined[k] for k in ("map", "micro_f1", "ece", "map_ci", "micro_f1_ci") if k in combined}
+        view = dev_view(gold, {k: sorted(v, key=lambda cs: -cs[1]) for k, v in ranked.items()}, system)
+        res = evaluate_ranked(view, tuned_threshold(view), config.n_boot)
+        out[name] = {k: res[k] for k in (*keep, "threshold") if k in res}
+    out["combined"] = {k: combined[k] for k in keep if k in combined}
     return out
 
 
@@ -379,12 +376,3 @@ def fit_retrieval(knowledge: Any, train_docs: Sequence[Document], config: TrainC
     model = DenseRetriever(fine_tune=config.retrieval_fine_tune and bool(pairs), epochs=config.retrieval_epochs,
                            max_pairs=config.retrieval_max_pairs, seed=config.seed, progress=progress)
     return model.fit(pairs, entries)
-
-
-def copy_pack(src: str | Path, dst: str | Path) -> Path:
-    """Copy a pack directory (for installing a trained pack as the default)."""
-    dst = Path(dst)
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst)
-    return dst

@@ -91,6 +91,10 @@ class CodeSets:
             raise InputError(Errors.E012, date=day, system=PRIMARY, releases=spans)
         return chosen
 
+    def versions(self) -> dict[str, list[str]]:
+        """``{system: [release version, ...]}`` of every loaded release."""
+        return {s: [c.release.version for c in lst] for s, lst in self.releases.items()}
+
     def describe(self) -> dict[str, list[dict]]:
         return {s: [c.release.to_dict() for c in lst] for s, lst in self.releases.items()}
 

@@ -65,8 +65,7 @@ def pack(corpus, coder, tmp_path_factory):
 
 
 def test_pack_holds_verified_safe_components_and_metrics(pack, coder) -> None:
-    loaded = {s: [c.release.version for c in lst] for s, lst in coder.code_sets.releases.items()}
-    again = load_pack(pack.path, code_sets=loaded)
+    again = load_pack(pack.path, code_sets=coder.code_sets.versions())
     assert again.pack_id == pack.pack_id
     assert {Path(f).suffix for f in pack.manifest["files"]} == {".json", ".safetensors"}
     assert set(pack.components) == {"linear", "reranker"}

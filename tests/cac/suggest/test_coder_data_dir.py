@@ -22,7 +22,7 @@ def data_coder(tmp_path_factory, fixtures_dir):
 
 
 def test_optional_code_sets_are_loaded(data_coder):
-    releases = {s: [c.release.version for c in lst] for s, lst in data_coder.code_sets.releases.items()}
+    releases = data_coder.code_sets.versions()
     assert releases["ICD-10-PCS"] == ["FY2024", "FY2025"]
     assert "HCPCS" in releases and "CPT" in releases
     assert data_coder.code_sets.newest("CPT").get("00001").title.startswith("FAKE")
