@@ -77,6 +77,7 @@ class Excluded:
     reason: str
     rule: str
     evidence: list[Evidence] = field(default_factory=list)
+    replaced_by: str | None = None  # the code a guideline rule reports instead (combination, more specific...)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +87,7 @@ class Excluded:
             "reason": self.reason,
             "rule": self.rule,
             "evidence": [e.to_dict() for e in self.evidence],
+            "replaced_by": self.replaced_by,
         }
 
 

@@ -6,7 +6,13 @@ the predicted set, and :func:`evaluation.score` computes the report.  For
 procedures, CodiEsp gold often holds 4-character PCS stems: a predicted code
 counts for a gold stem it starts with (``pcs_match="prefix"``, the default),
 so that a fully specified prediction is not punished for the gold's
-incompleteness; ``pcs_match="exact"`` turns that off.
+incompleteness; ``pcs_match="exact"`` turns that off.  For diagnoses, gold codes
+that are not billable in the coder's ICD-10-CM release (CodiEsp was coded with an
+older release: R05 "Cough" was subdivided into R05.1-R05.9 in FY2022) are matched
+the same way by the codes that subdivide them (``cm_match="release"``, the
+default); ``cm_match="exact"`` turns that off.  cac never suggests a code that is
+not billable in the release in force, so exact matching would score those gold
+codes as unreachable.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ from evaluation.report import Report, per_document, score
 TASK_SYSTEM = {"diagnosis": "ICD-10-CM", "procedure": "ICD-10-PCS"}
 
 
-def _prefix_harmonize(gold: set[str], ranked: list[tuple[str, float]], predicted: set[str]) -> tuple[list[tuple[str, float]], set[str]]:
-    stems = sorted((g for g in gold if len(g) < 7), key=len, reverse=True)
+def _prefix_harmonize(gold: set[str], ranked: list[tuple[str, float]], predicted: set[str],
+                      stems: Iterable[str] | None = None) -> tuple[list[tuple[str, float]], set[str]]:
+    """Predicted codes starting with a gold stem count as that stem (``stems``: default, the gold
+    codes shorter than 7 characters, i.e. PCS stems); the best score per stem is kept."""
+    stems = sorted((g for g in gold if len(g) < 7) if stems is None else stems, key=len, reverse=True)
     out: dict[str, float] = {}
     pred_out: set[str] = set()
     for code, s in ranked:
@@ -87,6 +96,7 @@ def evaluate_corpus(
     task: str = "diagnosis",
     setting: str = "inpatient",
     pcs_match: str = "prefix",
+    cm_match: str = "release",
     n_boot: int = 1000,
     progress: bool = True,
     html_path: str | Path | None = None,
@@ -102,6 +112,14 @@ def evaluate_corpus(
     if system == "ICD-10-PCS" and pcs_match == "prefix":
         for d in docs:
             ranked[d.id], predicted[d.id] = _prefix_harmonize(gold[d.id], ranked[d.id], predicted[d.id])
+    n_release_gold = 0
+    cm = _newest(coder, system)
+    if system == "ICD-10-CM" and cm_match == "release" and cm is not None:
+        for d in docs:
+            stems = [g for g in gold[d.id] if not cm.is_valid(g)]
+            n_release_gold += len(stems)
+            if stems:
+                ranked[d.id], predicted[d.id] = _prefix_harmonize(gold[d.id], ranked[d.id], predicted[d.id], stems)
     gold_ev: dict[str, dict[str, list]] = {}
     for d in docs:
         for g in d.gold:
@@ -125,6 +143,9 @@ def evaluate_corpus(
     report["code_sets"] = _code_set_releases(coder)
     report["threshold"] = getattr(coder, "threshold", None)
     report["pcs_match"] = pcs_match if system == "ICD-10-PCS" else None
+    report["cm_match"] = cm_match if system == "ICD-10-CM" else None
+    if system == "ICD-10-CM":
+        report["gold_not_billable_in_release"] = n_release_gold
     if gold_ev:
         report["evidence_gold_level"] = "sentence" if any(
             g.spans_lang not in (None, d.lang) for d in docs for g in d.gold) else "span"
@@ -134,6 +155,11 @@ def evaluate_corpus(
         Path(html_path).write_text(render_html(report, texts=texts, pred_evidence=evidence, gold_evidence=gold_ev,
                                                title=f"cac evaluation: {corpus} {split or ''} {task}"), encoding="utf-8")
     return report
+
+
+def _newest(coder: Any, system: str) -> Any:
+    sets = getattr(coder, "code_sets", None)
+    return sets.newest(system) if sets is not None and hasattr(sets, "newest") else None
 
 
 def error_examples(errors: Mapping, docs: list[Document], notes: Mapping[str, dict], per_code: int = 3) -> dict:

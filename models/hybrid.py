@@ -29,12 +29,15 @@ from cac.suggest.coder import parse_date
 from cac.types import CodingResult, Evidence, Suggestion
 from models.base import label_of
 from models.features import SYSTEMS, SourceOutputs, candidate_table, category, knowledge_view
+from models.guideline_edits import billable_labels, documented_floor, edit_suggestions, transfer_replaced
 from models.linear import LinearCoder
 from models.reranker import Reranker
 
 log = logging.getLogger(__name__)
 
 KNOWLEDGE_TOP_K = 60
+#: Codes the guideline rules removed rank as candidates at most this fraction of the threshold.
+HELD_FACTOR = 0.98
 
 
 class HybridCoder:
@@ -51,6 +54,7 @@ class HybridCoder:
         k_retrieval: int = 20,
         gate: str = "context",
         category_guard: bool = False,
+        guideline_edits: bool = True,
         model_id: str = "cac-hybrid",
         pack: Any = None,
     ) -> None:
@@ -62,6 +66,7 @@ class HybridCoder:
         self.k_retrieval = k_retrieval
         self.gate = gate
         self.category_guard = category_guard
+        self.guideline_edits = guideline_edits
         self.model_id = model_id
         self.pack = pack
 
@@ -75,7 +80,8 @@ class HybridCoder:
         return {s: self.reranker.threshold(s) for s in SYSTEMS}
 
     @classmethod
-    def from_pack(cls, path: str | Path, knowledge: Any = None, *, allow_release_mismatch: bool = False) -> "HybridCoder":
+    def from_pack(cls, path: str | Path, knowledge: Any = None, *, allow_release_mismatch: bool = False,
+                  guideline_edits: bool = True) -> "HybridCoder":
         """Load a verified pack (hash, code-set releases) and wrap ``knowledge`` (default: the process coder)."""
         from models.pack import load_pack, resolve_pack
 
@@ -95,7 +101,8 @@ class HybridCoder:
             retrieval = DenseRetriever.load(pack.path / comps["retrieval"]["path"])
         cfg = comps["reranker"].get("sources", {})
         return cls(knowledge, linear, reranker, retrieval, k_linear=int(cfg.get("k_linear", 30)),
-                   k_retrieval=int(cfg.get("k_retrieval", 20)), gate=str(cfg.get("gate", "context")), model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
+                   k_retrieval=int(cfg.get("k_retrieval", 20)), gate=str(cfg.get("gate", "context")), guideline_edits=guideline_edits,
+                   model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
 
     # --- sources ---------------------------------------------------------------------------------
     def source_outputs(self, texts: Sequence[str], results: Sequence[Any]) -> list[SourceOutputs]:
@@ -142,10 +149,24 @@ class HybridCoder:
         sets = self._code_sets(result)
         suggestions: list[Suggestion] = []
         candidates: list[Suggestion] = []
-        suggested_labels: set[str] = set()
         chosen: list[tuple[str, list[int], list[int], list[str], np.ndarray]] = []
         need_lin: list[str] = []
+        received: dict[str, str] = {}
+        edited_out: list[Any] = []
+        held_back: dict[str, tuple[float, str]] = {}  # label -> (probability, why) of codes the rules removed
+        alias: dict[str, str] = {}
         for system, (labels, _, proba) in self.score_candidates(outputs, kview, sets).items():
+            if self.guideline_edits and system == "ICD-10-CM":
+                billable = billable_labels(labels, proba, kview, sets.get(system),
+                                           getattr(getattr(self.knowledge, "spec", None), "default_billable", None))
+                labels, proba, alias = billable.labels, billable.proba, billable.alias
+                held_back.update({lab: (p, "not a billable code of the release") for lab, p in billable.invalid.items()})
+                proba, raised = documented_floor(labels, proba, kview)
+                moved = transfer_replaced(labels, proba, kview, sets.get(system))
+                labels, proba, received, edited_out = moved.labels, moved.proba, {**raised, **moved.received}, moved.excluded
+                held_back.update(moved.held)
+                need_lin += [lab for lab in held_back if kview.get(lab) is None or kview[lab].suggestion is None]
+                need_lin += list(alias.values())
             cut = self.reranker.threshold(system)
             order = np.argsort(-proba, kind="stable")
             above = [i for i in order if proba[i] >= cut]
@@ -156,6 +177,7 @@ class HybridCoder:
                          and labels[i] not in outputs.retrieval]
         # one pass over the note's sentences finds the linear evidence for every system
         lin_spans = self.linear.best_sentences(outputs.text, need_lin) if need_lin and self.linear else {}
+        lin_spans.update({new: lin_spans[old] for new, old in alias.items() if old in lin_spans and new not in lin_spans})
         for system, above, below, labels, proba in chosen:
             if self.category_guard and system == "ICD-10-CM":
                 above, held = self._guard_categories(above, labels, kview)
@@ -164,17 +186,34 @@ class HybridCoder:
                 for i in idxs:
                     lab = labels[i]
                     bucket.append(self._suggestion(lab, float(proba[i]), outputs, kview, sets.get(system), lin_spans))
-                    if bucket is suggestions:
-                        suggested_labels.add(lab)
+                    if lab in received:
+                        bucket[-1].rationale.append(received[lab])
+        if self.guideline_edits:
+            suggestions, edited, demoted = edit_suggestions(suggestions, sets.get("ICD-10-CM"))
+            edited_out += edited
+            why = {e.code: f"{e.rule}: {e.reason}" for e in edited}
+            candidates += [self._held(s, s.confidence, why[s.code]) for s in demoted]
+            candidates += [self._held(self._suggestion(lab, p, outputs, kview, sets.get("ICD-10-CM"), lin_spans), p, w)
+                           for lab, (p, w) in held_back.items()]
+        suggested_labels = {label_of(s.system, s.code) for s in suggestions}
+        candidates = [s for s in candidates if label_of(s.system, s.code) not in suggested_labels]
         suggestions += [s for s in result.suggestions if s.system not in SYSTEMS]
         candidates += [s for s in result.candidates if s.system not in SYSTEMS]
-        excluded = [e for e in result.excluded if label_of(e.system, e.code) not in suggested_labels]
+        excluded = [e for e in result.excluded if label_of(e.system, e.code) not in suggested_labels] + edited_out
         suggestions.sort(key=lambda s: -s.confidence)
         candidates.sort(key=lambda s: -s.confidence)
         return CodingResult(document=result.document, code_sets=result.code_sets, model=self.model_id,
                             suggestions=suggestions, candidates=candidates[:top_k], excluded=excluded, text=result.text)
 
     # --- helpers ---------------------------------------------------------------------------------
+    def _held(self, s: Suggestion, p: float, why: str) -> Suggestion:
+        """A code the guideline rules removed, kept as a ranked candidate (below the threshold) for override."""
+        cap = self.reranker.threshold(s.system) * HELD_FACTOR
+        s.confidence = float(min(p, cap))
+        s.rationale = [*s.rationale, f"held back by a guideline rule ({why}); learned probability {p:.2f}"]
+        s.flags = {**s.flags, "held_back": True}
+        return s
+
     @staticmethod
     def _guard_categories(above: list[int], labels: list[str], kview: dict) -> tuple[list[int], list[int]]:
         """Guideline guard: a diagnosis only the learned models propose does not become a suggestion

@@ -60,6 +60,8 @@ def evaluate_command(
     model: Annotated[Optional[str], typer.Option(help="Model pack (path, name or id); default: the installed default pack")] = None,
     knowledge_only: Annotated[bool, typer.Option("--knowledge-only", help="Score the knowledge-driven pipeline alone")] = False,
     allow_release_mismatch: Annotated[bool, typer.Option(help="Use a pack built for other code-set releases")] = False,
+    guideline_edits: Annotated[bool, typer.Option(help="Apply the ICD-10-CM guideline rules to the pack's reranked codes (as cac code does); --no-guideline-edits lets the training corpus's conventions stand")] = True,
+    cm_match: Annotated[str, typer.Option(help="release: a gold diagnosis code not billable in the loaded release (coded with an older one) is matched by the codes that subdivide it | exact")] = "release",
     setting: Annotated[str, typer.Option(help="inpatient | outpatient")] = "inpatient",
     predictions: Annotated[Optional[str], typer.Option(help="Predictions file: cac JSONL or CSV doc_id,code,score")] = None,
     gold: Annotated[Optional[str], typer.Option(help="Gold file: cac JSONL or CSV doc_id,code")] = None,
@@ -80,12 +82,15 @@ def evaluate_command(
     elif corpus:
         if task not in ("diagnosis", "procedure"):
             raise CorpusError(Errors.E404, path=str(task), detail="--task must be diagnosis or procedure")
+        if cm_match not in ("release", "exact"):
+            raise CorpusError(Errors.E404, path=str(cm_match), detail="--cm-match must be release or exact")
         from cac.cli.coder_choice import choose_coder
         from evaluation.run import evaluate_corpus
 
-        coder = choose_coder(model, knowledge_only=knowledge_only, allow_release_mismatch=allow_release_mismatch)
+        coder = choose_coder(model, knowledge_only=knowledge_only, allow_release_mismatch=allow_release_mismatch,
+                             guideline_edits=guideline_edits)
         report = evaluate_corpus(coder, corpus=corpus, root=root, split=split, path=path, task=task,
-                                 setting=setting, n_boot=n_boot, html_path=html_out)
+                                 setting=setting, cm_match=cm_match, n_boot=n_boot, html_path=html_out)
         title = f"{corpus} {split or path or ''} {task}"
     else:
         typer.echo("give --corpus ... or --predictions FILE --gold FILE (see cac evaluate --help)", err=True)

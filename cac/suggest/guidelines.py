@@ -98,7 +98,7 @@ def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
                     if c in hits and c != target:
                         excluded.append(hits.pop(c).to_excluded(
                             f"combined into {target} (presumed causal link, ICD-10-CM guideline I.A.15)",
-                            f"combination:{rule['id']}"))
+                            f"combination:{rule['id']}", target))
             if target in hits:
                 combined.merge(hits[target])
             hits[target] = combined
@@ -117,7 +117,7 @@ def apply_integral_symptoms(hits: dict[str, Hit]) -> list[Excluded]:
         cause = next((d for d in confirmed if _matches(d, table[prefix])), None)
         if cause is not None:
             excluded.append(hits.pop(code).to_excluded(
-                f"symptom integral to confirmed diagnosis {cause} (guideline I.B.5)", "integral-symptom"))
+                f"symptom integral to confirmed diagnosis {cause} (guideline I.B.5)", "integral-symptom", cause))
     return excluded
 
 
@@ -130,7 +130,7 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
         for note, ref in excludes1_refs(cs, code):
             for other in [o for o in hits if o != code and o[0] == ref[0][0] and in_ref(o, ref)]:
                 if hits[other].score <= hits[code].score:
-                    excluded.append(hits.pop(other).to_excluded(f"Excludes1 with {code}: {note}", "excludes1"))
+                    excluded.append(hits.pop(other).to_excluded(f"Excludes1 with {code}: {note}", "excludes1", code))
     return excluded
 
 
@@ -169,7 +169,7 @@ def apply_superseded_unspecified(hits: dict[str, Hit], cs: CodeSet) -> list[Excl
         better = next((o for o in hits if o != generic and _matches(o, specific) and not hits[o].uncertain), None)
         if better is not None:
             excluded.append(hits.pop(generic).to_excluded(
-                f"not otherwise specified; {better} documents the condition more specifically", "specificity"))
+                f"not otherwise specified; {better} documents the condition more specifically", "specificity", better))
     for code in list(hits):
         c = cs.get(code)
         if c is None or "unspecified" not in c.title.lower() or code not in hits:
@@ -179,5 +179,5 @@ def apply_superseded_unspecified(hits: dict[str, Hit], cs: CodeSet) -> list[Excl
                   and hits[o].score >= hits[code].score * 0.8]
         if better:
             excluded.append(hits.pop(code).to_excluded(
-                f"less specific than {better[0]} documented in the same note", "specificity"))
+                f"less specific than {better[0]} documented in the same note", "specificity", better[0]))
     return excluded

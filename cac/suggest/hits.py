@@ -43,5 +43,5 @@ class Hit:
             alternatives=self.alternatives,
         )
 
-    def to_excluded(self, reason: str, rule: str) -> Excluded:
-        return Excluded(self.code, self.system, self.title, reason, rule, list(self.evidence))
+    def to_excluded(self, reason: str, rule: str, replaced_by: str | None = None) -> Excluded:
+        return Excluded(self.code, self.system, self.title, reason, rule, list(self.evidence), replaced_by)

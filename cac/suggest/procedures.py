@@ -1022,26 +1022,48 @@ class DescriptorMatcher:
     content words, and at least ``min_coverage`` of them, occur in one
     sentence; the best ``per_sentence`` codes of each sentence are kept, a
     descriptor whose words are all in a longer matched one left out.
-    Confidence stays low (at most 0.7): descriptors are terse and context
-    (negation, plans) is not read.
+    Confidence stays low (at most 0.7, every descriptor word present): descriptors
+    are terse and context (negation, plans) is not read.  A descriptor only partly
+    repeated stays a ranked candidate (at most ``PARTIAL_CAP``): short descriptors
+    are truncated ("Acute care congestive heart") and three of their words say little.
     """
+
+    PARTIAL_CAP = 0.45
 
     def __init__(
         self, code_sets: Sequence[CodeSet], min_overlap: int = 2, min_coverage: float = 0.75, per_sentence: int = 3
     ) -> None:
+        import numpy as np
+
         self.min_overlap, self.min_coverage, self.per_sentence = min_overlap, min_coverage, per_sentence
         self._codes: list[tuple[str, str, str, frozenset[str]]] = []
-        self._by_word: dict[str, list[int]] = {}
+        by_word: dict[str, list[int]] = {}
         for cs in code_sets:
             for code in cs.billable():
                 content = frozenset(w for w in phrase_key(code.title) if w not in _GENERIC_WORDS and not w.isdigit())
                 if len(content) < min_overlap:
                     continue
                 for word in content:
-                    self._by_word.setdefault(word, []).append(len(self._codes))
+                    by_word.setdefault(word, []).append(len(self._codes))
                 self._codes.append((cs.system, code.code, code.title, content))
+        self._by_word = {w: np.asarray(ids, dtype=np.int32) for w, ids in by_word.items()}
+        self._sizes = np.asarray([len(c[3]) for c in self._codes], dtype=np.float64)
+
+    def _scored(self, present: set[str]) -> list[tuple[int, float, int]]:
+        """``(words present, coverage, code index)`` of the descriptors a sentence's words cover enough."""
+        import numpy as np
+
+        postings = [ids for w in present if (ids := self._by_word.get(w)) is not None]
+        if len(postings) < self.min_overlap:
+            return []
+        counts = np.bincount(np.concatenate(postings), minlength=len(self._codes))
+        coverage = counts / np.maximum(self._sizes, 1.0)
+        idx = np.flatnonzero((counts >= self.min_overlap) & (coverage >= self.min_coverage))
+        return [(int(counts[i]), float(coverage[i]), int(i)) for i in idx]
 
     def __call__(self, doc: Doc) -> list[ProcedureFinding]:
+        if not self._codes:
+            return []
         words = _Words.of(doc_text(doc))
         sent_of = _sentence_of_words(doc, words)
         by_sentence: dict[int, list[int]] = {}
@@ -1049,16 +1071,7 @@ class DescriptorMatcher:
             by_sentence.setdefault(sent, []).append(i)
         best: dict[tuple[str, str], ProcedureFinding] = {}
         for positions in by_sentence.values():
-            present = {words.words[i] for i in positions}
-            hits: dict[int, int] = {}
-            for word in present:
-                for idx in self._by_word.get(word, ()):
-                    hits[idx] = hits.get(idx, 0) + 1
-            scored = []
-            for idx, n in hits.items():
-                content = self._codes[idx][3]
-                if n >= self.min_overlap and n / len(content) >= self.min_coverage:
-                    scored.append((n, n / len(content), idx))
+            scored = self._scored({words.words[i] for i in positions})
             kept_words: list[frozenset[str]] = []
             for n, coverage, idx in sorted(scored, reverse=True):
                 system, code, title, content = self._codes[idx]
@@ -1066,8 +1079,9 @@ class DescriptorMatcher:
                     continue  # a longer descriptor already explains these words
                 kept_words.append(content)
                 spans = [words.span(i, i + 1) for i in positions if words.words[i] in content]
+                confidence = 0.7 if coverage >= 1.0 else min(self.PARTIAL_CAP, round(0.2 + 0.5 * coverage, 3))
                 finding = ProcedureFinding(
-                    code, True, title, round(0.2 + 0.5 * coverage, 3), spans,
+                    code, True, title, confidence, spans,
                     [f"{n} of {len(content)} descriptor words in one sentence"], system=system,
                 )
                 kept = best.get((system, code))

@@ -71,3 +71,25 @@ def test_error_examples_carry_evidence_and_exclusion_reasons(coder, fixtures_dir
         assert row["examples"] and {"doc_id", "gold_evidence", "cac_excluded"} <= set(row["examples"][0])
     for row in ex["false_positives"]:
         assert "evidence" in row["examples"][0] and "rationale" in row["examples"][0]
+
+
+def test_gold_of_an_older_release_is_matched_by_its_subdivisions(coder, tmp_path):
+    """CodiEsp-style gold "R05" (billable before FY2022) and cac's R05.x (billable now): matched by
+    default (cm_match="release"), not with cm_match="exact"."""
+    import json as _json
+
+    from evaluation.run import evaluate_corpus
+
+    corpus = tmp_path / "old.jsonl"
+    corpus.write_text(_json.dumps({"id": "d1", "text": "Persistent cough for three weeks. Essential hypertension.",
+                                   "gold": [{"code": "R05", "system": "ICD-10-CM"},
+                                            {"code": "I10", "system": "ICD-10-CM"}]}) + "\n", encoding="utf-8")
+    text = "Persistent cough for three weeks. Essential hypertension."
+    suggested = {s.code for s in coder.code(text).suggestions}
+    assert "I10" in suggested and any(c.startswith("R05.") for c in suggested)  # R05.3 "chronic cough"
+    release = evaluate_corpus(coder, corpus="jsonl", path=corpus, task="diagnosis", n_boot=10, progress=False)
+    exact = evaluate_corpus(coder, corpus="jsonl", path=corpus, task="diagnosis", n_boot=10, progress=False,
+                            cm_match="exact")
+    assert release["gold_not_billable_in_release"] == 1 and release["cm_match"] == "release"
+    assert release["micro_recall"] == pytest.approx(1.0)
+    assert exact["micro_recall"] == pytest.approx(0.5)

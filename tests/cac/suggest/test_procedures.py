@@ -345,6 +345,9 @@ def test_descriptor_matcher(fixtures_dir: Path, nlp: Language) -> None:
     assert found == {("HCPCS", "J1100"), ("CPT", "0000T")}  # 00001 ("FAKE placeholder ...") is subsumed
     assert all(f.confidence <= 0.7 for f in matcher(doc))
     assert matcher(nlp("The patient walked with a cane.")) == []  # one word is not enough
+    # three of the four words of "FAKE placeholder emerging technology": a candidate, never a suggestion
+    partial = matcher(nlp("A FAKE placeholder emerging device."))
+    assert [(f.code, f.confidence) for f in partial] == [("0000T", DescriptorMatcher.PARTIAL_CAP)]
 
 
 def test_documented_device_picks_the_root_operation(tables: PcsTables, nlp: Language) -> None:

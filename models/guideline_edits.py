@@ -1,0 +1,249 @@
+"""Guideline edits on the hybrid coder's diagnosis codes.
+
+The learned models rank codes by what coders chose in their training data; the
+ICD-10-CM Official Guidelines still decide which codes may be reported, and
+together with which.  The hybrid coder therefore runs the knowledge coder's own
+rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
+
+0. :func:`billable_labels`: a learned label that is not a billable code of the release (a
+   category, or a code of an older release such as R05 before it was subdivided) becomes the
+   billable code the hierarchy defaults to (R05.9), or, when there is none, a ranked candidate
+   only: a non-billable code is never suggested.  A default the assertion rules excluded
+   (R05.9 in "denies cough") is dropped.
+1. :func:`documented_floor`, before the threshold: a diagnosis the rules found in the
+   provider's diagnostic statement (discharge / final diagnoses, assessment, impression,
+   postoperative diagnosis) is at least as probable as the rules say, whatever the training
+   corpus's habits (guideline I.A.19: the provider's statement that the condition exists decides);
+   then :func:`transfer_replaced`: a code the rules replaced
+   (by a combination code, or by a more specific code of the same condition)
+   hands its probability to its replacement and leaves the ranking; a code the
+   rules excluded for another guideline reason (Excludes1, a symptom integral to
+   a confirmed diagnosis) leaves the ranking.  It stays in ``excluded``, with its
+   reason, for a coder to override.  Assertion exclusions (negated, family...)
+   are handled earlier by the candidate gate (:func:`models.features.gated`).
+2. :func:`edit_suggestions`, over the codes above the threshold, many of which
+   the rules never saw: combination codes, superseded unspecified codes,
+   integral symptoms and Excludes1 pairs, exactly as for the knowledge coder.
+   A removed code moves to ``excluded`` with the rule and its replacement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from cac.suggest import guidelines
+from cac.suggest.hits import Hit
+from cac.types import Excluded, Suggestion
+from models.base import label_of
+from models.features import KnowledgeInfo, gated
+
+#: Sections that hold the provider's diagnostic statement.
+STATEMENT_SECTIONS = frozenset({"diagnoses", "assessment", "assessment_and_plan", "impression", "postoperative_diagnosis"})
+#: Rule families whose exclusion names a replacement that reports the same condition better.
+TRANSFER_RULES = ("combination:", "specificity")
+CM = "ICD-10-CM"
+
+
+@dataclass
+class Billable:
+    """The ranking after :func:`billable_labels`."""
+
+    labels: list[str]
+    proba: np.ndarray
+    alias: dict[str, str] = field(default_factory=dict)  # billable label -> the learned label it came from
+    invalid: dict[str, float] = field(default_factory=dict)  # label with no billable default -> probability
+
+
+def billable_labels(labels: Sequence[str], proba: np.ndarray, kview: Mapping[str, KnowledgeInfo], cs: Any,
+                    default_billable: Any) -> Billable:
+    """Map diagnosis labels that are not billable in ``cs`` to ``default_billable(code)`` (max probability
+    when the billable code is already ranked); see the module docstring."""
+    out = Billable([], np.zeros(0))
+    if cs is None or default_billable is None:
+        out.labels, out.proba = list(labels), np.asarray(proba, dtype=float)
+        return out
+    merged: dict[str, float] = {}
+    for lab, p in zip(labels, np.asarray(proba, dtype=float).tolist()):
+        system, _, code = lab.partition(":")
+        if system != CM or cs.is_valid(code):
+            merged[lab] = max(p, merged.get(lab, 0.0))
+            continue
+        target = default_billable(code) if cs.get(code) is not None else None
+        if target is None or not cs.is_valid(target):
+            out.invalid[lab] = p
+            continue
+        new = label_of(CM, target)
+        if gated(kview.get(new), "context"):
+            continue
+        if new not in merged or p > merged[new]:
+            out.alias.setdefault(new, lab)
+        merged[new] = max(p, merged.get(new, 0.0))
+    out.labels, out.proba = list(merged), np.asarray(list(merged.values()), dtype=float)
+    return out
+
+
+def documented_floor(labels: Sequence[str], proba: np.ndarray, kview: Mapping[str, KnowledgeInfo]
+                     ) -> tuple[np.ndarray, dict[str, str]]:
+    """Raise each diagnosis the rules suggested from the provider's diagnostic statement to the rules'
+    confidence; returns the probabilities and ``label -> why`` for the codes raised."""
+    p = np.asarray(proba, dtype=float).copy()
+    why: dict[str, str] = {}
+    for i, lab in enumerate(labels):
+        info = kview.get(lab)
+        if not lab.startswith(CM + ":") or info is None or not info.suggested or info.score <= p[i]:
+            continue
+        sections = {e.section for e in info.suggestion.evidence if e.section}
+        if sections & STATEMENT_SECTIONS:
+            why[lab] = (f"guideline: documented in the provider's diagnostic statement ({', '.join(sorted(sections & STATEMENT_SECTIONS))}); "
+                        f"learned {p[i]:.2f}, rules {info.score:.2f}")
+            p[i] = info.score
+    return p, why
+
+
+def _guideline_exclusion(info: KnowledgeInfo | None) -> Excluded | None:
+    """The knowledge coder's guideline (non-assertion) exclusion of a code it did not otherwise propose."""
+    if info is None or info.suggestion is not None or info.excluded is None:
+        return None
+    if any(r.startswith("context:") for r in info.rules):
+        return None
+    return info.excluded
+
+
+@dataclass
+class Transfer:
+    """The ranking after :func:`transfer_replaced`."""
+
+    labels: list[str]
+    proba: np.ndarray
+    received: dict[str, str] = field(default_factory=dict)  # label -> why it received a probability
+    excluded: list[Excluded] = field(default_factory=list)  # new exclusions (learned unspecified codes)
+    held: dict[str, tuple[float, str]] = field(default_factory=dict)  # dropped label -> (its probability, why)
+
+
+def transfer_replaced(
+    labels: Sequence[str], proba: np.ndarray, kview: Mapping[str, KnowledgeInfo], cs: Any = None
+) -> Transfer:
+    """Drop diagnosis labels the rules excluded or documented more specifically; a replaced code's
+    probability goes to its replacement.
+
+    Two cases: (a) the knowledge coder excluded the code by a guideline rule (a replaced code's
+    probability goes to the combination or more specific code); (b) only the learned models propose
+    an unspecified code while the rules suggested a more specific code of the same category from
+    the documentation (N18.9 beside N18.30 for "CKD stage 3"): the specific code takes its place.
+    Dropped labels are listed in ``held`` with their probability, so a caller can still rank them
+    (below its threshold) for a coder to override."""
+    p = np.asarray(proba, dtype=float).copy()
+    index = {lab: i for i, lab in enumerate(labels)}
+    drop: set[int] = set()
+    out = Transfer([], p)
+
+    def give(i: int, j: int | None, why: str) -> None:
+        if j is not None and j not in drop and p[i] > p[j]:
+            p[j] = p[i]
+            out.received[labels[j]] = f"guideline: reported instead of {why}; learned {p[i]:.2f}"
+
+    specific = _rule_specific(labels, kview, cs)
+    for i, lab in enumerate(labels):
+        if not lab.startswith(CM + ":"):
+            continue
+        exc = _guideline_exclusion(kview.get(lab))
+        if exc is not None:
+            drop.add(i)
+            out.held[lab] = (float(p[i]), f"{exc.rule}: {exc.reason}")
+            if exc.replaced_by and exc.rule.startswith(TRANSFER_RULES):
+                give(i, index.get(label_of(CM, exc.replaced_by)), f"{exc.code} ({exc.rule})")
+            continue
+        better = _more_specific(lab, kview, cs, specific)
+        if better is not None:
+            drop.add(i)
+            code = lab.partition(":")[2]
+            exc = Excluded(code, CM, _title(cs, code), f"unspecified; the documentation supports the more "
+                           f"specific {better.partition(':')[2]} (found by the rules)", "specificity",
+                           [], better.partition(":")[2])
+            out.held[lab] = (float(p[i]), f"{exc.rule}: {exc.reason}")
+            give(i, index.get(better), f"{code} (specificity)")
+            out.excluded.append(exc)
+    keep = [i for i in range(len(labels)) if i not in drop]
+    out.labels, out.proba = [labels[i] for i in keep], p[keep]
+    return out
+
+
+def _title(cs: Any, code: str) -> str:
+    entry = cs.get(code) if cs is not None else None
+    return entry.title if entry is not None else ""
+
+
+def _unspecified(cs: Any, code: str) -> bool:
+    return "unspecified" in _title(cs, code).lower()
+
+
+def _rule_specific(labels: Sequence[str], kview: Mapping[str, KnowledgeInfo], cs: Any) -> dict[str, list[str]]:
+    """``category -> labels`` of the diagnosis codes the rules suggested (candidates to replace an unspecified one)."""
+    out: dict[str, list[str]] = {}
+    if cs is None:
+        return out
+    for lab in labels:
+        info = kview.get(lab)
+        if lab.startswith(CM + ":") and info is not None and info.suggested:
+            out.setdefault(lab.partition(":")[2][:3], []).append(lab)
+    return out
+
+
+def _more_specific(lab: str, kview: Mapping[str, KnowledgeInfo], cs: Any,
+                   specific: Mapping[str, list[str]]) -> str | None:
+    """A rule-suggested code of ``lab``'s category that documents it more specifically, when only the
+    learned models propose ``lab`` and its title says "unspecified"."""
+    info = kview.get(lab)
+    if info is not None and info.suggested:
+        return None
+    code = lab.partition(":")[2]
+    options = [o for o in specific.get(code[:3], ()) if o != lab]
+    if not options or not _unspecified(cs, code):
+        return None
+    better = [o for o in options
+              if not _unspecified(cs, o.partition(":")[2]) or len(o.partition(":")[2]) > len(code)]
+    return max(better, key=lambda o: kview[o].score) if better else None
+
+
+def _uncertain(s: Suggestion) -> bool:
+    return any("uncertain" in r and "coded as established" in r for r in s.rationale)
+
+
+def edit_suggestions(suggestions: list[Suggestion], cs: Any
+                     ) -> tuple[list[Suggestion], list[Excluded], list[Suggestion]]:
+    """Apply the combination, superseded-unspecified, integral-symptom and Excludes1 rules to the
+    ICD-10-CM suggestions (other systems pass through); returns the suggestions, what was excluded,
+    and the excluded codes' suggestions (for a caller that still ranks them as candidates)."""
+    if cs is None:
+        return suggestions, [], []
+    others = [s for s in suggestions if s.system != CM]
+    original = {s.code: s for s in suggestions if s.system == CM}
+    hits = {code: Hit(code=code, system=CM, title=s.title, score=float(s.confidence), evidence=list(s.evidence),
+                      rationale=list(s.rationale), matched=code, alternatives=list(s.alternatives),
+                      uncertain=_uncertain(s))
+            for code, s in original.items()}
+    excluded = guidelines.apply_combinations(hits, cs)
+    excluded += guidelines.apply_superseded_unspecified(hits, cs)
+    excluded += guidelines.apply_integral_symptoms(hits)
+    excluded += guidelines.apply_excludes1(hits, cs)
+    out: list[Suggestion] = []
+    for code, hit in hits.items():
+        # a combination code is as probable as the most probable code it replaces (no more)
+        parts = [original[e.code].confidence for e in excluded
+                 if e.replaced_by == code and e.rule.startswith("combination:") and e.code in original]
+        s = original.get(code)
+        if s is None:  # a combination code the rules added
+            s = hit.to_suggestion()
+            s.confidence = float(max(parts, default=min(1.0, hit.score)))
+        else:
+            s.rationale = hit.rationale
+            s.evidence = sorted(hit.evidence, key=lambda e: e.start)
+            s.confidence = float(max([s.confidence, *parts]))
+        out.append(s)
+    for e in excluded:
+        e.reason += " (applied to the reranked codes)"
+    removed = [e for e in excluded if e.code not in hits]
+    return [*out, *others], removed, [original[e.code] for e in removed if e.code in original]

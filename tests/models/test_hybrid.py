@@ -1,0 +1,65 @@
+"""The bundled default pack on the bundled discharge summary: learned ranking, guideline-correct output.
+
+These assertions hold whatever the trained weights are: they check the rules the
+hybrid coder applies after the reranker (:mod:`models.guideline_edits`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cac.suggest import guidelines
+from models.hybrid import HybridCoder
+from models.pack import PACKAGE_PACKS
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "discharge_summary.txt"
+
+
+@pytest.fixture(scope="module")
+def hybrid(coder):
+    return HybridCoder.from_pack(PACKAGE_PACKS / "default", coder)
+
+
+@pytest.fixture(scope="module")
+def result(hybrid):
+    return hybrid.code(EXAMPLE.read_text(encoding="utf-8"), setting="inpatient", top_k=40)
+
+
+def _codes(items, system="ICD-10-CM"):
+    return {s.code for s in items if s.system == system}
+
+
+def test_combination_codes_and_documented_diagnoses(result) -> None:
+    dx = _codes(result.suggestions)
+    # "Type 2 diabetes mellitus with diabetic chronic kidney disease": the combination code, not E11.9
+    assert "E11.22" in dx and not dx & {"E11.9", "E11.8"}
+    # "Hypertensive heart and chronic kidney disease" with heart failure: I13.0, never I10 beside it
+    assert "I13.0" in dx and "I10" not in dx
+    # listed under "Discharge diagnoses": coded whatever the training corpus's habits
+    assert "I50.23" in dx
+    # CKD stage 3 is documented: the staged code, not N18.9
+    assert "N18.9" not in dx and any(c.startswith("N18.3") for c in dx)
+    assert "R69" not in dx
+
+
+def test_negated_and_hypothetical_findings_are_not_suggested(result) -> None:
+    assert not _codes(result.suggestions) & {"R07.9", "R50.9", "R05.9", "R05", "I21.9", "J18.9", "R55"}
+
+
+def test_every_suggestion_is_billable_and_no_excludes1_pair(result, icd10cm) -> None:
+    dx = _codes(result.suggestions)
+    assert all(icd10cm.is_valid(c) for c in dx)
+    for code in dx:
+        for _, ref in guidelines.excludes1_refs(icd10cm, code):
+            clash = [o for o in dx if o != code and o[0] == ref[0][0] and guidelines.in_ref(o, ref)]
+            assert not clash, (code, clash)
+
+
+def test_removed_codes_are_explained_and_still_rankable(hybrid, result) -> None:
+    held = [s for s in result.candidates if s.flags.get("held_back")]
+    assert held and all("held back by a guideline rule" in s.rationale[-1] for s in held)
+    assert all(s.confidence < hybrid.reranker.threshold(s.system) for s in held)
+    assert not {s.code for s in held} & {s.code for s in result.suggestions}
+    excluded = {e.code: e for e in result.excluded}
+    assert excluded["E11.9"].replaced_by == "E11.22"
