@@ -20,7 +20,10 @@ rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
    rules excluded for another guideline reason (Excludes1, a symptom integral to
    a confirmed diagnosis) leaves the ranking.  It stays in ``excluded``, with its
    reason, for a coder to override.  Assertion exclusions (negated, family...)
-   are handled earlier by the candidate gate (:func:`models.features.gated`).
+   of the code itself are handled earlier by the candidate gate
+   (:func:`models.features.gated`); here a learned code of a category whose every
+   mention the assertion rules excluded is dropped too ("No nausea, vomiting":
+   R11.11 negated by the rules, R11.10 proposed by the linear model).
 2. :func:`edit_suggestions`, over the codes above the threshold, many of which
    the rules never saw: combination codes, superseded unspecified codes,
    integral symptoms and Excludes1 pairs, exactly as for the knowledge coder.
@@ -146,8 +149,13 @@ def transfer_replaced(
             out.received[labels[j]] = f"guideline: reported instead of {why}; learned {p[i]:.2f}"
 
     specific = _rule_specific(labels, kview, cs)
+    negated = _context_only_categories(kview)
     for i, lab in enumerate(labels):
         if not lab.startswith(CM + ":"):
+            continue
+        info = kview.get(lab)
+        if (info is None or info.suggestion is None) and lab.partition(":")[2][:3] in negated:
+            drop.add(i)  # "No nausea, vomiting": R11.11 negated by the rules, R11.10 learned -> not coded
             continue
         exc = _guideline_exclusion(kview.get(lab))
         if exc is not None:
@@ -169,6 +177,22 @@ def transfer_replaced(
     keep = [i for i in range(len(labels)) if i not in drop]
     out.labels, out.proba = [labels[i] for i in keep], p[keep]
     return out
+
+
+def _context_only_categories(kview: Mapping[str, KnowledgeInfo]) -> set[str]:
+    """ICD-10-CM categories in which the rules found mentions only to exclude them by assertion (negated,
+    family, hypothetical...): a learned code of such a category without support of its own restates them."""
+    excluded: set[str] = set()
+    supported: set[str] = set()
+    for lab, info in kview.items():
+        system, _, code = lab.partition(":")
+        if system != CM:
+            continue
+        if info.suggestion is not None:
+            supported.add(code[:3])
+        elif any(r.startswith("context:") for r in info.rules):
+            excluded.add(code[:3])
+    return excluded - supported
 
 
 def _title(cs: Any, code: str) -> str:

@@ -122,3 +122,15 @@ def test_the_providers_diagnostic_statement_sets_a_floor() -> None:
     p, why = documented_floor(labels, np.array([0.01, 0.02]), knowledge_view(k))
     assert p.tolist() == pytest.approx([0.88, 0.02])
     assert list(why) == [f"{CM}:I50.23"] and "diagnostic statement" in why[f"{CM}:I50.23"]
+
+
+def test_a_learned_code_restating_a_negated_finding_is_dropped(icd10cm) -> None:
+    k = _knowledge()  # J18.9 negated; nothing else of J18 found by the rules
+    k.excluded.append(Excluded("R11.11", CM, "Vomiting without nausea", "negated", "context:negated"))
+    labels = [f"{CM}:{c}" for c in ("J18.1", "R11.10", "E11.22")]
+    moved = transfer_replaced(labels, np.array([0.7, 0.6, 0.8]), knowledge_view(k), icd10cm)
+    assert moved.labels == [f"{CM}:E11.22"] and not moved.held
+    # a category the rules also support keeps its learned codes
+    k.suggestions.append(Suggestion("R11.2", CM, "Nausea with vomiting, unspecified", 0.8, [_ev(0, 5)]))
+    moved = transfer_replaced(labels, np.array([0.7, 0.6, 0.8]), knowledge_view(k), icd10cm)
+    assert f"{CM}:R11.10" in moved.labels and f"{CM}:J18.1" not in moved.labels

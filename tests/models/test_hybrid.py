@@ -63,3 +63,20 @@ def test_removed_codes_are_explained_and_still_rankable(hybrid, result) -> None:
     assert not {s.code for s in held} & {s.code for s in result.suggestions}
     excluded = {e.code: e for e in result.excluded}
     assert excluded["E11.9"].replaced_by == "E11.22"
+
+
+def test_outpatient_visit_follows_the_outpatient_rules(hybrid) -> None:
+    text = (EXAMPLE.parent / "outpatient_visit.txt").read_text(encoding="utf-8")
+    dx = _codes(hybrid.code(text, setting="outpatient").suggestions)
+    # "No nausea, vomiting or diarrhea": nothing of R11 / R19.7, whatever the linear model proposes
+    assert not any(c.startswith(("R11", "R19.7")) for c in dx)
+    # "Suspected pneumonia" / "bronchitis versus pneumonia" in an outpatient visit: not coded as established
+    assert not any(c.startswith(("J18", "J20")) for c in dx)
+
+
+def test_operative_report_combination_code_absorbs_its_parts(hybrid) -> None:
+    text = (EXAMPLE.parent / "operative_report.txt").read_text(encoding="utf-8")
+    result = hybrid.code(text, setting="inpatient")
+    dx = _codes(result.suggestions)
+    assert any(c.startswith("K35.3") for c in dx) and "K65.9" not in dx  # appendicitis with localized peritonitis
+    assert "0DTJ4ZZ" in _codes(result.suggestions + result.candidates, "ICD-10-PCS")
