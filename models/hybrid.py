@@ -165,6 +165,8 @@ class HybridCoder:
                 moved = transfer_replaced(labels, proba, kview, sets.get(system))
                 labels, proba, received, edited_out = moved.labels, moved.proba, {**raised, **moved.received}, moved.excluded
                 held_back.update(moved.held)
+                # only the most probable can make the candidate list (``top_k``): evidence for those alone
+                held_back = dict(sorted(held_back.items(), key=lambda kv: -kv[1][0])[:top_k])
                 need_lin += [lab for lab in held_back if kview.get(lab) is None or kview[lab].suggestion is None]
                 need_lin += list(alias.values())
             cut = self.reranker.threshold(system)
