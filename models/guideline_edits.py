@@ -157,7 +157,7 @@ def transfer_replaced(
         if (info is None or info.suggestion is None) and lab.partition(":")[2][:3] in negated:
             drop.add(i)  # "No nausea, vomiting": R11.11 negated by the rules, R11.10 learned -> not coded
             continue
-        exc = _guideline_exclusion(kview.get(lab))
+        exc = _guideline_exclusion(info)
         if exc is not None:
             drop.add(i)
             out.held[lab] = (float(p[i]), f"{exc.rule}: {exc.reason}")

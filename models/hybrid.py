@@ -157,16 +157,8 @@ class HybridCoder:
         alias: dict[str, str] = {}
         for system, (labels, _, proba) in self.score_candidates(outputs, kview, sets).items():
             if self.guideline_edits and system == "ICD-10-CM":
-                billable = billable_labels(labels, proba, kview, sets.get(system),
-                                           getattr(getattr(self.knowledge, "spec", None), "default_billable", None))
-                labels, proba, alias = billable.labels, billable.proba, billable.alias
-                held_back.update({lab: (p, "not a billable code of the release") for lab, p in billable.invalid.items()})
-                proba, raised = documented_floor(labels, proba, kview)
-                moved = transfer_replaced(labels, proba, kview, sets.get(system))
-                labels, proba, received, edited_out = moved.labels, moved.proba, {**raised, **moved.received}, moved.excluded
-                held_back.update(moved.held)
-                # only the most probable can make the candidate list (``top_k``): evidence for those alone
-                held_back = dict(sorted(held_back.items(), key=lambda kv: -kv[1][0])[:top_k])
+                labels, proba, received, edited_out, held_back, alias = self._edit_ranking(
+                    labels, proba, kview, sets.get(system), top_k)
                 need_lin += [lab for lab in held_back if kview.get(lab) is None or kview[lab].suggestion is None]
                 need_lin += list(alias.values())
             cut = self.reranker.threshold(system)
@@ -194,8 +186,8 @@ class HybridCoder:
             suggestions, edited, demoted = edit_suggestions(suggestions, sets.get("ICD-10-CM"))
             edited_out += edited
             why = {e.code: f"{e.rule}: {e.reason}" for e in edited}
-            candidates += [self._held(s, s.confidence, why[s.code]) for s in demoted]
-            candidates += [self._held(self._suggestion(lab, p, outputs, kview, sets.get("ICD-10-CM"), lin_spans), p, w)
+            candidates += [self._held(s, why[s.code]) for s in demoted]
+            candidates += [self._held(self._suggestion(lab, p, outputs, kview, sets.get("ICD-10-CM"), lin_spans), w)
                            for lab, (p, w) in held_back.items()]
         suggested_labels = {label_of(s.system, s.code) for s in suggestions}
         candidates = [s for s in candidates if label_of(s.system, s.code) not in suggested_labels]
@@ -208,8 +200,25 @@ class HybridCoder:
                             suggestions=suggestions, candidates=candidates[:top_k], excluded=excluded, text=result.text)
 
     # --- helpers ---------------------------------------------------------------------------------
-    def _held(self, s: Suggestion, p: float, why: str) -> Suggestion:
+    def _edit_ranking(self, labels: list[str], proba: np.ndarray, kview: dict, cs: Any, top_k: int
+                      ) -> tuple[list[str], np.ndarray, dict[str, str], list[Any], dict[str, tuple[float, str]],
+                                 dict[str, str]]:
+        """The diagnosis ranking after the guideline edits that precede the threshold (billable defaults,
+        the diagnostic-statement floor, replaced codes): ``(labels, proba, label -> why it was raised,
+        new exclusions, the top_k removed labels -> (probability, why), billable label -> learned label)``."""
+        spec = getattr(self.knowledge, "spec", None)
+        billable = billable_labels(labels, proba, kview, cs, getattr(spec, "default_billable", None))
+        held = {lab: (p, "not a billable code of the release") for lab, p in billable.invalid.items()}
+        proba, raised = documented_floor(billable.labels, billable.proba, kview)
+        moved = transfer_replaced(billable.labels, proba, kview, cs)
+        held.update(moved.held)
+        # only the most probable can make the candidate list (``top_k``): evidence for those alone
+        held = dict(sorted(held.items(), key=lambda kv: -kv[1][0])[:top_k])
+        return moved.labels, moved.proba, {**raised, **moved.received}, moved.excluded, held, billable.alias
+
+    def _held(self, s: Suggestion, why: str) -> Suggestion:
         """A code the guideline rules removed, kept as a ranked candidate (below the threshold) for override."""
+        p = s.confidence
         cap = self.reranker.threshold(s.system) * HELD_FACTOR
         s.confidence = float(min(p, cap))
         s.rationale = [*s.rationale, f"held back by a guideline rule ({why}); learned probability {p:.2f}"]
