@@ -53,6 +53,7 @@ FEATURES: tuple[str, ...] = (
     "prior_log", "seen_in_training", "code_length", "unspecified", "n_sources", "n_sources_category",
     "doc_log_chars",
 )
+_COLUMNS: dict[str, int] = {name: i for i, name in enumerate(FEATURES)}
 
 
 def check_features(names: Sequence[str]) -> None:
@@ -184,10 +185,11 @@ def candidate_table(
                       set(lin_top), {category(lab) for lab in ret}]
     doc_len = math.log1p(len(outputs.text))
     titles = titles or {}
-    X = np.full((len(labels), len(FEATURES)), np.nan, dtype=np.float32)
-    col = {name: i for i, name in enumerate(FEATURES)}
-    for r, lab in enumerate(labels):
-        row = X[r]
+    col = _COLUMNS
+    rows: list[list[float]] = []
+    for lab in labels:
+        row = [math.nan] * len(FEATURES)  # a list, not a numpy row: item assignment is ~5x cheaper
+        rows.append(row)
         info = kview.get(lab)
         cat = category(lab)
         if info is not None and info.suggestion is not None:
@@ -224,7 +226,7 @@ def candidate_table(
                                  + float(lab in ret))
         row[col["n_sources_category"]] = float(sum(cat in s for s in cats_by_source))
         row[col["doc_log_chars"]] = doc_len
-    return labels, X
+    return labels, np.asarray(rows, dtype=np.float32)
 
 
 def is_positive(label: str, gold: set[str]) -> bool:

@@ -15,6 +15,7 @@ Saved as JSON (vocabularies, labels, params) and safetensors (weights).
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,17 +34,19 @@ _TOKEN = re.compile(r"(?u)\b\w[\w\-]*\b")  # the word vectoriser's token_pattern
 
 def _tfidf_rows(rows: Sequence[np.ndarray], idf: np.ndarray) -> sp.csr_matrix:
     """CSR TF-IDF (sublinear tf, l2-normalised rows, float32) from each row's feature ids."""
-    indptr, indices, data = [0], [], []
-    for ids in rows:
-        cols, counts = np.unique(ids, return_counts=True)
-        vals = (np.log(counts) + 1.0) * idf[cols]
-        norm = np.sqrt(np.dot(vals, vals))
-        indices.append(cols)
-        data.append((vals / norm if norm > 0 else vals).astype(np.float32))
-        indptr.append(indptr[-1] + len(cols))
-    return sp.csr_matrix((np.concatenate(data) if data else np.zeros(0, np.float32),
-                          np.concatenate(indices) if indices else np.zeros(0, np.int64), indptr),
-                         shape=(len(rows), len(idf)), dtype=np.float32)
+    n_rows, n_cols = len(rows), len(idf)
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=n_rows)
+    if not lengths.sum():
+        return sp.csr_matrix((n_rows, n_cols), dtype=np.float32)
+    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
+    keys, counts = np.unique(row_of * n_cols + np.concatenate(rows).astype(np.int64), return_counts=True)
+    r, cols = np.divmod(keys, n_cols)  # one sort for all rows: sorted by row, then column
+    vals = (np.log(counts) + 1.0) * idf[cols]
+    norms = np.sqrt(np.bincount(r, weights=vals * vals, minlength=n_rows))
+    vals = vals / np.where(norms > 0, norms, 1.0)[r]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])
+    return sp.csr_matrix((vals.astype(np.float32), cols, indptr), shape=(n_rows, n_cols), dtype=np.float32)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -246,19 +249,17 @@ class LinearCoder:
         the same few thousand words, so the character block costs one dictionary look-up per word."""
         ids = self._char_cache.get(word)
         if ids is None:
-            vocab = self.char_vocabulary_
             w = f" {word} "
-            grams = []
+            size = len(w)
+            grams: list[str] = []
             lo, hi = self.char_ngrams
             for n in range(lo, hi + 1):  # the n-grams of scikit-learn's char_wb analyser
-                grams.append(w[:n])
-                offset = 0
-                while offset + n < len(w):
-                    offset += 1
-                    grams.append(w[offset:offset + n])
-                if offset == 0:
+                if size <= n:
+                    grams.append(w)
                     break
-            ids = np.fromiter((vocab[g] for g in grams if g in vocab), dtype=np.int64)
+                grams += [w[i:i + n] for i in range(size - n + 1)]
+            ids = np.fromiter(map(self.char_vocabulary_.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+            ids = ids[ids >= 0]
             if len(self._char_cache) < 500_000:
                 self._char_cache[word] = ids
         return ids
@@ -283,7 +284,8 @@ class LinearCoder:
             grams = list(tokens) if lo == 1 else []
             for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
                 grams.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
-            rows.append(np.fromiter((vocab[g] for g in grams if g in vocab), dtype=np.int64))
+            ids = np.fromiter(map(vocab.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+            rows.append(ids[ids >= 0])
         return _tfidf_rows(rows, self.word_idf_)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:

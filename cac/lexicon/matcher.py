@@ -79,30 +79,78 @@ class TermMatcher:
         """
         if not tokens:
             return []
-        where: dict[str, list[int]] = defaultdict(list)
-        for pos, tok in enumerate(tokens):
-            where[tok].append(pos)
+        if partial is None:
+            return self.match_many([tokens])[0]
+        where = _positions(tokens)
         present = frozenset(where)
         req_sets = self._req_sets
-        by_positions: dict[tuple[int, ...], Match] = {}
+        full: list[int] = []
         for tok in sorted(present):  # sorted: results must not depend on hash order
             for tid in self._anchors.get(tok, ()):
                 req = req_sets[tid]
+                if req <= present:
+                    full.append(tid)
+                elif len(req) >= 3:
+                    have = req & present
+                    if len(have) == len(req) - 1:
+                        pos = self._window(tuple(sorted(have)), where)
+                        if pos is not None:
+                            partial.append(Match(pos, [tid], partial=True))
+        return self._resolve(full, where)
+
+    def match_many(self, sentences: list[list[str]]) -> list[list[Match]]:
+        """``[match(tokens) for tokens in sentences]`` (no partial matches), faster.
+
+        Terms are screened once against the whole document's tokens, then only
+        the sentences holding every required token of a term are windowed, so a
+        term anchored on a common word is not re-checked in every sentence.
+        """
+        in_sents: dict[str, list[int]] = defaultdict(list)
+        for i, toks in enumerate(sentences):
+            for tok in set(toks):
+                in_sents[tok].append(i)
+        present = frozenset(in_sents)
+        req_sets = self._req_sets
+        found: dict[int, list[int]] = defaultdict(list)
+        for tok in sorted(present):  # sorted: results must not depend on hash order
+            anchored = self._anchors.get(tok)
+            if not anchored:
+                continue
+            anchor_sents = in_sents[tok]
+            for tid in anchored:
+                req = req_sets[tid]
                 if not req <= present:
-                    if partial is not None and len(req) >= 3:
-                        have = req & present
-                        if len(have) == len(req) - 1:
-                            pos = self._window(tuple(sorted(have)), where)
-                            if pos is not None:
-                                partial.append(Match(pos, [tid], partial=True))
                     continue
-                positions = self._window(self.terms[tid].required, where)
-                if positions is None:
-                    continue
-                m = by_positions.get(positions)
-                if m is None:
-                    m = by_positions[positions] = Match(positions, [])
-                m.term_ids.append(tid)
+                if len(req) == 1:
+                    sents = anchor_sents
+                else:
+                    common = set(anchor_sents)
+                    for t in req:
+                        if t != tok:
+                            common.intersection_update(in_sents[t])
+                            if not common:
+                                break
+                    if not common:
+                        continue
+                    sents = sorted(common)
+                for i in sents:
+                    found[i].append(tid)
+        out: list[list[Match]] = [[] for _ in sentences]
+        for i, tids in found.items():
+            out[i] = self._resolve(tids, _positions(sentences[i]))
+        return out
+
+    def _resolve(self, tids: list[int], where: dict[str, list[int]]) -> list[Match]:
+        """Window the fully present terms ``tids`` and keep the longest, most specific matches."""
+        by_positions: dict[tuple[int, ...], Match] = {}
+        for tid in tids:
+            positions = self._window(self.terms[tid].required, where)
+            if positions is None:
+                continue
+            m = by_positions.get(positions)
+            if m is None:
+                m = by_positions[positions] = Match(positions, [])
+            m.term_ids.append(tid)
         matches = list(by_positions.values())
         covers: dict[int, set[int]] = {}
         for m in matches:
@@ -139,3 +187,10 @@ class TermMatcher:
             if span < best_span and len(set(chosen)) == len(chosen):
                 best, best_span = tuple(sorted(chosen)), span
         return best if best is not None and best_span <= limit else None
+
+
+def _positions(tokens: list[str]) -> dict[str, list[int]]:
+    where: dict[str, list[int]] = defaultdict(list)
+    for pos, tok in enumerate(tokens):
+        where[tok].append(pos)
+    return where

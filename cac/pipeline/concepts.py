@@ -60,6 +60,7 @@ class ConceptMatcher:
         headers = sorted(_header_ranges(doc))
         header_starts = [a for a, _ in headers]
         abbrev = _abbreviation_index(doc)
+        sent_toks: list[list[tuple[str, int, int]]] = []
         for sent in sents:
             toks = sentence_tokens(sent, abbrev)
             s0, s1 = sent.start_char, sent.end_char
@@ -67,13 +68,17 @@ class ConceptMatcher:
             inside = [(a, b) for a, b in headers[max(0, hi - 8):hi] if b > s0]
             if inside:
                 toks = [t for t in toks if not any(a <= t[1] < b for a, b in inside)]
-            if not toks:
-                continue
-            canon = [t for t, _, _ in toks]
-            partial: list | None = [] if self.partial else None
-            matches = self.matcher.match(canon, partial)
-            if partial:
-                matches = [*matches, *partial]
+            if toks:
+                sent_toks.append(toks)
+        canon = [[t for t, _, _ in toks] for toks in sent_toks]
+        if self.partial:
+            per_sentence = []
+            for c in canon:
+                partial: list = []
+                per_sentence.append([*self.matcher.match(c, partial), *partial])
+        else:
+            per_sentence = self.matcher.match_many(canon)
+        for toks, matches in zip(sent_toks, per_sentence):
             for m in matches:
                 start, end = toks[m.first][1], toks[m.last][2]
                 span = doc.char_span(start, end, alignment_mode="expand")

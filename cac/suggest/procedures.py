@@ -39,7 +39,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from spacy.attrs import ENT_IOB, IDX, SENT_START
 from cac.pipeline.extensions import doc_text
@@ -621,20 +621,23 @@ class ProcedureCoder:
         return lookup
 
     @staticmethod
-    def _pipeline_context(doc: Doc, start: int, end: int) -> bool | None:
-        """Whether the pipeline's context assertions exclude the mention at
+    def _pipeline_context(doc: Doc) -> Callable[[int, int], bool | None]:
+        """Whether the pipeline's context assertions exclude a mention at
         ``[start, end)``: True / False when an entity or span-group span covers
         it and the ``negated`` / ``hypothetical`` / ``historical`` attributes
-        exist, None when the pipeline said nothing about it."""
+        exist, None when the pipeline said nothing about it.  The pipeline's
+        spans are read once, when this is called."""
         flags = [name for name in _CONTEXT_FLAGS if Span.has_extension(name)]
         if not flags:
-            return None
+            return lambda _start, _end: None
         starts, items = _context_intervals(doc, flags)
-        hi = bisect.bisect_left(starts, end)
-        hits = [flag for s, e, flag in items[max(0, hi - _CONTEXT_LOOKBACK):hi] if e > start]
-        if not hits:
-            return None
-        return any(hits)
+
+        def excluded(start: int, end: int) -> bool | None:
+            hi = bisect.bisect_left(starts, end)
+            hits = [flag for s, e, flag in items[max(0, hi - _CONTEXT_LOOKBACK):hi] if e > start]
+            return any(hits) if hits else None
+
+        return excluded
 
     # -- coding ---------------------------------------------------------------
 
@@ -652,6 +655,7 @@ class ProcedureCoder:
         for m in matches:
             by_sentence.setdefault(sent_of[m.i], []).append(m)
         section_at = self._section_at(doc)
+        pipeline_excluded = self._pipeline_context(doc)
         drafts: list[_Draft] = []
         for sent_matches in by_sentence.values():
             for trigger in self._triggers(sent_matches):
@@ -659,7 +663,7 @@ class ProcedureCoder:
                 section = section_at(start)
                 if section in self._skip_sections:
                     continue
-                excluded = self._pipeline_context(doc, start, end)
+                excluded = pipeline_excluded(start, end)
                 if excluded is None:
                     excluded = self._cued_out(trigger, sent_matches)
                 if not excluded:
@@ -962,20 +966,14 @@ class ProcedureCoder:
 
 
 _CONTEXT_LOOKBACK = 64  # spans starting before a mention that may still cover it
-_CONTEXT_CACHE = "cac_procedure_context_intervals"
 
 
 def _context_intervals(doc: Doc, flags: list[str]) -> tuple[list[int], list[tuple[int, int, bool]]]:
-    """Pipeline spans (entities and span groups) as sorted ``(start, end, excluded)``, once per doc."""
+    """Pipeline spans (entities and span groups) as sorted ``(start, end, excluded)``."""
     ents = doc.ents if doc.to_array(ENT_IOB).any() else ()  # to_array: no per-token Python loop
-    signature = (len(ents), sum(len(group) for group in doc.spans.values()))
-    cached = doc.user_data.get(_CONTEXT_CACHE)
-    if cached is None or cached[0] != signature:  # rebuilt when spans were added since
-        spans = [*ents, *(s for group in doc.spans.values() for s in group)]
-        items = sorted((s.start_char, s.end_char, any(getattr(s._, n, False) for n in flags)) for s in spans)
-        cached = (signature, [i[0] for i in items], items)
-        doc.user_data[_CONTEXT_CACHE] = cached
-    return cached[1], cached[2]
+    spans = [*ents, *(s for group in doc.spans.values() for s in group)]
+    items = sorted((s.start_char, s.end_char, any(getattr(s._, n, False) for n in flags)) for s in spans)
+    return [i[0] for i in items], items
 
 
 def _sentence_of_words(doc: Doc, words: _Words) -> list[int]:
@@ -1049,17 +1047,28 @@ class DescriptorMatcher:
         self._by_word = {w: np.asarray(ids, dtype=np.int32) for w, ids in by_word.items()}
         self._sizes = np.asarray([len(c[3]) for c in self._codes], dtype=np.float64)
 
-    def _scored(self, present: set[str]) -> list[tuple[int, float, int]]:
-        """``(words present, coverage, code index)`` of the descriptors a sentence's words cover enough."""
+    def _scored(self, sentences: Sequence[set[str]]) -> list[list[tuple[int, float, int]]]:
+        """Per sentence, ``(words present, coverage, code index)`` of the descriptors its words cover
+        enough (one sparse count over the whole note, not one per sentence)."""
         import numpy as np
 
-        postings = [ids for w in present if (ids := self._by_word.get(w)) is not None]
-        if len(postings) < self.min_overlap:
-            return []
-        counts = np.bincount(np.concatenate(postings), minlength=len(self._codes))
-        coverage = counts / np.maximum(self._sizes, 1.0)
-        idx = np.flatnonzero((counts >= self.min_overlap) & (coverage >= self.min_coverage))
-        return [(int(counts[i]), float(coverage[i]), int(i)) for i in idx]
+        out: list[list[tuple[int, float, int]]] = [[] for _ in sentences]
+        parts = [(k, ids) for k, present in enumerate(sentences) for w in present
+                 if (ids := self._by_word.get(w)) is not None]
+        if not parts:
+            return out
+        n_codes = len(self._codes)
+        keys = np.concatenate([ids.astype(np.int64) + k * n_codes for k, ids in parts])
+        keys, counts = np.unique(keys, return_counts=True)
+        keep = counts >= self.min_overlap
+        sent, idx = np.divmod(keys[keep], n_codes)
+        counts = counts[keep]
+        coverage = counts / np.maximum(self._sizes[idx], 1.0)
+        keep = coverage >= self.min_coverage
+        for k, n, cov, i in zip(sent[keep].tolist(), counts[keep].tolist(), coverage[keep].tolist(),
+                                idx[keep].tolist()):
+            out[k].append((n, cov, i))
+        return out
 
     def __call__(self, doc: Doc) -> list[ProcedureFinding]:
         if not self._codes:
@@ -1070,8 +1079,9 @@ class DescriptorMatcher:
         for i, sent in enumerate(sent_of):
             by_sentence.setdefault(sent, []).append(i)
         best: dict[tuple[str, str], ProcedureFinding] = {}
-        for positions in by_sentence.values():
-            scored = self._scored({words.words[i] for i in positions})
+        groups = list(by_sentence.values())
+        all_scored = self._scored([{words.words[i] for i in positions} for positions in groups])
+        for positions, scored in zip(groups, all_scored):
             kept_words: list[frozenset[str]] = []
             for n, coverage, idx in sorted(scored, reverse=True):
                 system, code, title, content = self._codes[idx]
