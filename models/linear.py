@@ -283,7 +283,7 @@ class LinearCoder:
             tokens = _TOKEN.findall(text.lower())
             grams = list(tokens) if lo == 1 else []
             for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
-                grams.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+                grams += map(" ".join, zip(*(tokens[k:] for k in range(n))))
             ids = np.fromiter(map(vocab.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
             rows.append(ids[ids >= 0])
         return _tfidf_rows(rows, self.word_idf_)

@@ -17,6 +17,7 @@ def bench_command(
     cold: Annotated[bool, typer.Option(help="Also time a fresh `cac code` process")] = True,
     model: Annotated[Optional[str], typer.Option(help="Model pack (path, name or id); default: the installed default pack")] = None,
     knowledge_only: Annotated[bool, typer.Option("--knowledge-only", help="Benchmark the knowledge-driven pipeline alone")] = False,
+    warmup: Annotated[int, typer.Option(help="Other notes coded first, untimed (a batch run's caches are warm)")] = 5,
 ) -> None:
     """Throughput (notes/s/core), latency p50/p95/p99, peak RSS, cold start, and the ratio to a
     bare spaCy tokenizer + PhraseMatcher reference on the same notes."""
@@ -29,7 +30,7 @@ def bench_command(
 
     cold_args = ["--knowledge-only"] if knowledge_only else (["--model", model] if model else [])
     res = run_bench(n=n, words=words, cold=cold, cold_args=cold_args,
-                    make_coder=lambda: choose_coder(model, knowledge_only=knowledge_only))
+                    make_coder=lambda: choose_coder(model, knowledge_only=knowledge_only), warmup=warmup)
     table = Table(title="cac bench (single process = one core)")
     table.add_column("metric")
     table.add_column("value", justify="right")

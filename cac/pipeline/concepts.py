@@ -61,8 +61,9 @@ class ConceptMatcher:
         header_starts = [a for a, _ in headers]
         abbrev = _abbreviation_index(doc)
         sent_toks: list[list[tuple[str, int, int]]] = []
+        words = _DocWords(doc_text(doc))
         for sent in sents:
-            toks = sentence_tokens(sent, abbrev)
+            toks = sentence_tokens(sent, abbrev, words)
             s0, s1 = sent.start_char, sent.end_char
             hi = bisect_left(header_starts, s1)
             inside = [(a, b) for a, b in headers[max(0, hi - 8):hi] if b > s0]
@@ -136,11 +137,30 @@ def _header_ranges(doc: Doc) -> list[tuple[int, int]]:
             if s.header_end_char > s.header_start_char]
 
 
-def sentence_tokens(sent: Span, abbrev: tuple[list[int], dict] | None = None) -> list[tuple[str, int, int]]:
+class _DocWords:
+    """The raw word tokens of a whole note, found once and sliced by sentence."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = raw_tokens(text)
+        self.starts = [a for _, a, _ in self.tokens]
+
+    def within(self, start: int, end: int) -> list[tuple[str, int, int]] | None:
+        """The tokens inside ``[start, end)``; None when a token straddles either bound."""
+        lo, hi = bisect_left(self.starts, start), bisect_left(self.starts, end)
+        toks = self.tokens
+        if (hi > lo and toks[hi - 1][2] > end) or (lo > 0 and toks[lo - 1][2] > start):
+            return None
+        return toks[lo:hi]
+
+
+def sentence_tokens(sent: Span, abbrev: tuple[list[int], dict] | None = None,
+                    words: _DocWords | None = None) -> list[tuple[str, int, int]]:
     """Canonical tokens of a sentence with char offsets; abbreviations expanded."""
     base = sent.start_char
-    text = doc_text(sent.doc)[base:sent.end_char]  # Span.text would rebuild it from tokens
-    raw = [(w, base + a, base + b) for w, a, b in raw_tokens(text)]
+    raw = words.within(base, sent.end_char) if words is not None else None
+    if raw is None:
+        text = doc_text(sent.doc)[base:sent.end_char]  # Span.text would rebuild it from tokens
+        raw = [(w, base + a, base + b) for w, a, b in raw_tokens(text)]
     expansions = _expansions(sent, abbrev if abbrev is not None else _abbreviation_index(sent.doc))
     if expansions:
         out: list[tuple[str, int, int]] = []

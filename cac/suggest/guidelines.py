@@ -124,11 +124,14 @@ def apply_integral_symptoms(hits: dict[str, Hit]) -> list[Excluded]:
 def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     """For each Excludes1 pair among the hits, keep the stronger code."""
     excluded: list[Excluded] = []
+    by_letter: dict[str, list[str]] = {}  # a range never crosses a chapter letter
+    for code in hits:
+        by_letter.setdefault(code[:1], []).append(code)
     for code in sorted(hits, key=lambda c: -hits[c].score):
         if code not in hits:
             continue
         for note, ref in excludes1_refs(cs, code):
-            for other in [o for o in hits if o != code and o[0] == ref[0][0] and in_ref(o, ref)]:
+            for other in [o for o in by_letter.get(ref[0][:1], ()) if o != code and o in hits and in_ref(o, ref)]:
                 if hits[other].score <= hits[code].score:
                     excluded.append(hits.pop(other).to_excluded(f"Excludes1 with {code}: {note}", "excludes1", code))
     return excluded

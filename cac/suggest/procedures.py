@@ -170,12 +170,15 @@ class _Words:
         starts: list[int] = []
         ends: list[int] = []
         words: list[str] = []
+        norm = normalize_word
         for m in _WORD_RE.finditer(text.lower()):
-            if m.group() in _STOPWORDS:
+            w = m.group()
+            if w in _STOPWORDS:
                 continue
-            starts.append(m.start())
-            ends.append(m.end())
-            words.append(normalize_word(m.group()))
+            a, b = m.span()
+            starts.append(a)
+            ends.append(b)
+            words.append(norm(w))
         return cls(starts, ends, words)
 
     def span(self, i: int, j: int) -> tuple[int, int]:

@@ -11,3 +11,22 @@ def test_bench_reports_every_figure(settings):
     for key in ("throughput_notes_per_s_per_core", "latency_ms_p50", "latency_ms_p95", "latency_ms_p99",
                 "peak_rss_mb", "reference_notes_per_s", "ratio_to_reference", "load_s"):
         assert res[key] > 0
+
+
+def test_warmup_notes_are_coded_first_and_not_timed(settings):
+    coded: list[str] = []
+
+    class Counting:
+        model_id = "counting"
+
+        def __init__(self) -> None:
+            from cac.suggest.coder import Coder
+            self.knowledge = Coder(settings)
+
+        def code(self, text: str, **kw):
+            coded.append(text)
+            return self.knowledge.code(text, **kw)
+
+    res = run_bench(n=3, words=100, settings=settings, cold=False, make_coder=Counting, warmup=2)
+    assert res["notes"] == 3 and res["warmup_notes"] == 2
+    assert len(coded) == 5  # 2 warm-up notes, then the 3 timed ones
