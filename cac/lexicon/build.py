@@ -103,11 +103,24 @@ def make_term(text: str, code: str, source: str) -> Term | None:
         return None  # "Personal history of other conditions": nothing clinical left
     if not any(len(t) >= 3 and t.isalpha() for t in toks):
         return None  # "HER2+" -> {2}: nothing to anchor on
+    if _ambiguous_acronym(text.strip(), toks):
+        return None  # "PRES" -> {pre}, "PIN" -> {pin}: the abbreviation table handles acronyms in context
     weak = rules().weak
     strong = [t for t in toks if t not in weak]
     if len(strong) >= 2:
         return Term(tuple(strong), tuple(t for t in toks if t in weak), code, source, text)
     return Term(tuple(toks), (), code, source, text)
+
+
+_ACRONYM = re.compile(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*")
+
+
+def _ambiguous_acronym(text: str, toks: list[str]) -> bool:
+    """A one-acronym term too short to be specific, or one that plural folding would change."""
+    if not _ACRONYM.fullmatch(text):
+        return False
+    letters = re.sub(r"[^A-Z]", "", text.split("-")[0])
+    return len(letters) < lexicon_rules().get("acronym_min_letters", 4) or toks[0] != letters.lower()
 
 
 def _cm_texts(cs: CodeSet) -> Iterator[tuple[str, str, str]]:

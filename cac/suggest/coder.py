@@ -28,7 +28,8 @@ from cac.codesets.model import CodeSet
 from cac.codesets.registry import CodeSets
 from cac.config import Settings, get_settings
 from cac.errors import Errors, InputError
-from cac.lexicon.build import Lexicon, build_lexicon
+from cac.lexicon.build import Lexicon, build_lexicon, lexicon_rules
+from cac.lexicon.normalize import normalize
 from cac.lexicon.matcher import TermMatcher
 from cac.suggest import guidelines
 from cac.suggest.hits import Hit
@@ -42,6 +43,12 @@ log = logging.getLogger(__name__)
 MODEL_ID = f"cac-knowledge/{__version__}"
 UNCERTAIN_INPATIENT_FACTOR = 0.85
 SECONDARY_TARGET_FACTOR = 0.5
+
+
+def _HEAD_WORDS() -> tuple[frozenset[str], float]:  # noqa: N802 (a cached constant)
+    """Disease head words a term may leave out, and the score cost when the mention names none."""
+    rules = lexicon_rules()
+    return frozenset(rules.get("head_words", ())), float(rules.get("missing_head_penalty", 0.0))
 PARTIAL_FACTOR = 0.45
 SIBLING_FACTOR = 0.3
 MAX_TARGETS = 6
@@ -250,6 +257,8 @@ class Coder:
         best: dict[str, tuple[float, str, str]] = {}
         n_tokens = m.n_tokens
         partial = set(m.partial_terms)
+        heads = _HEAD_WORDS()
+        said: set[str] | None = None
         for tid in [*m.terms, *partial]:
             term = self.lexicon.terms[tid]
             target = self.spec.default_billable(term.code, seventh)
@@ -258,6 +267,10 @@ class Coder:
             if target is None or not cm.is_valid(target):
                 continue
             score = term_score(term, n_tokens, 0, m.section)
+            if heads[0] and not heads[0].isdisjoint(term.optional):
+                said = set(normalize(m.text)) if said is None else said
+                if heads[0].isdisjoint(said):  # "cranial nerves" for "Cranial nerve disorder": no disorder named
+                    score -= heads[1]
             if tid in partial:
                 score *= PARTIAL_FACTOR
             if self.spec.is_unspecified(target) and target != term.code:

@@ -50,9 +50,14 @@ class Specificity:
         if seventh_kids:
             pick = next((k for k in seventh_kids if self.cs[k].attrs["seventh"] == seventh), None)
             return pick or next((k for k in seventh_kids if self.cs[k].attrs["seventh"] == "A"), seventh_kids[0])
-        return self._default_billable(self._pick_unspecified(kids), seventh)
+        pick = self._pick_unspecified(kids)
+        if pick is None:
+            return None
+        return self._default_billable(pick, seventh)
 
-    def _pick_unspecified(self, kids: list[str]) -> str:
+    def _pick_unspecified(self, kids: list[str]) -> str | None:
+        """The child a coder reports when the documentation adds nothing; None when every child
+        needs a detail (``Z68`` BMI: each child is a value range, none is "unspecified")."""
         def rank(k: str) -> tuple[int, int, str]:
             t = self.cs[k].title.lower()
             if "unspecified" in t:
@@ -69,7 +74,8 @@ class Specificity:
                 r = 5
             return (r, len(t), k)
 
-        return min(kids, key=rank)
+        best = min(kids, key=rank)
+        return None if rank(best)[0] == 5 else best
 
     def is_unspecified(self, code: str) -> bool:
         c = self.cs.get(code)

@@ -31,3 +31,12 @@ def test_lexicon_from_code_set_has_titles_inclusions_and_supplement(coder):
     sources = {t.source for t in coder.lexicon.terms}
     assert {"title", "inclusion", "supplement"} <= sources
     assert len(coder.lexicon.terms) > 50_000
+
+
+def test_short_or_plural_looking_acronyms_are_left_to_the_abbreviation_table():
+    assert make_term("PIN", "N42.31", "inclusion") is None  # "pin" the word
+    assert make_term("PRES", "I67.83", "inclusion") is None  # would fold to "pre"
+    assert make_term("FFA", "L66.12", "inclusion") is None
+    kept = make_term("CADASIL", "I67.850", "inclusion")
+    assert kept is not None and kept.required == ("cadasil",)
+    assert make_term("Pin worm infection", "B80", "index") is not None  # only one-acronym terms are concerned

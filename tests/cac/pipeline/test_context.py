@@ -68,6 +68,8 @@ def test_no_history_of_is_negation_not_history(context_of) -> None:
         ("ER negative breast cancer.", "breast cancer"),  # pseudo: receptor status
         ("Without known allergies, with a history of dyslipidemia and hypertension.", "hypertension"),  # "with"
         ("No evidence of tumor recurrence at present with proteinuria.", "proteinuria"),  # terminator "with"
+        ("No fever and was admitted for pneumonia.", "pneumonia"),  # terminator "was admitted"
+        ("No cough, dyspnea due to anemia.", "anemia"),  # terminator "due to"
     ],
 )
 def test_not_negated(context_of, text: str, target: str) -> None:

@@ -140,3 +140,16 @@ def test_long_note_scales_linearly_enough(coder):
     assert time.perf_counter() - t < 60
     assert "I10" in codes(r)
     assert all(len(s.evidence) <= 25 for s in r.suggestions)
+
+
+def test_anatomy_without_a_disorder_word_is_not_a_suggestion(coder):
+    normal = coder.code("Neurologic exam: cranial nerves intact.", setting="inpatient")
+    assert "G52.9" not in codes(normal)
+    named = coder.code("Assessment: cranial nerve disorder.", setting="inpatient")
+    assert "G52.9" in codes(named)
+
+
+def test_no_default_code_where_every_child_needs_a_value(coder):
+    result = coder.code("Assessment: body mass index recorded.", setting="inpatient")
+    assert not [s.code for s in result.suggestions + result.candidates if s.code.startswith("Z68")]
+    assert coder.spec.default_billable("Z68") is None and coder.spec.default_billable("N18") == "N18.9"
