@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from functools import lru_cache
 from datetime import date
 from importlib import resources
 from dataclasses import dataclass, field
@@ -45,10 +46,13 @@ UNCERTAIN_INPATIENT_FACTOR = 0.85
 SECONDARY_TARGET_FACTOR = 0.5
 
 
-def _HEAD_WORDS() -> tuple[frozenset[str], float]:  # noqa: N802 (a cached constant)
+@lru_cache(maxsize=1)
+def _head_words() -> tuple[frozenset[str], float]:
     """Disease head words a term may leave out, and the score cost when the mention names none."""
     rules = lexicon_rules()
     return frozenset(rules.get("head_words", ())), float(rules.get("missing_head_penalty", 0.0))
+
+
 PARTIAL_FACTOR = 0.45
 SIBLING_FACTOR = 0.3
 MAX_TARGETS = 6
@@ -257,7 +261,7 @@ class Coder:
         best: dict[str, tuple[float, str, str]] = {}
         n_tokens = m.n_tokens
         partial = set(m.partial_terms)
-        heads = _HEAD_WORDS()
+        heads = _head_words()
         said: set[str] | None = None
         for tid in [*m.terms, *partial]:
             term = self.lexicon.terms[tid]
