@@ -49,6 +49,8 @@ FEATURES: tuple[str, ...] = (
     "lin_p", "lin_rank", "lin_category_max",
     # dense retrieval
     "ret_score", "ret_rank", "ret_gap",
+    # nearest training documents
+    "knn_score", "knn_rank",
     # code knowledge: prior, specificity, hierarchy agreement
     "prior_log", "seen_in_training", "code_length", "unspecified", "n_sources", "n_sources_category",
     "doc_log_chars",
@@ -78,6 +80,7 @@ class SourceOutputs:
     knowledge: Any = None  # cac.types.CodingResult
     linear: Mapping[str, float] = field(default_factory=dict)  # label -> calibrated probability (top-K)
     retrieval: Mapping[str, tuple[float, tuple[int, int]]] = field(default_factory=dict)  # label -> (cos, span)
+    neighbors: Mapping[str, float] = field(default_factory=dict)  # label -> neighbour vote (top-K)
 
 
 @dataclass
@@ -165,12 +168,15 @@ def candidate_table(
     lin = {lab: p for lab, p in outputs.linear.items() if lab.startswith(prefix) and not gated(kview.get(lab), gate)}
     ret = {lab: v for lab, v in outputs.retrieval.items()
            if lab.startswith(prefix) and not gated(kview.get(lab), gate)}
+    knn = {lab: v for lab, v in outputs.neighbors.items()
+           if lab.startswith(prefix) and not gated(kview.get(lab), gate)}
     labels = list(dict.fromkeys([*k_labels, *sorted(lin, key=lambda lab: -lin[lab]),
-                                 *sorted(ret, key=lambda lab: -ret[lab][0])]))
+                                 *sorted(ret, key=lambda lab: -ret[lab][0]), *sorted(knn, key=lambda lab: -knn[lab])]))
     if not labels:
         return [], np.zeros((0, len(FEATURES)), dtype=np.float32)
     lin_rank = {lab: i + 1 for i, lab in enumerate(sorted(lin, key=lambda lab: -lin[lab]))}
     ret_rank = {lab: i + 1 for i, lab in enumerate(sorted(ret, key=lambda lab: -ret[lab][0]))}
+    knn_rank = {lab: i + 1 for i, lab in enumerate(sorted(knn, key=lambda lab: -knn[lab]))}
     ret_top = max((v[0] for v in ret.values()), default=math.nan)
     k_cats: dict[str, int] = {}
     for lab in k_labels:
@@ -182,7 +188,7 @@ def candidate_table(
         if top[0] != lab and top[2] is None:
             top[2] = p
     cats_by_source = [{category(lab) for lab in k_labels if kview[lab].suggestion is not None},
-                      set(lin_top), {category(lab) for lab in ret}]
+                      set(lin_top), {category(lab) for lab in ret}, {category(lab) for lab in knn}]
     doc_len = math.log1p(len(outputs.text))
     titles = titles or {}
     col = _COLUMNS
@@ -216,6 +222,9 @@ def candidate_table(
             row[col["ret_score"]] = ret[lab][0]
             row[col["ret_rank"]] = ret_rank[lab]
             row[col["ret_gap"]] = ret_top - ret[lab][0]
+        if lab in knn:
+            row[col["knn_score"]] = knn[lab]
+            row[col["knn_rank"]] = knn_rank[lab]
         n_prior = int(prior.get(lab, 0))
         row[col["prior_log"]] = math.log1p(n_prior)
         row[col["seen_in_training"]] = float(n_prior > 0)
@@ -223,7 +232,7 @@ def candidate_table(
         row[col["code_length"]] = len(code.replace(".", ""))
         row[col["unspecified"]] = float("unspecified" in titles.get(lab, "").lower())
         row[col["n_sources"]] = (float(info is not None and info.suggestion is not None) + float(lab in lin)
-                                 + float(lab in ret))
+                                 + float(lab in ret) + float(lab in knn))
         row[col["n_sources_category"]] = float(sum(cat in s for s in cats_by_source))
         row[col["doc_log_chars"]] = doc_len
     return labels, np.asarray(rows, dtype=np.float32)

@@ -5,8 +5,8 @@ date_of_service=..., top_k=..., doc_id=...) -> CodingResult``), so the CLI, the 
 and the evaluation toolkit use either one.  For each document it
 
 1. runs the knowledge coder (guideline-aware suggestions, candidates, exclusions);
-2. asks the linear model (and the dense retriever, when the pack has one) for
-   their top codes;
+2. asks the linear model, the nearest training documents and the dense
+   retriever (each when the pack has one) for their top codes;
 3. scores the union with the :class:`models.reranker.Reranker` (one calibrated
    probability per code) and splits suggestions from candidates at the threshold
    tuned on dev.
@@ -49,9 +49,11 @@ class HybridCoder:
         linear: LinearCoder | None,
         reranker: Reranker,
         retrieval: Any = None,
+        neighbors: Any = None,
         *,
         k_linear: int = 30,
         k_retrieval: int = 20,
+        k_neighbors: int = 40,
         gate: str = "context",
         category_guard: bool = False,
         guideline_edits: bool = True,
@@ -62,8 +64,10 @@ class HybridCoder:
         self.linear = linear
         self.reranker = reranker
         self.retrieval = retrieval
+        self.neighbors = neighbors
         self.k_linear = k_linear
         self.k_retrieval = k_retrieval
+        self.k_neighbors = k_neighbors
         self.gate = gate
         self.category_guard = category_guard
         self.guideline_edits = guideline_edits
@@ -99,9 +103,15 @@ class HybridCoder:
             from models.retrieval import DenseRetriever
 
             retrieval = DenseRetriever.load(pack.path / comps["retrieval"]["path"])
+        neighbors = None
+        if "neighbors" in comps:
+            from models.neighbors import NeighborCoder
+
+            neighbors = NeighborCoder.load(pack.path / comps["neighbors"]["path"])
         cfg = comps["reranker"].get("sources", {})
-        return cls(knowledge, linear, reranker, retrieval, k_linear=int(cfg.get("k_linear", 30)),
-                   k_retrieval=int(cfg.get("k_retrieval", 20)), gate=str(cfg.get("gate", "context")), guideline_edits=guideline_edits,
+        return cls(knowledge, linear, reranker, retrieval, neighbors, k_linear=int(cfg.get("k_linear", 30)),
+                   k_retrieval=int(cfg.get("k_retrieval", 20)), k_neighbors=int(cfg.get("k_neighbors", 0)),
+                   gate=str(cfg.get("gate", "context")), guideline_edits=guideline_edits,
                    model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
 
     # --- sources ---------------------------------------------------------------------------------
@@ -114,8 +124,11 @@ class HybridCoder:
         if self.retrieval is not None and self.k_retrieval > 0:
             retrieved = [{lab: (s, span) for lab, s, span in r}
                          for r in self.retrieval.predict_with_evidence(list(texts), top_k=self.k_retrieval)]
-        return [SourceOutputs(text=t, knowledge=r, linear=lin, retrieval=ret)
-                for t, r, lin, ret in zip(texts, results, linear, retrieved)]
+        near: list[dict[str, float]] = [{} for _ in texts]
+        if self.neighbors is not None and self.k_neighbors > 0:
+            near = [dict(r) for r in self.neighbors.predict(list(texts), top_k=self.k_neighbors)]
+        return [SourceOutputs(text=t, knowledge=r, linear=lin, retrieval=ret, neighbors=nb)
+                for t, r, lin, ret, nb in zip(texts, results, linear, retrieved, near)]
 
     def prior(self, label: str) -> int:
         return self.linear.label_prior(label) if self.linear is not None else 0
@@ -262,6 +275,8 @@ class HybridCoder:
             parts.append(f"linear model {outputs.linear[label]:.2f}")
         if label in outputs.retrieval:
             parts.append(f"retrieval cosine {outputs.retrieval[label][0]:.2f}")
+        if label in outputs.neighbors:
+            parts.append(f"similar training notes {outputs.neighbors[label]:.2f}")
         if base is not None:
             parts.append(f"knowledge {base.confidence:.2f}")
         rationale.append("reranked from " + ", ".join(parts) if parts else "reranked")

@@ -6,11 +6,13 @@ Recipe (seeded, reproducible):
 2. the linear model is fitted on train (+ any extra corpora); its out-of-fold
    probabilities stand in for it on the train documents, so the reranker learns
    from scores like those it will see on new notes;
-3. optionally the dense retriever is fine-tuned on (evidence sentence, code) and
+3. the nearest-neighbour index stores the train documents; each train document
+   is scored against the others (leave-one-out);
+4. optionally the dense retriever is fine-tuned on (evidence sentence, code) and
    (synonym, code) pairs, and indexes every billable code;
-4. the reranker is fitted on the train candidate tables, then calibrated
+5. the reranker is fitted on the train candidate tables, then calibrated
    (isotonic) and thresholded on dev;
-5. dev is scored for every source alone and combined (the ablation), and the
+6. dev is scored for every source alone and combined (the ablation), and the
    pack is written with its metrics, training-data fingerprint and model card.
 
 Dev is used for calibration and thresholds, so the combined model's dev
@@ -53,8 +55,9 @@ class TrainConfig:
 
     seed: int = 0
     setting: str = "inpatient"
-    k_linear: int = 80
+    k_linear: int = 150
     k_retrieval: int = 20
+    k_neighbors: int = 60
     gate: str = "context"
     retrieval: bool = False
     retrieval_fine_tune: bool = True
@@ -62,6 +65,7 @@ class TrainConfig:
     retrieval_max_pairs: int = 8000
     retrieval_systems: tuple[str, ...] = ("ICD-10-CM",)
     linear: dict = field(default_factory=dict)
+    neighbors: dict = field(default_factory=dict)
     reranker: dict = field(default_factory=dict)
     n_boot: int = 1000
 
@@ -236,6 +240,20 @@ def train_pack(
     lin_dev = [dict(r) for r in linear.predict([d.text for d in dev_docs], top_k=max(config.k_linear, 100))]
     timings["linear_s"] = time.perf_counter() - t
 
+    neighbors = None
+    nb_train: list[dict] = [{} for _ in train_docs]
+    nb_dev: list[dict] = [{} for _ in dev_docs]
+    if config.k_neighbors > 0:
+        from models.neighbors import NeighborCoder
+
+        stage.report("neighbors", f"indexing {len(train_docs)} documents for nearest-neighbour votes")
+        t = time.perf_counter()
+        neighbors = NeighborCoder(**{"seed": config.seed, **config.neighbors}).fit(
+            [d.text for d in train_docs], [_labels(d) for d in train_docs])
+        nb_train = [dict(neighbors.top(row, config.k_neighbors)) for row in neighbors.oof_]
+        nb_dev = [dict(r) for r in neighbors.predict([d.text for d in dev_docs], top_k=max(config.k_neighbors, 100))]
+        timings["neighbors_s"] = time.perf_counter() - t
+
     retrieval = None
     ret_train: list[dict] = [{} for _ in train_docs]
     ret_dev: list[dict] = [{} for _ in dev_docs]
@@ -251,12 +269,15 @@ def train_pack(
 
     stage.report("reranker", "fitting on train candidates, calibrating and thresholding on dev")
     t = time.perf_counter()
-    hybrid = HybridCoder(knowledge, linear, Reranker(**{"seed": config.seed, **config.reranker}), retrieval,
-                         k_linear=config.k_linear, k_retrieval=config.k_retrieval, gate=config.gate)
-    train_out = [SourceOutputs(d.text, k, lin, ret) for d, k, lin, ret in zip(train_docs, k_train, lin_train, ret_train)]
+    hybrid = HybridCoder(knowledge, linear, Reranker(**{"seed": config.seed, **config.reranker}), retrieval, neighbors,
+                         k_linear=config.k_linear, k_retrieval=config.k_retrieval, k_neighbors=config.k_neighbors,
+                         gate=config.gate)
+    train_out = [SourceOutputs(d.text, k, lin, ret, nb)
+                 for d, k, lin, ret, nb in zip(train_docs, k_train, lin_train, ret_train, nb_train)]
     dev_out = [SourceOutputs(d.text, k, {lab: p for lab, p in sorted(lin.items(), key=lambda kv: -kv[1])[:config.k_linear]},
-                             {lab: v for lab, v in sorted(ret.items(), key=lambda kv: -kv[1][0])[:config.k_retrieval]})
-               for d, k, lin, ret in zip(dev_docs, k_dev, lin_dev, ret_dev)]
+                             {lab: v for lab, v in sorted(ret.items(), key=lambda kv: -kv[1][0])[:config.k_retrieval]},
+                             {lab: v for lab, v in sorted(nb.items(), key=lambda kv: -kv[1])[:config.k_neighbors]})
+               for d, k, lin, ret, nb in zip(dev_docs, k_dev, lin_dev, ret_dev, nb_dev)]
     tr_sets = candidate_sets(hybrid, train_out, train_docs)
     dv_sets = candidate_sets(hybrid, dev_out, dev_docs)
     reranker = hybrid.reranker.fit({s: v[0] for s, v in tr_sets.items()}, {s: v[1] for s, v in tr_sets.items()})
@@ -276,7 +297,7 @@ def train_pack(
         n_gold = sum(len(g) for g in gold.values())
         found = {(dev_docs[i].id, lab) for (i, lab), yy in zip(keys, y) if yy}
         metrics["candidate_recall"][task] = len(found) / max(1, n_gold)
-        metrics["ablation"][task] = ablation(system, gold, dev_docs, k_dev, lin_dev, ret_dev, config, dev)
+        metrics["ablation"][task] = ablation(system, gold, dev_docs, k_dev, lin_dev, ret_dev, config, dev, nb_dev)
     timings["reranker_s"] = time.perf_counter() - t
 
     stage.report("pack", f"writing {out}")
@@ -287,9 +308,14 @@ def train_pack(
                    "params": linear.get_params()},
         "reranker": {"path": "reranker", "family": "reranker.hgb_isotonic.v1", "thresholds": reranker.thresholds_,
                      "sources": {"knowledge": knowledge.model_id, "k_linear": config.k_linear, "gate": config.gate,
-                                 "k_retrieval": config.k_retrieval if retrieval is not None else 0},
+                                 "k_retrieval": config.k_retrieval if retrieval is not None else 0,
+                                 "k_neighbors": config.k_neighbors if neighbors is not None else 0},
                      "params": reranker.get_params()},
     }
+    if neighbors is not None:
+        neighbors.save(out / "neighbors")
+        components["neighbors"] = {"path": "neighbors", "family": "neighbors.tfidf_knn.v1",
+                                   "labels": len(neighbors.labels_), "params": neighbors.get_params()}
     if retrieval is not None:
         retrieval.save(out / "retrieval")
         components["retrieval"] = {"path": "retrieval", "family": "retrieval.dense_minilm.v1",
@@ -322,7 +348,8 @@ def train_pack(
 
 
 def ablation(system: str, gold: dict[str, set[str]], docs: Sequence[Document], k_dev: Sequence[Any],
-             lin_dev: Sequence[dict], ret_dev: Sequence[dict], config: TrainConfig, combined: dict) -> dict[str, Any]:
+             lin_dev: Sequence[dict], ret_dev: Sequence[dict], config: TrainConfig, combined: dict,
+             nb_dev: Sequence[dict] = ()) -> dict[str, Any]:
     """Each source alone on dev (its own threshold tuned on dev) beside the combined model."""
     from evaluation.report import score
     from evaluation.run import _prefix_harmonize, result_rankings
@@ -343,6 +370,9 @@ def ablation(system: str, gold: dict[str, set[str]], docs: Sequence[Document], k
     if any(lab.startswith(prefix) for ret in ret_dev for lab in ret):
         sources["retrieval"] = {d.id: [(lab[len(prefix):], v[0]) for lab, v in ret.items() if lab.startswith(prefix)]
                                 for d, ret in zip(docs, ret_dev)}
+    if any(lab.startswith(prefix) for nb in nb_dev for lab in nb):
+        sources["neighbors"] = {d.id: [(lab[len(prefix):], v) for lab, v in nb.items() if lab.startswith(prefix)]
+                                for d, nb in zip(docs, nb_dev)}
     for name, ranked in sources.items():
         view = dev_view(gold, {k: sorted(v, key=lambda cs: -cs[1]) for k, v in ranked.items()}, system)
         res = evaluate_ranked(view, tuned_threshold(view), config.n_boot)

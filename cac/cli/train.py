@@ -21,8 +21,9 @@ def train_command(
     seed: Annotated[int, typer.Option(help="Seed for every random choice (reproducible packs)")] = 0,
     retrieval: Annotated[bool, typer.Option("--retrieval/--no-retrieval", help="Also train the dense retriever (needs the retrieval extra)")] = False,
     fine_tune: Annotated[bool, typer.Option("--fine-tune/--no-fine-tune", help="Fine-tune the retriever's encoder")] = True,
-    k_linear: Annotated[int, typer.Option(help="Candidates the linear model adds per document")] = 80,
+    k_linear: Annotated[int, typer.Option(help="Candidates the linear model adds per document")] = 150,
     k_retrieval: Annotated[int, typer.Option(help="Candidates the retriever adds per document")] = 20,
+    k_neighbors: Annotated[int, typer.Option(help="Candidates the nearest training documents add per document (0: no neighbour index)")] = 60,
     name: Annotated[str, typer.Option(help="Pack name (shown by cac models list)")] = "cac-hybrid",
     parent: Annotated[Optional[str], typer.Option(help="Parent pack (path or id) this one retrains")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the dev confidence intervals")] = 1000,
@@ -36,6 +37,6 @@ def train_command(
     console = Console(stderr=True)
     pack = run_training(output=output, corpus=corpus, root=root, path=path, dev_path=dev_path,
                         dev_fraction=dev_fraction, extra=extra or [], seed=seed, retrieval=retrieval,
-                        fine_tune=fine_tune, k_linear=k_linear, k_retrieval=k_retrieval, name=name, parent=parent, n_boot=n_boot,
+                        fine_tune=fine_tune, k_linear=k_linear, k_retrieval=k_retrieval, k_neighbors=k_neighbors, name=name, parent=parent, n_boot=n_boot,
                         progress=not quiet, console=None if quiet else console)
     print_summary(pack, Console())

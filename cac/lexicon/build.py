@@ -140,8 +140,28 @@ def _cm_texts(cs: CodeSet) -> Iterator[tuple[str, str, str]]:
                     yield note, c.code, "includes"
 
 
+_WITHOUT = re.compile(r"(?:,\s*|\s+)without\s+.*?(?=,|\s+with\s+|$)", re.IGNORECASE)
+
+
+def default_title(title: str) -> str | None:
+    """The title with its ``without ...`` clauses dropped, or None if it has none.
+
+    ICD-10-CM makes the "without" code the default: "Hepatitis A without hepatic coma" is what a
+    note saying "hepatitis A" gets, "Diverticulosis of large intestine without perforation or abscess
+    with bleeding" what "diverticulosis of the colon with bleeding" gets.  A clause runs to the next
+    comma or "with", so the axes after it (laterality, "recurrent", "with bleeding") stay required."""
+    if " without " not in title.lower():
+        return None
+    core = re.sub(r"\s{2,}", " ", _WITHOUT.sub("", title)).strip(" ,")
+    return core if core and core.lower() != title.lower() else None
+
+
 def build_lexicon(cm: CodeSet, extra: Iterable[tuple[str, str, str]] = ()) -> Lexicon:
-    """Lexicon from ICD-10-CM, the index supplement and ``extra`` (text, code, source)."""
+    """Lexicon from ICD-10-CM, the index supplement and ``extra`` (text, code, source).
+
+    Last come the default ("without ...") forms of billable titles (:func:`default_title`), each
+    only where no other term already names the same token bag, so they never compete with a
+    code's own wording."""
     drop = lexicon_rules()["drop_token_variants"]
     seen: set[tuple] = set()
     terms: list[Term] = []
@@ -171,6 +191,21 @@ def build_lexicon(cm: CodeSet, extra: Iterable[tuple[str, str, str]] = ()) -> Le
             add(text, code, source)
     for text, code, source in _cm_texts(cm):
         add(text, code, source)
+    bags = {key[0] for key in seen}
+    defaults: dict[frozenset, list[str]] = {}
+    for text, code, source in _cm_texts(cm):
+        core = default_title(text) if source == "title" and cm.is_valid(code) else None
+        if core is None:
+            continue
+        for variant in term_variants(core):
+            term = make_term(variant, code, "title_default")
+            if term is not None and frozenset(term.required) not in bags:
+                defaults.setdefault(frozenset(term.required), []).append(code)
+                if len(defaults[frozenset(term.required)]) == 1:
+                    terms.append(term)
+    # a bag that several codes' default forms share names none of them specifically
+    ambiguous = {bag for bag, codes in defaults.items() if len(set(codes)) > 1}
+    terms = [t for t in terms if t.source != "title_default" or frozenset(t.required) not in ambiguous]
     return Lexicon(terms)
 
 

@@ -7,6 +7,13 @@ plus a small slack).  This finds ``renal cell carcinoma of the left kidney`` and
 ``carcinoma, kidney, left`` alike, at the cost of a few set operations per
 sentence.  Matches whose token positions are strictly covered by a longer match
 are dropped (the longest, most specific term wins).
+
+List items: given each token's *segment* (the comma- or semicolon-separated
+part of the sentence it lies in), a match spanning segments is dropped when
+every segment's share of it is already a match of its own: in "COPD,
+hypertension" the "pulmonary" of the expanded COPD and the next item's
+"hypertension" do not make "pulmonary hypertension", while "carcinoma of the
+breast, left" keeps its laterality ("left" is no match by itself).
 """
 
 from __future__ import annotations
@@ -70,7 +77,8 @@ class TermMatcher:
         anchor = [min(t.required, key=lambda x: (df[x], x)) for t in lexicon.terms]
         return {"anchor": " ".join(anchor)}
 
-    def match(self, tokens: list[str], partial: list[Match] | None = None) -> list[Match]:
+    def match(self, tokens: list[str], partial: list[Match] | None = None,
+              segments: list[int] | None = None) -> list[Match]:
         """Matches of the lexicon in one sentence's canonical tokens.
 
         With a ``partial`` list, terms of 3+ tokens whose anchor (rarest token) and
@@ -80,7 +88,7 @@ class TermMatcher:
         if not tokens:
             return []
         if partial is None:
-            return self.match_many([tokens])[0]
+            return self.match_many([tokens], None if segments is None else [segments])[0]
         where = _positions(tokens)
         present = frozenset(where)
         req_sets = self._req_sets
@@ -96,9 +104,9 @@ class TermMatcher:
                         pos = self._window(tuple(sorted(have)), where)
                         if pos is not None:
                             partial.append(Match(pos, [tid], partial=True))
-        return self._resolve(full, where)
+        return self._resolve(full, where, segments)
 
-    def match_many(self, sentences: list[list[str]]) -> list[list[Match]]:
+    def match_many(self, sentences: list[list[str]], segments: list[list[int]] | None = None) -> list[list[Match]]:
         """``[match(tokens) for tokens in sentences]`` (no partial matches), faster.
 
         Terms are screened once against the whole document's tokens, then only
@@ -137,10 +145,11 @@ class TermMatcher:
                     found[i].append(tid)
         out: list[list[Match]] = [[] for _ in sentences]
         for i, tids in found.items():
-            out[i] = self._resolve(tids, _positions(sentences[i]))
+            out[i] = self._resolve(tids, _positions(sentences[i]), None if segments is None else segments[i])
         return out
 
-    def _resolve(self, tids: list[int], where: dict[str, list[int]]) -> list[Match]:
+    def _resolve(self, tids: list[int], where: dict[str, list[int]], segments: list[int] | None = None
+                 ) -> list[Match]:
         """Window the fully present terms ``tids`` and keep the longest, most specific matches."""
         by_positions: dict[tuple[int, ...], Match] = {}
         for tid in tids:
@@ -152,6 +161,8 @@ class TermMatcher:
                 m = by_positions[positions] = Match(positions, [])
             m.term_ids.append(tid)
         matches = list(by_positions.values())
+        if segments is not None and len(matches) > 1:
+            matches = _drop_list_bridges(matches, segments)
         covers: dict[int, set[int]] = {}
         for m in matches:
             lo, hi = m.first - 2, m.last + 2
@@ -187,6 +198,24 @@ class TermMatcher:
             if span < best_span and len(set(chosen)) == len(chosen):
                 best, best_span = tuple(sorted(chosen)), span
         return best if best is not None and best_span <= limit else None
+
+
+def _drop_list_bridges(matches: list[Match], segments: list[int]) -> list[Match]:
+    """Matches minus those that bridge list items each already matched on its own."""
+    inside = [m for m in matches if segments[m.first] == segments[m.last]]
+    if len(inside) == len(matches):
+        return matches
+    covered = {p for m in inside for p in m.positions}
+    keep = []
+    for m in matches:
+        if segments[m.first] != segments[m.last]:
+            by_segment: dict[int, list[int]] = defaultdict(list)
+            for p in m.positions:
+                by_segment[segments[p]].append(p)
+            if all(all(p in covered for p in ps) for ps in by_segment.values()):
+                continue
+        keep.append(m)
+    return keep
 
 
 def _positions(tokens: list[str]) -> dict[str, list[int]]:

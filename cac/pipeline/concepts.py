@@ -13,6 +13,8 @@ component (``to_disk``/``from_disk``, JSON).
 
 from __future__ import annotations
 
+import re
+
 from bisect import bisect_left
 from pathlib import Path
 from typing import Iterable
@@ -72,13 +74,14 @@ class ConceptMatcher:
             if toks:
                 sent_toks.append(toks)
         canon = [[t for t, _, _ in toks] for toks in sent_toks]
+        segments = _list_segments(doc_text(doc), sent_toks)
         if self.partial:
             per_sentence = []
-            for c in canon:
+            for c, seg in zip(canon, segments):
                 partial: list = []
-                per_sentence.append([*self.matcher.match(c, partial), *partial])
+                per_sentence.append([*self.matcher.match(c, partial, seg), *partial])
         else:
-            per_sentence = self.matcher.match_many(canon)
+            per_sentence = self.matcher.match_many(canon, segments)
         for toks, matches in zip(sent_toks, per_sentence):
             for m in matches:
                 start, end = toks[m.first][1], toks[m.last][2]
@@ -135,6 +138,15 @@ def _header_ranges(doc: Doc) -> list[tuple[int, int]]:
         return []
     return [(s.header_start_char, s.header_end_char) for s in doc._.sections or ()
             if s.header_end_char > s.header_start_char]
+
+
+_LIST_SEPARATORS = re.compile(r"[,;]")
+
+
+def _list_segments(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> list[list[int]]:
+    """Each token's list item: how many commas/semicolons of the note precede it."""
+    seps = [m.start() for m in _LIST_SEPARATORS.finditer(text)]
+    return [[bisect_left(seps, start) for _, start, _ in toks] for toks in sent_toks]
 
 
 class _DocWords:

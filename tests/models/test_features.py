@@ -51,6 +51,18 @@ def test_union_of_sources_with_knowledge_flags() -> None:
     assert math.isnan(row(labels, X, "ICD-10-CM:C50.919")["ret_score"])
 
 
+def test_neighbour_votes_add_candidates_with_score_and_rank() -> None:
+    out = SourceOutputs(TEXT, result(), neighbors={"ICD-10-CM:I10": 0.6, "ICD-10-CM:E11.9": 0.3,
+                                                   "ICD-10-CM:J18.9": 0.5, "ICD-10-PCS:0DTJ4ZZ": 0.4})
+    labels, X = candidate_table(out, "ICD-10-CM", prior={}, gate="context")
+    assert "ICD-10-CM:I10" in labels
+    assert "ICD-10-CM:J18.9" not in labels  # negated by the rules: the neighbours are gated like every source
+    i10, e119 = row(labels, X, "ICD-10-CM:I10"), row(labels, X, "ICD-10-CM:E11.9")
+    assert i10["knn_score"] == np.float32(0.6) and i10["knn_rank"] == 1 and i10["n_sources"] == 1
+    assert e119["knn_rank"] == 2 and e119["n_sources"] == 2
+    assert math.isnan(row(labels, X, "ICD-10-CM:E11.8")["knn_score"])
+
+
 def test_empty_document_gives_an_empty_table() -> None:
     labels, X = candidate_table(SourceOutputs("x"), "ICD-10-PCS", prior={})
     assert labels == [] and X.shape == (0, len(FEATURES))

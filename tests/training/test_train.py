@@ -68,10 +68,11 @@ def test_pack_holds_verified_safe_components_and_metrics(pack, coder) -> None:
     again = load_pack(pack.path, code_sets=coder.code_sets.versions())
     assert again.pack_id == pack.pack_id
     assert {Path(f).suffix for f in pack.manifest["files"]} == {".json", ".safetensors"}
-    assert set(pack.components) == {"linear", "reranker"}
+    assert set(pack.components) == {"linear", "neighbors", "reranker"}
+    assert pack.components["reranker"]["sources"]["k_neighbors"] == CONFIG.k_neighbors
     dev = pack.metrics["dev"]["diagnosis"]
     assert 0.0 <= dev["map"] <= 1.0 and 0.0 <= dev["threshold"] <= 1.0 and "ece_crossfit" in dev
-    assert set(pack.metrics["ablation"]["diagnosis"]) == {"knowledge", "linear", "combined"}
+    assert set(pack.metrics["ablation"]["diagnosis"]) == {"knowledge", "linear", "neighbors", "combined"}
     assert pack.manifest["training_data"]["n_train_documents"] == 21
     assert pack.manifest["training_data"]["fingerprint"]
     assert (pack.path / "MODEL_CARD.md").read_text().count("tiny") >= 1
@@ -89,6 +90,7 @@ def test_hybrid_coder_suggests_learned_codes_with_evidence(pack, coder) -> None:
     assert top.evidence and all(text[e.start:e.end] == e.text for e in top.evidence)
     assert any("anemia" in e.text.lower() for e in top.evidence)
     assert any(r.startswith("reranked from") for r in top.rationale)
+    assert any("similar training notes" in r for r in top.rationale)  # the neighbour index voted for it
     assert [s.confidence for s in result.suggestions] == sorted((s.confidence for s in result.suggestions), reverse=True)
 
 
@@ -104,13 +106,26 @@ def test_training_is_reproducible(corpus, coder, pack, tmp_path) -> None:
                        corpus_info={"corpora": [{"name": "tiny"}]}, name="tiny", license="test data", progress=False)
     # the linear model and the reranker's metadata are byte-identical, and so is what the packs suggest
     # (the boosted trees have been seen to differ in rare runs of the whole suite: see the closing note)
-    same = ("linear/", "reranker/reranker.json")
+    same = ("linear/", "neighbors/", "reranker/reranker.json")
     files_a = {k: v["sha256"] for k, v in pack.manifest["files"].items() if k.startswith(same)}
     files_b = {k: v["sha256"] for k, v in again.manifest["files"].items() if k.startswith(same)}
-    assert files_a == files_b and len(files_a) == 3
+    assert files_a == files_b and len(files_a) == 5
     a, b = (HybridCoder.from_pack(p.path, knowledge=coder) for p in (pack, again))
     text = "Essential hypertension. Laparoscopic appendectomy was performed."
     assert a.code(text).to_dict()["suggestions"] == b.code(text).to_dict()["suggestions"]
+
+
+def test_packs_train_without_the_neighbour_index(corpus, coder, tmp_path) -> None:
+    from dataclasses import replace
+
+    train, dev = split_dev(read_jsonl(corpus), 0.3, seed=0)
+    plain = train_pack(train, dev, tmp_path / "plain", config=replace(CONFIG, k_neighbors=0), knowledge=coder,
+                       progress=False)
+    assert "neighbors" not in plain.components
+    assert "neighbors" not in plain.metrics["ablation"]["diagnosis"]
+    hybrid = HybridCoder.from_pack(plain.path, knowledge=coder)
+    assert hybrid.neighbors is None and hybrid.k_neighbors == 0
+    assert "I10" in {s.code for s in hybrid.code("Essential hypertension, blood pressure 160/95.").suggestions}
 
 
 def test_output_directory_must_be_new(corpus, coder, pack) -> None:

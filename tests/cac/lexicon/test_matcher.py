@@ -40,3 +40,29 @@ def test_short_or_plural_looking_acronyms_are_left_to_the_abbreviation_table():
     kept = make_term("CADASIL", "I67.850", "inclusion")
     assert kept is not None and kept.required == ("cadasil",)
     assert make_term("Pin worm infection", "B80", "index") is not None  # only one-acronym terms are concerned
+
+
+def _codes(lex, matches):
+    return {lex.terms[i].code for mm in matches for i in mm.term_ids}
+
+
+def test_terms_do_not_bridge_list_items_that_match_on_their_own():
+    lex = _lex(("Chronic obstructive pulmonary disease", "J44.9"), ("Pulmonary hypertension", "I27.20"),
+               ("Hypertension", "I10"), ("Malignant neoplasm of left breast", "C50.912"),
+               ("Malignant neoplasm of breast", "C50.919"))
+    m = TermMatcher(lex, window_slack=3)
+    toks = normalize("chronic obstructive pulmonary disease, hypertension")
+    segments = [0, 0, 0, 0, 1]
+    assert _codes(lex, m.match(toks, segments=segments)) == {"J44.9", "I10"}
+    assert _codes(lex, m.match_many([toks], [segments])[0]) == {"J44.9", "I10"}
+    assert "I27.20" in _codes(lex, m.match(toks))  # without list items the words are one bag
+    # a list item that is no match by itself ("left") still completes a term across the comma
+    toks = normalize("malignant neoplasm of the breast, left")
+    assert _codes(lex, m.match(toks, segments=[0, 0, 0, 1])) == {"C50.912"}
+
+
+def test_concept_matcher_reads_list_items_from_commas(coder):
+    result = coder.code("History of COPD, hypertension and hypercholesterolemia.", setting="inpatient", top_k=5)
+    codes = {s.code for s in result.suggestions}
+    assert "I10" in codes
+    assert not any(c.startswith("I27") for c in codes)

@@ -1,0 +1,23 @@
+"""Lexicon building: default ("without ...") forms of titles."""
+
+from cac.lexicon.build import default_title
+
+
+def test_default_title_drops_without_clauses_and_keeps_the_other_axes():
+    assert default_title("Hepatitis A without hepatic coma") == "Hepatitis A"
+    assert default_title("Hyperuricemia without signs of inflammatory arthritis and tophaceous disease") == "Hyperuricemia"
+    assert (default_title("Diverticulosis of large intestine without perforation or abscess with bleeding")
+            == "Diverticulosis of large intestine with bleeding")
+    assert default_title("Unilateral femoral hernia, without obstruction or gangrene, recurrent") == "Unilateral femoral hernia, recurrent"
+    assert default_title("Essential (primary) hypertension") is None
+
+
+def test_default_forms_reach_the_lexicon_only_where_no_term_names_them(coder):
+    defaults = [t for t in coder.lexicon.terms if t.source == "title_default"]
+    assert defaults, "no default title forms were indexed"
+    e790 = [t for t in defaults if t.code == "E79.0"]
+    assert e790 and e790[0].required == ("hyperuricemia",)
+    # "Type 2 diabetes mellitus" is already the E11 category's own title: no default form for E11.9
+    assert not any(t.code == "E11.9" for t in defaults)
+    result = coder.code("He has hyperuricemia treated with allopurinol.", setting="inpatient", top_k=5)
+    assert "E79.0" in {s.code for s in result.suggestions}
