@@ -14,7 +14,7 @@ safetensors / JSON files into a directory and returns their paths;
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 Ranked = list[tuple[str, float]]
 
@@ -44,3 +44,28 @@ class TextRanker(Protocol):
 
     @classmethod
     def load(cls, path: str | Path) -> "TextRanker": ...
+
+
+def write_model_files(path: str | Path, stem: str, meta: Mapping[str, Any], arrays: Mapping[str, Any]) -> list[Path]:
+    """``stem.json`` (``meta``) and ``stem.safetensors`` (numpy ``arrays``) in the directory ``path``."""
+    import orjson
+    from safetensors.numpy import save_file
+
+    d = Path(path)
+    d.mkdir(parents=True, exist_ok=True)
+    weights, meta_path = d / f"{stem}.safetensors", d / f"{stem}.json"
+    save_file(dict(arrays), str(weights))
+    meta_path.write_bytes(orjson.dumps(dict(meta)))
+    return [meta_path, weights]
+
+
+def read_model_files(path: str | Path, stem: str, family: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(meta, arrays)`` written by :func:`write_model_files`; ValueError unless ``meta["family"] == family``."""
+    import orjson
+    from safetensors.numpy import load_file
+
+    d = Path(path)
+    meta = orjson.loads((d / f"{stem}.json").read_bytes())
+    if meta.get("family") != family:
+        raise ValueError(f"{d}: not a {family} model")
+    return meta, load_file(str(d / f"{stem}.safetensors"))

@@ -13,6 +13,7 @@ of a saved reranker: :func:`check_features` refuses a pack built with another li
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -53,7 +54,7 @@ FEATURES: tuple[str, ...] = (
     "knn_score", "knn_rank",
     # code knowledge: prior, specificity, hierarchy agreement
     "prior_log", "seen_in_training", "code_length", "unspecified", "n_sources", "n_sources_category",
-    "doc_log_chars",
+    "doc_log_chars", "title_overlap", "knn_category",
 )
 _COLUMNS: dict[str, int] = {name: i for i, name in enumerate(FEATURES)}
 
@@ -64,6 +65,28 @@ def check_features(names: Sequence[str]) -> None:
         missing = sorted(set(FEATURES) - set(names))
         extra = sorted(set(names) - set(FEATURES))
         raise ValueError(f"reranker feature list differs from this cac's (missing {missing}, unknown {extra})")
+
+
+@lru_cache(maxsize=100_000)
+def _title_words(title: str) -> frozenset[str]:
+    """Canonical content words of a code title (as the lexicon normalizes them)."""
+    from cac.lexicon.normalize import normalize, rules
+
+    weak = rules().weak
+    return frozenset(t for t in normalize(title) if t not in weak and not t.isdigit())
+
+
+def note_words(text: str) -> frozenset[str]:
+    """Canonical words of a note, for :func:`candidate_table`'s title features (once per note)."""
+    from cac.lexicon.normalize import normalize
+
+    return frozenset(normalize(text))
+
+
+def _overlap(title: str, words: frozenset[str]) -> float:
+    """Share of a code text's content words that the note has (NaN for no words)."""
+    tw = _title_words(title)
+    return len(tw & words) / len(tw) if tw else math.nan
 
 
 def category(label: str) -> str:
@@ -154,12 +177,14 @@ def candidate_table(
     titles: Mapping[str, str] | None = None,
     knowledge: Mapping[str, KnowledgeInfo] | None = None,
     gate: str = "context",
+    words: frozenset[str] | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """Candidate labels of ``system`` for one document and their ``(n, len(FEATURES))`` features.
 
     ``prior`` maps a label to its number of training documents; ``titles`` a label to its
     code title (for the "unspecified" flag); ``knowledge`` a precomputed :func:`knowledge_view`;
-    ``gate`` which rule exclusions remove a code from the candidates (:func:`gated`)."""
+    ``gate`` which rule exclusions remove a code from the candidates (:func:`gated`); ``words`` the
+    note's :func:`note_words` (computed here when not given)."""
     if gate not in GATES:
         raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
     kview = knowledge if knowledge is not None else knowledge_view(outputs.knowledge)
@@ -182,6 +207,9 @@ def candidate_table(
     for lab in k_labels:
         if kview[lab].suggested:
             k_cats[category(lab)] = k_cats.get(category(lab), 0) + 1
+    knn_cat: dict[str, float] = {}
+    for lab, v in knn.items():
+        knn_cat[category(lab)] = knn_cat.get(category(lab), 0.0) + v
     lin_top: dict[str, list] = {}  # category -> [best label, best p, second p], from the linear model
     for lab, p in sorted(lin.items(), key=lambda kv: -kv[1]):
         top = lin_top.setdefault(category(lab), [lab, p, None])
@@ -191,14 +219,33 @@ def candidate_table(
                       set(lin_top), {category(lab) for lab in ret}, {category(lab) for lab in knn}]
     doc_len = math.log1p(len(outputs.text))
     titles = titles or {}
+    words = note_words(outputs.text) if words is None else words
     col = _COLUMNS
+    # every row starts as a copy of this template (a list, not a numpy row: item assignment is
+    # ~5x cheaper); most candidates come from one learned source and touch few columns
+    template = [math.nan] * len(FEATURES)
+    for _, name in _EXCLUSION_FLAGS:
+        template[col[name]] = 0.0
+    template[col["ex_guideline"]] = 0.0
+    template[col["doc_log_chars"]] = doc_len
+    c_k_same, c_lin_p, c_lin_rank, c_lin_cat = (col[n] for n in ("k_same_category", "lin_p", "lin_rank",
+                                                                 "lin_category_max"))
+    c_ret_score, c_ret_rank, c_ret_gap, c_knn_score, c_knn_rank = (col[n] for n in (
+        "ret_score", "ret_rank", "ret_gap", "knn_score", "knn_rank"))
+    c_prior, c_seen, c_len, c_unspec, c_title, c_knn_cat, c_n_src, c_n_src_cat = (col[n] for n in (
+        "prior_log", "seen_in_training", "code_length", "unspecified", "title_overlap", "knn_category",
+        "n_sources", "n_sources_category"))
+    flags = [(rule_prefix, col[name]) for rule_prefix, name in _EXCLUSION_FLAGS]
+    c_guideline = col["ex_guideline"]
+    n_prefix = len(prefix)
     rows: list[list[float]] = []
     for lab in labels:
-        row = [math.nan] * len(FEATURES)  # a list, not a numpy row: item assignment is ~5x cheaper
+        row = template.copy()
         rows.append(row)
         info = kview.get(lab)
         cat = category(lab)
-        if info is not None and info.suggestion is not None:
+        has_k = info is not None and info.suggestion is not None
+        if has_k:
             row[col["k_score"]] = info.score
             row[col["k_suggested"]] = float(info.suggested)
             row[col["k_rank"]] = info.rank
@@ -207,34 +254,38 @@ def candidate_table(
             row[col["k_uncertain"]] = _rationale_has(info, "uncertain")
             row[col["k_history_code"]] = _rationale_has(info, "personal history", "family history")
             row[col["k_sec_dx"]], row[col["k_sec_history"]], row[col["k_sec_procedure"]] = _sections(info)
-        row[col["k_same_category"]] = k_cats.get(cat, 0) - (1 if info is not None and info.suggested else 0)
-        rules = info.rules if info is not None else set()
-        for rule_prefix, name in _EXCLUSION_FLAGS:
-            row[col[name]] = float(any(r_.startswith(rule_prefix) for r_ in rules))
-        row[col["ex_guideline"]] = float(any(not r_.startswith("context:") for r_ in rules))
-        if lab in lin:
-            row[col["lin_p"]] = lin[lab]
-            row[col["lin_rank"]] = lin_rank[lab]
+        row[c_k_same] = k_cats.get(cat, 0) - (1 if info is not None and info.suggested else 0)
+        if info is not None and info.rules:
+            rules = info.rules
+            for rule_prefix, c in flags:
+                row[c] = float(any(r_.startswith(rule_prefix) for r_ in rules))
+            row[c_guideline] = float(any(not r_.startswith("context:") for r_ in rules))
+        p_lin = lin.get(lab)
+        if p_lin is not None:
+            row[c_lin_p] = p_lin
+            row[c_lin_rank] = lin_rank[lab]
         top = lin_top.get(cat)  # the best linear probability of another code of the same category
         other = None if top is None else (top[1] if top[0] != lab else top[2])
-        row[col["lin_category_max"]] = 0.0 if other is None else other
-        if lab in ret:
-            row[col["ret_score"]] = ret[lab][0]
-            row[col["ret_rank"]] = ret_rank[lab]
-            row[col["ret_gap"]] = ret_top - ret[lab][0]
-        if lab in knn:
-            row[col["knn_score"]] = knn[lab]
-            row[col["knn_rank"]] = knn_rank[lab]
+        row[c_lin_cat] = 0.0 if other is None else other
+        in_ret = lab in ret
+        if in_ret:
+            row[c_ret_score] = ret[lab][0]
+            row[c_ret_rank] = ret_rank[lab]
+            row[c_ret_gap] = ret_top - ret[lab][0]
+        v_knn = knn.get(lab)
+        if v_knn is not None:
+            row[c_knn_score] = v_knn
+            row[c_knn_rank] = knn_rank[lab]
         n_prior = int(prior.get(lab, 0))
-        row[col["prior_log"]] = math.log1p(n_prior)
-        row[col["seen_in_training"]] = float(n_prior > 0)
-        code = lab[len(prefix):]
-        row[col["code_length"]] = len(code.replace(".", ""))
-        row[col["unspecified"]] = float("unspecified" in titles.get(lab, "").lower())
-        row[col["n_sources"]] = (float(info is not None and info.suggestion is not None) + float(lab in lin)
-                                 + float(lab in ret) + float(lab in knn))
-        row[col["n_sources_category"]] = float(sum(cat in s for s in cats_by_source))
-        row[col["doc_log_chars"]] = doc_len
+        row[c_prior] = math.log1p(n_prior)
+        row[c_seen] = float(n_prior > 0)
+        row[c_len] = len(lab[n_prefix:].replace(".", ""))
+        title = titles.get(lab, "")
+        row[c_unspec] = float("unspecified" in title.lower())
+        row[c_title] = _overlap(title, words)
+        row[c_knn_cat] = knn_cat.get(cat, 0.0) - (v_knn or 0.0)
+        row[c_n_src] = float(has_k) + float(p_lin is not None) + float(in_ret) + float(v_knn is not None)
+        row[c_n_src_cat] = float(sum(cat in s for s in cats_by_source))
     return labels, np.asarray(rows, dtype=np.float32)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from cac.suggest.coder import parse_date
 from cac.types import CodingResult, Evidence, Suggestion
 from models.base import label_of
-from models.features import SYSTEMS, SourceOutputs, candidate_table, category, knowledge_view
+from models.features import SYSTEMS, SourceOutputs, candidate_table, category, knowledge_view, note_words
 from models.guideline_edits import billable_labels, documented_floor, edit_suggestions, transfer_replaced
 from models.linear import LinearCoder
 from models.reranker import Reranker
@@ -147,11 +147,12 @@ class HybridCoder:
         kview = knowledge_view(outputs.knowledge) if kview is None else kview
         sets = self._code_sets(outputs.knowledge) if sets is None else sets
         out = {}
+        words = note_words(outputs.text)
         for system in SYSTEMS:
             cs = sets.get(system)
             titles = TitleLookup(cs, system)
             labels, X = candidate_table(outputs, system, prior=PriorLookup(self), titles=titles, knowledge=kview,
-                                        gate=self.gate)
+                                        gate=self.gate, words=words)
             out[system] = (labels, X, self.reranker.predict_proba(X, system))
         return out
 

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import orjson
 import scipy.sparse as sp
 
-from models.base import Ranked
+from models.base import Ranked, read_model_files, write_model_files
 
 FAMILY = "linear.tfidf_lr.v1"
 _SENTENCE = re.compile(r"[^\n.!?;]+[.!?;]?")
@@ -47,6 +46,21 @@ def _tfidf_rows(rows: Sequence[np.ndarray], idf: np.ndarray) -> sp.csr_matrix:
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(r, minlength=n_rows), out=indptr[1:])
     return sp.csr_matrix((vals.astype(np.float32), cols, indptr), shape=(n_rows, n_cols), dtype=np.float32)
+
+
+def word_ngram_ids(texts: Sequence[str], vocab: dict[str, int], ngram_range: tuple[int, int]) -> list[np.ndarray]:
+    """Each text's vocabulary ids of its word n-grams (lower-cased ``_TOKEN`` tokens joined by a
+    space, as scikit-learn's word analyser makes them); n-grams outside ``vocab`` are dropped."""
+    lo, hi = ngram_range
+    rows = []
+    for text in texts:
+        tokens = _TOKEN.findall(text.lower())
+        grams = list(tokens) if lo == 1 else []
+        for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
+            grams += map(" ".join, zip(*(tokens[k:] for k in range(n))))
+        ids = np.fromiter(map(vocab.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+        rows.append(ids[ids >= 0])
+    return rows
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -276,17 +290,7 @@ class LinearCoder:
     def _word_tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Exactly the fitted word ``TfidfVectorizer`` (lower-cased tokens of ``_TOKEN``, 1..n-grams
         joined by a space, sublinear tf, idf, l2), without importing scikit-learn."""
-        vocab = self.word_vocabulary_
-        lo, hi = self.word_ngrams
-        rows = []
-        for text in texts:
-            tokens = _TOKEN.findall(text.lower())
-            grams = list(tokens) if lo == 1 else []
-            for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
-                grams += map(" ".join, zip(*(tokens[k:] for k in range(n))))
-            ids = np.fromiter(map(vocab.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
-            rows.append(ids[ids >= 0])
-        return _tfidf_rows(rows, self.word_idf_)
+        return _tfidf_rows(word_ngram_ids(texts, self.word_vocabulary_, self.word_ngrams), self.word_idf_)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         X = self.transform(texts)
@@ -328,35 +332,21 @@ class LinearCoder:
 
     # --- persistence ----------------------------------------------------------------
     def save(self, path: str | Path) -> list[Path]:
-        from safetensors.numpy import save_file
-
         self._check_fitted()
-        d = Path(path)
-        d.mkdir(parents=True, exist_ok=True)
         W = self.coef_.tocsc()
-        weights = d / "linear.safetensors"
-        save_file({
+        return write_model_files(path, "linear", {
+            "family": FAMILY, "params": self.get_params(), "labels": self.labels_, "n_features": int(W.shape[0]),
+            "word_vocabulary": self.word_vocabulary_, "char_vocabulary": self.char_vocabulary_,
+        }, {
             "coef_data": W.data.astype(np.float32), "coef_indices": W.indices.astype(np.int32),
             "coef_indptr": W.indptr.astype(np.int64), "intercept": self.intercept_.astype(np.float32),
             "calibration": self.calibration_.astype(np.float32), "word_idf": self.word_idf_,
             "char_idf": self.char_idf_, "label_counts": self.label_counts_,
-        }, str(weights))
-        meta = d / "linear.json"
-        meta.write_bytes(orjson.dumps({
-            "family": FAMILY, "params": self.get_params(), "labels": self.labels_, "n_features": int(W.shape[0]),
-            "word_vocabulary": self.word_vocabulary_, "char_vocabulary": self.char_vocabulary_,
-        }))
-        return [meta, weights]
+        })
 
     @classmethod
     def load(cls, path: str | Path) -> "LinearCoder":
-        from safetensors.numpy import load_file
-
-        d = Path(path)
-        meta = orjson.loads((d / "linear.json").read_bytes())
-        if meta.get("family") != FAMILY:
-            raise ValueError(f"{d}: not a {FAMILY} model")
-        arrays = load_file(str(d / "linear.safetensors"))
+        meta, arrays = read_model_files(path, "linear", FAMILY)
         params = meta["params"]
         params["word_ngrams"], params["char_ngrams"] = tuple(params["word_ngrams"]), tuple(params["char_ngrams"])
         self = cls(**params)

@@ -18,16 +18,14 @@ vectors, label matrix); nothing executes code on load.
 
 from __future__ import annotations
 
-from itertools import repeat
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import orjson
 import scipy.sparse as sp
 
-from models.base import Ranked
-from models.linear import _TOKEN, _tfidf_rows
+from models.base import Ranked, read_model_files, write_model_files
+from models.linear import _TOKEN, _tfidf_rows, word_ngram_ids
 
 FAMILY = "neighbors.tfidf_knn.v1"
 
@@ -135,16 +133,7 @@ class NeighborCoder:
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Unit-length TF-IDF vectors of ``texts`` in the training vocabulary (as ``fit`` built them)."""
         self._check_fitted()
-        vocab = self.vocabulary_
-        lo, hi = self.ngram_range
-        rows = []
-        for text in texts:
-            tokens = _TOKEN.findall(text.lower())
-            grams = list(tokens) if lo == 1 else []
-            for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
-                grams += map(" ".join, zip(*(tokens[k:] for k in range(n))))
-            ids = np.fromiter(map(vocab.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
-            rows.append(ids[ids >= 0])
+        rows = word_ngram_ids(texts, self.vocabulary_, self.ngram_range)
         return self._prune(_tfidf_rows(rows, self.idf_))
 
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
@@ -168,32 +157,20 @@ class NeighborCoder:
 
     # --- persistence ----------------------------------------------------------------
     def save(self, path: str | Path) -> list[Path]:
-        from safetensors.numpy import save_file
-
         self._check_fitted()
-        d = Path(path)
-        d.mkdir(parents=True, exist_ok=True)
         L = self.doc_labels_.tocsr()
-        weights = d / "neighbors.safetensors"
-        save_file({
+        return write_model_files(path, "neighbors", {
+            "family": FAMILY, "params": self.get_params(), "labels": self.labels_,
+            "n_docs": int(self.docs_.shape[0]), "vocabulary": self.vocabulary_,
+        }, {
             "idf": self.idf_, "docs_data": self.docs_.data.astype(np.float16),
             "docs_indices": self.docs_.indices.astype(np.int32), "docs_indptr": self.docs_.indptr.astype(np.int64),
             "labels_indices": L.indices.astype(np.int32), "labels_indptr": L.indptr.astype(np.int64),
-        }, str(weights))
-        meta = d / "neighbors.json"
-        meta.write_bytes(orjson.dumps({"family": FAMILY, "params": self.get_params(), "labels": self.labels_,
-                                       "n_docs": int(self.docs_.shape[0]), "vocabulary": self.vocabulary_}))
-        return [meta, weights]
+        })
 
     @classmethod
     def load(cls, path: str | Path) -> "NeighborCoder":
-        from safetensors.numpy import load_file
-
-        d = Path(path)
-        meta = orjson.loads((d / "neighbors.json").read_bytes())
-        if meta.get("family") != FAMILY:
-            raise ValueError(f"{d}: not a {FAMILY} model")
-        arrays = load_file(str(d / "neighbors.safetensors"))
+        meta, arrays = read_model_files(path, "neighbors", FAMILY)
         params = dict(meta["params"])
         params["ngram_range"] = tuple(params["ngram_range"])
         self = cls(**params)

@@ -66,7 +66,7 @@ def load_training_corpora(*, corpus: str, root: str | None, path: str | None, de
 
 def run_training(*, output: str, corpus: str, root: str | None, path: str | None, dev_path: str | None,
                  dev_fraction: float, extra: Sequence[str], seed: int, retrieval: bool, fine_tune: bool,
-                 name: str, k_linear: int = 150, k_retrieval: int = 20, k_neighbors: int = 60, parent: str | None, n_boot: int, progress: bool, console: Any = None) -> Any:
+                 name: str, k_linear: int = 300, k_retrieval: int = 20, k_neighbors: int = 60, parent: str | None, n_boot: int, progress: bool, console: Any = None) -> Any:
     """Read the corpora, train, write the pack; returns the :class:`models.pack.ModelPack`."""
     from models.pack import load_pack, resolve_pack
 

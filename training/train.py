@@ -33,7 +33,7 @@ import numpy as np
 
 from corpora.document import Document
 from models.base import label_of
-from models.features import FEATURES, SYSTEMS, SourceOutputs, candidate_table, is_positive, knowledge_view
+from models.features import FEATURES, SYSTEMS, SourceOutputs, candidate_table, is_positive, knowledge_view, note_words
 from models.hybrid import KNOWLEDGE_TOP_K, HybridCoder, PriorLookup, TitleLookup
 from models.linear import LinearCoder, _sigmoid
 from models.reranker import Reranker
@@ -55,7 +55,7 @@ class TrainConfig:
 
     seed: int = 0
     setting: str = "inpatient"
-    k_linear: int = 150
+    k_linear: int = 300
     k_retrieval: int = 20
     k_neighbors: int = 60
     gate: str = "context"
@@ -108,8 +108,10 @@ def candidate_sets(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs: 
     for i, (o, d) in enumerate(zip(outputs, docs)):
         kview = knowledge_view(o.knowledge)
         sets = hybrid._code_sets(o.knowledge)
+        words = note_words(o.text)
         for system in SYSTEMS:
-            labels, X = candidate_table(o, system, prior=prior, titles=TitleLookup(sets.get(system), system), knowledge=kview,
+            titles = TitleLookup(sets.get(system), system)
+            labels, X = candidate_table(o, system, prior=prior, titles=titles, words=words, knowledge=kview,
                                         gate=hybrid.gate)
             gold = _gold(d, system)
             xs, ys, keys = out[system]

@@ -21,7 +21,7 @@ def train_command(
     seed: Annotated[int, typer.Option(help="Seed for every random choice (reproducible packs)")] = 0,
     retrieval: Annotated[bool, typer.Option("--retrieval/--no-retrieval", help="Also train the dense retriever (needs the retrieval extra)")] = False,
     fine_tune: Annotated[bool, typer.Option("--fine-tune/--no-fine-tune", help="Fine-tune the retriever's encoder")] = True,
-    k_linear: Annotated[int, typer.Option(help="Candidates the linear model adds per document")] = 150,
+    k_linear: Annotated[int, typer.Option(help="Candidates the linear model adds per document")] = 300,
     k_retrieval: Annotated[int, typer.Option(help="Candidates the retriever adds per document")] = 20,
     k_neighbors: Annotated[int, typer.Option(help="Candidates the nearest training documents add per document (0: no neighbour index)")] = 60,
     name: Annotated[str, typer.Option(help="Pack name (shown by cac models list)")] = "cac-hybrid",

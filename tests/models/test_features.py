@@ -49,6 +49,12 @@ def test_union_of_sources_with_knowledge_flags() -> None:
     e118 = row(labels, X, "ICD-10-CM:E11.8")
     assert e118["k_sibling"] == 1 and e118["k_suggested"] == 0 and e118["k_same_category"] == 1
     assert math.isnan(row(labels, X, "ICD-10-CM:C50.919")["ret_score"])
+    # share of the title's content words in the note ("organism" is a weak word): 'pneumonia'
+    assert j189["title_overlap"] == np.float32(1.0)
+    labels, X = candidate_table(out, "ICD-10-CM", prior={}, titles={"ICD-10-CM:E11.9": "Type 2 diabetes mellitus "
+                                "without complications"}, gate="none")
+    assert 0.0 < row(labels, X, "ICD-10-CM:E11.9")["title_overlap"] < 1.0  # no 'complications' in the note
+    assert math.isnan(e119["title_overlap"])  # no title known
 
 
 def test_neighbour_votes_add_candidates_with_score_and_rank() -> None:
@@ -61,6 +67,7 @@ def test_neighbour_votes_add_candidates_with_score_and_rank() -> None:
     assert i10["knn_score"] == np.float32(0.6) and i10["knn_rank"] == 1 and i10["n_sources"] == 1
     assert e119["knn_rank"] == 2 and e119["n_sources"] == 2
     assert math.isnan(row(labels, X, "ICD-10-CM:E11.8")["knn_score"])
+    assert e119["knn_category"] == 0.0 and row(labels, X, "ICD-10-CM:E11.8")["knn_category"] == np.float32(0.3)
 
 
 def test_empty_document_gives_an_empty_table() -> None:
@@ -80,7 +87,7 @@ def test_feature_list_is_checked() -> None:
     try:
         check_features(FEATURES[:-1])
     except ValueError as exc:
-        assert "doc_log_chars" in str(exc)
+        assert FEATURES[-1] in str(exc)
     else:  # pragma: no cover
         raise AssertionError("a shorter feature list was accepted")
 

@@ -1,5 +1,7 @@
 """Lexicon building: default ("without ...") forms of titles."""
 
+import pytest
+
 from cac.lexicon.build import default_title
 
 
@@ -21,3 +23,16 @@ def test_default_forms_reach_the_lexicon_only_where_no_term_names_them(coder):
     assert not any(t.code == "E11.9" for t in defaults)
     result = coder.code("He has hyperuricemia treated with allopurinol.", setting="inpatient", top_k=5)
     assert "E79.0" in {s.code for s in result.suggestions}
+
+
+@pytest.mark.parametrize("sentence, code", [
+    ("She had a right hemiparesis.", "G81.90"),
+    ("Hyperreflexia in both lower limbs.", "R29.2"),
+    ("He is anticoagulated with acenocoumarol.", "Z79.01"),
+    ("Ultrasound showed bilateral nephrolithiasis.", "N20.0"),
+    ("CT showed liver metastases.", "C78.7"),
+    ("Laboratory tests showed lymphopenia.", "D72.810"),
+])
+def test_index_supplement_names_what_the_tabular_wording_misses(coder, sentence: str, code: str):
+    result = coder.code(sentence, setting="inpatient", top_k=5)
+    assert code in {s.code for s in result.suggestions}
