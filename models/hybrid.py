@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from cac.heap import settle
 from cac.suggest.coder import parse_date
 from cac.types import CodingResult, Evidence, Suggestion
 from models.base import label_of
@@ -109,10 +110,12 @@ class HybridCoder:
 
             neighbors = NeighborCoder.load(pack.path / comps["neighbors"]["path"])
         cfg = comps["reranker"].get("sources", {})
-        return cls(knowledge, linear, reranker, retrieval, neighbors, k_linear=int(cfg.get("k_linear", 30)),
-                   k_retrieval=int(cfg.get("k_retrieval", 20)), k_neighbors=int(cfg.get("k_neighbors", 0)),
-                   gate=str(cfg.get("gate", "context")), guideline_edits=guideline_edits,
-                   model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
+        coder = cls(knowledge, linear, reranker, retrieval, neighbors, k_linear=int(cfg.get("k_linear", 30)),
+                    k_retrieval=int(cfg.get("k_retrieval", 20)), k_neighbors=int(cfg.get("k_neighbors", 0)),
+                    gate=str(cfg.get("gate", "context")), guideline_edits=guideline_edits,
+                    model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
+        settle()  # the models are long-lived too (see cac.heap)
+        return coder
 
     # --- sources ---------------------------------------------------------------------------------
     def source_outputs(self, texts: Sequence[str], results: Sequence[Any]) -> list[SourceOutputs]:

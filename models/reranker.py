@@ -37,7 +37,7 @@ class Reranker:
         self,
         *,
         max_iter: int = 300,
-        learning_rate: float = 0.05,
+        learning_rate: float = 0.1,
         max_leaf_nodes: int = 31,
         min_samples_leaf: int = 20,
         l2_regularization: float = 1.0,

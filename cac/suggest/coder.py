@@ -29,6 +29,7 @@ from cac.codesets.model import CodeSet
 from cac.codesets.registry import CodeSets
 from cac.config import Settings, get_settings
 from cac.errors import Errors, InputError
+from cac.heap import settle
 from cac.lexicon.build import Lexicon, build_lexicon, lexicon_rules
 from cac.lexicon.normalize import normalize
 from cac.lexicon.matcher import TermMatcher
@@ -139,6 +140,7 @@ class Coder:
         self.nlp = self._build_nlp()
         self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
         self.model_id = MODEL_ID
+        settle()  # the loaded data is long-lived: keep it out of the garbage collector's walks
 
     # --- loading -------------------------------------------------------------
     def _load_lexicon(self) -> tuple[Lexicon, dict, dict[str, list[str]] | None]:

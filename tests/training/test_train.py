@@ -147,3 +147,12 @@ def test_extra_corpora_join_training_but_never_dev(corpus, tmp_path) -> None:
 def test_bad_extra_spec_is_a_clear_error(spec) -> None:
     with pytest.raises(CorpusError):
         parse_extra(spec)
+
+
+def test_loading_a_pack_settles_the_heap(pack, coder, monkeypatch) -> None:
+    import models.hybrid
+
+    calls = []
+    monkeypatch.setattr(models.hybrid, "settle", lambda: calls.append("settled"))
+    HybridCoder.from_pack(pack.path, knowledge=coder)
+    assert calls == ["settled"]  # the loaded models are frozen out of gc's walks (cac.heap)
