@@ -102,6 +102,10 @@ def _title(elem: ET.Element | None) -> tuple[str, list[str]]:
             text = "".join(child.itertext())
             groups = _NEMOD_GROUP.findall(text) or [text]
             nemod.extend(" ".join(g.split()) for g in groups)
+            if groups != [text]:
+                # words outside the parentheses are essential though the file puts them in <nemod>:
+                # "cystic<nemod>(bile) duct (common)</nemod>" is the site "cystic duct"
+                words.append(" " + _NEMOD_GROUP.sub(" ", text) + " ")
         else:
             words.append("".join(child.itertext()))
         words.append(child.tail or "")

@@ -166,7 +166,11 @@ def build_lexicon(cm: CodeSet, extra: Iterable[tuple[str, str, str]] = ()) -> Le
     seen: set[tuple] = set()
     terms: list[Term] = []
 
+    dropped = {code: {t.lower() for t in texts} for code, texts in lexicon_rules().get("drop_terms", {}).items()}
+
     def add(text: str, code: str, source: str) -> None:
+        if text.lower() in dropped.get(code, ()):
+            return
         for variant in term_variants(text):
             term = make_term(variant, code, source)
             if term is None:

@@ -150,9 +150,13 @@ class Coder:
 
         from cac.lexicon.index_terms import index_files, index_terms
 
+        import cac.codesets.icd10cm_index as index_reader
+        import cac.lexicon.index_terms as index_terms_mod
+
         files = index_files(self.settings.data_dir)
         sources = [embedded_tabular_path(), *_resource_paths(), Path(build_mod.__file__), Path(norm_mod.__file__),
-                   Path(matcher_mod.__file__), *sorted(files.values())]
+                   Path(matcher_mod.__file__), Path(index_reader.__file__), Path(index_terms_mod.__file__),
+                   *sorted(files.values())]
         fp = fingerprint(sources, __version__)
         def build() -> dict:
             lex = build_lexicon(self.cm, extra=index_terms(files))

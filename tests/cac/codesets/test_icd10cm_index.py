@@ -141,3 +141,15 @@ def test_real_index_tables(shared_data_dir: Path) -> None:
     assert sum(len(e.cells) for e in drug) == 40036
     assert sum(e.code is not None for e in eindex) == 6686
     assert _by_path(neoplasm)[("Neoplasm, neoplastic",)].cells["Malignant Primary"] == "C80.1"
+
+
+def test_essential_words_inside_nemod_stay_in_the_title() -> None:
+    import xml.etree.ElementTree as ET
+
+    from cac.codesets.icd10cm_index import _title
+
+    # the CDC Neoplasm Table prints the site "cystic duct" as cystic<nemod>(bile) duct (common)</nemod>
+    title, nemod = _title(ET.fromstring("<title>cystic<nemod>(bile) duct (common)</nemod></title>"))
+    assert title == "cystic duct" and nemod == ["bile", "common"]
+    title, nemod = _title(ET.fromstring("<title>Abdomen<nemod>(wall)</nemod></title>"))
+    assert title == "Abdomen" and nemod == ["wall"]

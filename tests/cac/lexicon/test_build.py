@@ -36,3 +36,12 @@ def test_default_forms_reach_the_lexicon_only_where_no_term_names_them(coder):
 def test_index_supplement_names_what_the_tabular_wording_misses(coder, sentence: str, code: str):
     result = coder.code(sentence, setting="inpatient", top_k=5)
     assert code in {s.code for s in result.suggestions}
+
+
+@pytest.mark.parametrize("sentence, code", [
+    ("The cardiac axis was normal.", "S12.1"),  # 'Axis' is an inclusion term only under the C2 fracture heading
+    ("He suffered a cardiac arrest.", "Z65.3"),  # 'Arrest' under 'Problems related to other legal circumstances'
+])
+def test_heading_dependent_inclusion_terms_are_not_indexed(coder, sentence: str, code: str):
+    result = coder.code(sentence, setting="inpatient", top_k=10)
+    assert not any(s.code.startswith(code) for s in result.suggestions + result.candidates)

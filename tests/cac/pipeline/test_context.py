@@ -206,6 +206,9 @@ def test_family(context_of, text: str, target: str) -> None:
         ("Daughter at bedside, patient reports chest pain.", "chest pain"),
         ("Mother states she had a seizure.", "seizure"),
         ("Patient has asthma.", "asthma"),
+        # family scope ends where the patient's own history starts
+        ("No family history of interest, personal history of nocturnal enuresis.", "nocturnal enuresis"),
+        ("No family history of interest and past medical history of maxillary sinusitis.", "maxillary sinusitis"),
     ],
 )
 def test_not_family(context_of, text: str, target: str) -> None:
@@ -393,3 +396,16 @@ def test_age_phrase_is_not_a_historical_trigger() -> None:
     doc.spans["mentions"] = [doc.char_span(doc.text.index("breast"), doc.text.index("."), alignment_mode="expand")]
     doc = nlp.get_pipe("cac_context")(doc)
     assert doc.spans["mentions"][0]._.historical is False
+
+
+def test_no_phrase_is_a_terminator_in_two_rules() -> None:
+    # overlapping matches keep one rule per span: a phrase listed under two terminator rules would
+    # silently end only one rule's categories (list it once, with every category it ends)
+    import json
+    from collections import Counter
+    from importlib import resources
+
+    raw = json.loads((resources.files("cac.pipeline") / "resources" / "context_rules.json").read_text())
+    phrases = Counter(p.lower() for rule in raw["rules"] if rule.get("direction") == "terminate"
+                      for p in (rule["literal"] if isinstance(rule.get("literal"), list) else []))
+    assert [p for p, n in phrases.items() if n > 1] == []
