@@ -74,3 +74,11 @@ def test_bad_input_is_one_line_no_traceback(args, stdin, code, cache):
 def test_oversized_input(cache):
     p = run_cli("code", "-", stdin=b"a" * 2000, env_extra={"CAC_MAX_INPUT_BYTES": "1000"}, tmp_cache=cache)
     assert p.returncode != 0 and p.stderr.decode().startswith("error E004:")
+
+
+def test_output_does_not_depend_on_the_process(cache):
+    # string hashing is randomised per process: nothing cac suggests may depend on set/dict hash order
+    runs = [run_cli("code", "examples/discharge_summary.txt", "--setting", "inpatient", tmp_cache=cache,
+                    env_extra={"PYTHONHASHSEED": seed}) for seed in ("1", "2")]
+    assert all(p.returncode == 0 for p in runs), runs[0].stderr.decode()
+    assert runs[0].stdout == runs[1].stdout
