@@ -72,7 +72,9 @@ class Specificity:
                 r = 4
             else:
                 r = 5
-            return (r, len(t), k)
+            # among unspecified children, the one unspecified on the most axes ("of unspecified
+            # behavior of unspecified site" over "of unspecified behavior of brain")
+            return (r, -t.count("unspecified"), len(t), k)
 
         best = min(kids, key=rank)
         return None if rank(best)[0] == 5 else best

@@ -41,6 +41,7 @@ def test_index_supplement_names_what_the_tabular_wording_misses(coder, sentence:
 @pytest.mark.parametrize("sentence, code", [
     ("The cardiac axis was normal.", "S12.1"),  # 'Axis' is an inclusion term only under the C2 fracture heading
     ("He suffered a cardiac arrest.", "Z65.3"),  # 'Arrest' under 'Problems related to other legal circumstances'
+    ("Growth of the lesion was seen in the midbrain.", "D49"),  # the colloquial "'growth' NOS" of D49
 ])
 def test_heading_dependent_inclusion_terms_are_not_indexed(coder, sentence: str, code: str):
     result = coder.code(sentence, setting="inpatient", top_k=10)

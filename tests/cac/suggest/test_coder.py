@@ -153,3 +153,9 @@ def test_no_default_code_where_every_child_needs_a_value(coder):
     result = coder.code("Assessment: body mass index recorded.", setting="inpatient")
     assert not [s.code for s in result.suggestions + result.candidates if s.code.startswith("Z68")]
     assert coder.spec.default_billable("Z68") is None and coder.spec.default_billable("N18") == "N18.9"
+
+
+def test_default_child_is_unspecified_on_the_most_axes(coder):
+    # every D49 child is "of unspecified behavior": the default is the one whose site is unspecified too
+    assert coder.spec.default_billable("D49") == "D49.9"
+    assert coder.spec.default_billable("S72.9") == "S72.90XA"  # unspecified fracture of unspecified femur
