@@ -1,6 +1,6 @@
 """Keep the loaded code sets, lexicon and models out of the cyclic garbage collector's way.
 
-A loaded coder is millions of long-lived Python objects (code-set entries, lexicon
+A loaded coder is hundreds of thousands of long-lived Python objects (code-set entries, lexicon
 terms, vocabularies).  Coding a note creates many short-lived ones, and every full
 collection Python then runs walks all the long-lived ones again: on ~1,500-word
 notes that was about a third of the hybrid coder's time per note.  :func:`settle`

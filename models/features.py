@@ -195,13 +195,15 @@ def candidate_table(
            if lab.startswith(prefix) and not gated(kview.get(lab), gate)}
     knn = {lab: v for lab, v in outputs.neighbors.items()
            if lab.startswith(prefix) and not gated(kview.get(lab), gate)}
-    labels = list(dict.fromkeys([*k_labels, *sorted(lin, key=lambda lab: -lin[lab]),
-                                 *sorted(ret, key=lambda lab: -ret[lab][0]), *sorted(knn, key=lambda lab: -knn[lab])]))
+    lin_order = sorted(lin, key=lambda lab: -lin[lab])  # each source's labels, best first
+    ret_order = sorted(ret, key=lambda lab: -ret[lab][0])
+    knn_order = sorted(knn, key=lambda lab: -knn[lab])
+    labels = list(dict.fromkeys([*k_labels, *lin_order, *ret_order, *knn_order]))
     if not labels:
         return [], np.zeros((0, len(FEATURES)), dtype=np.float32)
-    lin_rank = {lab: i + 1 for i, lab in enumerate(sorted(lin, key=lambda lab: -lin[lab]))}
-    ret_rank = {lab: i + 1 for i, lab in enumerate(sorted(ret, key=lambda lab: -ret[lab][0]))}
-    knn_rank = {lab: i + 1 for i, lab in enumerate(sorted(knn, key=lambda lab: -knn[lab]))}
+    lin_rank = {lab: i + 1 for i, lab in enumerate(lin_order)}
+    ret_rank = {lab: i + 1 for i, lab in enumerate(ret_order)}
+    knn_rank = {lab: i + 1 for i, lab in enumerate(knn_order)}
     ret_top = max((v[0] for v in ret.values()), default=math.nan)
     k_cats: dict[str, int] = {}
     for lab in k_labels:
@@ -211,7 +213,8 @@ def candidate_table(
     for lab, v in knn.items():
         knn_cat[category(lab)] = knn_cat.get(category(lab), 0.0) + v
     lin_top: dict[str, list] = {}  # category -> [best label, best p, second p], from the linear model
-    for lab, p in sorted(lin.items(), key=lambda kv: -kv[1]):
+    for lab in lin_order:
+        p = lin[lab]
         top = lin_top.setdefault(category(lab), [lab, p, None])
         if top[0] != lab and top[2] is None:
             top[2] = p

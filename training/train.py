@@ -91,6 +91,11 @@ def _top(row: np.ndarray, labels: Sequence[str], k: int) -> dict[str, float]:
     return {labels[i]: float(row[i]) for i in idx}
 
 
+def _best(scores: dict, k: int, score: Callable[[Any], float] = lambda v: v) -> dict:
+    """The ``k`` best-scored entries of a source's ``label -> value`` output (ties in insertion order)."""
+    return dict(sorted(scores.items(), key=lambda kv: -score(kv[1]))[:k])
+
+
 def knowledge_results(coder: Any, docs: Sequence[Document], setting: str, progress: bool) -> list[Any]:
     it: Any = docs
     if progress:
@@ -276,9 +281,8 @@ def train_pack(
                          gate=config.gate)
     train_out = [SourceOutputs(d.text, k, lin, ret, nb)
                  for d, k, lin, ret, nb in zip(train_docs, k_train, lin_train, ret_train, nb_train)]
-    dev_out = [SourceOutputs(d.text, k, {lab: p for lab, p in sorted(lin.items(), key=lambda kv: -kv[1])[:config.k_linear]},
-                             {lab: v for lab, v in sorted(ret.items(), key=lambda kv: -kv[1][0])[:config.k_retrieval]},
-                             {lab: v for lab, v in sorted(nb.items(), key=lambda kv: -kv[1])[:config.k_neighbors]})
+    dev_out = [SourceOutputs(d.text, k, _best(lin, config.k_linear), _best(ret, config.k_retrieval, lambda v: v[0]),
+                             _best(nb, config.k_neighbors))
                for d, k, lin, ret, nb in zip(dev_docs, k_dev, lin_dev, ret_dev, nb_dev)]
     tr_sets = candidate_sets(hybrid, train_out, train_docs)
     dv_sets = candidate_sets(hybrid, dev_out, dev_docs)
@@ -369,12 +373,10 @@ def ablation(system: str, gold: dict[str, set[str]], docs: Sequence[Document], k
     prefix = system + ":"
     sources = {"linear": {d.id: [(lab[len(prefix):], p) for lab, p in lin.items() if lab.startswith(prefix)]
                           for d, lin in zip(docs, lin_dev)}}
-    if any(lab.startswith(prefix) for ret in ret_dev for lab in ret):
-        sources["retrieval"] = {d.id: [(lab[len(prefix):], v[0]) for lab, v in ret.items() if lab.startswith(prefix)]
-                                for d, ret in zip(docs, ret_dev)}
-    if any(lab.startswith(prefix) for nb in nb_dev for lab in nb):
-        sources["neighbors"] = {d.id: [(lab[len(prefix):], v) for lab, v in nb.items() if lab.startswith(prefix)]
-                                for d, nb in zip(docs, nb_dev)}
+    for name, outputs, score in (("retrieval", ret_dev, lambda v: v[0]), ("neighbors", nb_dev, lambda v: v)):
+        if any(lab.startswith(prefix) for out in outputs for lab in out):
+            sources[name] = {d.id: [(lab[len(prefix):], score(v)) for lab, v in out.items() if lab.startswith(prefix)]
+                             for d, out in zip(docs, outputs)}
     for name, ranked in sources.items():
         view = dev_view(gold, {k: sorted(v, key=lambda cs: -cs[1]) for k, v in ranked.items()}, system)
         res = evaluate_ranked(view, tuned_threshold(view), config.n_boot)

@@ -63,7 +63,8 @@ class ConceptMatcher:
         header_starts = [a for a, _ in headers]
         abbrev = _abbreviation_index(doc)
         sent_toks: list[list[tuple[str, int, int]]] = []
-        words = _DocWords(doc_text(doc))
+        text = doc_text(doc)
+        words = _DocWords(text)
         for sent in sents:
             toks = sentence_tokens(sent, abbrev, words)
             s0, s1 = sent.start_char, sent.end_char
@@ -74,7 +75,7 @@ class ConceptMatcher:
             if toks:
                 sent_toks.append(toks)
         canon = [[t for t, _, _ in toks] for toks in sent_toks]
-        segments = _list_segments(doc_text(doc), sent_toks)
+        segments = _list_segments(text, sent_toks)
         if self.partial:
             per_sentence = []
             for c, seg in zip(canon, segments):

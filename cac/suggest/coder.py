@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 MODEL_ID = f"cac-knowledge/{__version__}"
 UNCERTAIN_INPATIENT_FACTOR = 0.85
 SECONDARY_TARGET_FACTOR = 0.5
+PARTIAL_FACTOR = 0.45
+SIBLING_FACTOR = 0.3
+MAX_TARGETS = 6
 
 
 @lru_cache(maxsize=1)
@@ -52,11 +55,6 @@ def _head_words() -> tuple[frozenset[str], float]:
     """Disease head words a term may leave out, and the score cost when the mention names none."""
     rules = lexicon_rules()
     return frozenset(rules.get("head_words", ())), float(rules.get("missing_head_penalty", 0.0))
-
-
-PARTIAL_FACTOR = 0.45
-SIBLING_FACTOR = 0.3
-MAX_TARGETS = 6
 
 
 def parse_setting(value: str | Setting | None) -> str:
@@ -148,18 +146,16 @@ class Coder:
         import cac.lexicon.matcher as matcher_mod
         import cac.lexicon.normalize as norm_mod
 
-        from cac.lexicon.index_terms import index_files, index_terms
-
         import cac.codesets.icd10cm_index as index_reader
         import cac.lexicon.index_terms as index_terms_mod
 
-        files = index_files(self.settings.data_dir)
+        files = index_terms_mod.index_files(self.settings.data_dir)
         sources = [embedded_tabular_path(), *_resource_paths(), Path(build_mod.__file__), Path(norm_mod.__file__),
                    Path(matcher_mod.__file__), Path(index_reader.__file__), Path(index_terms_mod.__file__),
                    *sorted(files.values())]
         fp = fingerprint(sources, __version__)
         def build() -> dict:
-            lex = build_lexicon(self.cm, extra=index_terms(files))
+            lex = build_lexicon(self.cm, extra=index_terms_mod.index_terms(files))
             return {**lex.to_json(), "index": TermMatcher.build_index(lex),
                     "children": children_to_json(children_index(self.cm))}
 

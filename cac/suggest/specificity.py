@@ -58,7 +58,7 @@ class Specificity:
     def _pick_unspecified(self, kids: list[str]) -> str | None:
         """The child a coder reports when the documentation adds nothing; None when every child
         needs a detail (``Z68`` BMI: each child is a value range, none is "unspecified")."""
-        def rank(k: str) -> tuple[int, int, str]:
+        def rank(k: str) -> tuple[int, int, int, str]:
             t = self.cs[k].title.lower()
             if "unspecified" in t:
                 r = 0
@@ -76,8 +76,8 @@ class Specificity:
             # behavior of unspecified site" over "of unspecified behavior of brain")
             return (r, -t.count("unspecified"), len(t), k)
 
-        best = min(kids, key=rank)
-        return None if rank(best)[0] == 5 else best
+        best = min(map(rank, kids))
+        return None if best[0] == 5 else best[-1]
 
     def is_unspecified(self, code: str) -> bool:
         c = self.cs.get(code)
