@@ -78,6 +78,7 @@ class Excluded:
     rule: str
     evidence: list[Evidence] = field(default_factory=list)
     replaced_by: str | None = None  # the code a guideline rule reports instead (combination, more specific...)
+    score: float | None = None  # the confidence the code had before the rule removed it (not serialized)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -126,6 +126,8 @@ def knowledge_view(result: Any) -> dict[str, KnowledgeInfo]:
     rank_by_system: dict[str, int] = {}
     for suggested, items in ((True, result.suggestions), (False, result.candidates)):
         for s in items:
+            if s.flags.get("held_back"):  # removed by a rule: the exclusion below is what the learned layer sees
+                continue
             label = label_of(s.system, s.code)
             info = out.setdefault(label, KnowledgeInfo())
             if info.suggestion is not None:

@@ -48,6 +48,8 @@ SECONDARY_TARGET_FACTOR = 0.5
 PARTIAL_FACTOR = 0.45
 SIBLING_FACTOR = 0.3
 MAX_TARGETS = 6
+HELD_FACTOR = 1.0  # a code a guideline rule removed ranks as a candidate at this share of its confidence
+HELD_FACTOR_CONTEXT = 0.6  # ... and one the context rules removed (negated, family, historical...)
 
 
 @lru_cache(maxsize=1)
@@ -204,7 +206,8 @@ class Coder:
                 h.alternatives = self.spec.alternatives(h.matched or h.code, h.code)
         proc_hits = procedure_hits(self.procedure_coder, doc, chosen)
         related = self._related_candidates(hits, cm, {e.code for e in excluded})
-        ranked = sorted([*hits.values(), *proc_hits, *related], key=lambda h: (-h.score, h.code))
+        held = self._held_back(excluded, hits, cm)
+        ranked = sorted([*hits.values(), *proc_hits, *related, *held], key=lambda h: (-h.score, h.code))
         suggestions = [h.to_suggestion() for h in ranked if h.score >= self.threshold]
         candidates = [h.to_suggestion() for h in [h for h in ranked if h.score < self.threshold][:top_k]]
         return CodingResult(
@@ -230,6 +233,24 @@ class Coder:
                     continue
                 out[k] = Hit(code=k, system="ICD-10-CM", title=cm[k].title, score=min(cap, h.score * SIBLING_FACTOR),
                              evidence=h.evidence[:3], rationale=[f"related to {h.code} (same category)"], matched=h.code)
+        return list(out.values())
+
+    def _held_back(self, excluded: list[Excluded], hits: dict[str, Hit], cm: CodeSet) -> list[Hit]:
+        """The diagnoses a rule removed (negated, family, Excludes1, integral symptom...), kept as ranked
+        candidates below every code the rules support, with the rule that removed them, so a coder can
+        override; they never become suggestions (each stays listed in ``excluded``)."""
+        out: dict[str, Hit] = {}
+        cap = self.threshold * 0.98
+        for e in excluded:
+            if e.system != "ICD-10-CM" or e.code in hits or not cm.is_valid(e.code):
+                continue
+            factor = HELD_FACTOR_CONTEXT if e.rule.startswith("context:") else HELD_FACTOR
+            score = min(cap, (e.score or 0.0) * factor)
+            if e.code in out and out[e.code].score >= score:
+                continue
+            out[e.code] = Hit(code=e.code, system=e.system, title=e.title, score=score, evidence=list(e.evidence),
+                              rationale=[f"held back by a guideline rule ({e.rule}: {e.reason})"], matched=e.code,
+                              held_back=True)
         return list(out.values())
 
     def _diagnoses(self, doc: Doc, cm: CodeSet, setting: str) -> tuple[dict[str, Hit], list[Excluded]]:

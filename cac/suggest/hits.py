@@ -21,6 +21,7 @@ class Hit:
     matched: str = ""
     alternatives: list[Alternative] = field(default_factory=list)
     uncertain: bool = False
+    held_back: bool = False  # a code a rule removed, kept as a low-ranked candidate for override
 
     def merge(self, other: "Hit") -> None:
         """Noisy-or of the two scores; evidence (up to ``MAX_EVIDENCE`` spans) and rationale pooled."""
@@ -41,7 +42,8 @@ class Hit:
             evidence=sorted(self.evidence, key=lambda e: e.start),
             rationale=self.rationale,
             alternatives=self.alternatives,
+            flags={"held_back": True} if self.held_back else {},
         )
 
     def to_excluded(self, reason: str, rule: str, replaced_by: str | None = None) -> Excluded:
-        return Excluded(self.code, self.system, self.title, reason, rule, list(self.evidence), replaced_by)
+        return Excluded(self.code, self.system, self.title, reason, rule, list(self.evidence), replaced_by, self.score)

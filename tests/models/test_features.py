@@ -130,3 +130,15 @@ def test_category_guard_holds_back_learned_only_codes_of_a_rule_chosen_category(
     keep, held = HybridCoder._guard_categories([0, 1, 2], labels, kview)
     assert [labels[i] for i in keep] == ["ICD-10-CM:E11.9", "ICD-10-CM:I10"]
     assert [labels[i] for i in held] == ["ICD-10-CM:E11.65"]
+
+
+def test_held_back_candidates_are_seen_as_exclusions_only() -> None:
+    from models.features import knowledge_view
+
+    r = result()
+    r.candidates.append(Suggestion("J18.9", "ICD-10-CM", "Pneumonia, unspecified organism", 0.3, [],
+                                   ["held back by a guideline rule (context:negated: negated)"],
+                                   flags={"held_back": True}))
+    info = knowledge_view(r)["ICD-10-CM:J18.9"]
+    assert info.suggestion is None and math.isnan(info.score) and info.rules == {"context:negated"}
+    assert knowledge_view(r)["ICD-10-CM:E11.8"].rank == 1  # ranks count the rules' own candidates only

@@ -159,3 +159,29 @@ def test_default_child_is_unspecified_on_the_most_axes(coder):
     # every D49 child is "of unspecified behavior": the default is the one whose site is unspecified too
     assert coder.spec.default_billable("D49") == "D49.9"
     assert coder.spec.default_billable("S72.9") == "S72.90XA"  # unspecified fracture of unspecified femur
+
+
+def test_codes_a_rule_removed_stay_ranked_candidates_below_the_threshold(coder):
+    text = "No pneumonia. Fever and dysuria. Diagnosis: urinary tract infection."
+    r = coder.code(text, setting="inpatient", top_k=50)
+    held = {s.code: s for s in r.candidates if s.flags.get("held_back")}
+    assert {"J18.9", "R50.9"} <= set(held)  # negated; integral symptom
+    assert not set(held) & set(codes(r))
+    assert all(s.confidence < coder.threshold for s in held.values())
+    assert excluded(r)["J18.9"].rule == "context:negated"  # still reported as excluded, with the reason
+    assert "context:negated" in " ".join(held["J18.9"].rationale)
+    assert all(text[e.start:e.end] == e.text for s in held.values() for e in s.evidence)
+    assert [s.confidence for s in r.candidates] == sorted((s.confidence for s in r.candidates), reverse=True)
+
+
+def test_negated_code_ranks_below_the_same_code_found_affirmed(coder):
+    neg = coder.code("No pneumonia.", setting="inpatient", top_k=50)
+    pos = coder.code("Pneumonia.", setting="inpatient", top_k=50)
+    held = {s.code: s.confidence for s in neg.candidates if s.flags.get("held_back")}
+    found = {s.code: s.confidence for s in pos.suggestions}
+    assert 0 < held["J18.9"] < found["J18.9"]
+
+
+def test_held_back_codes_respect_top_k(coder):
+    r = coder.code("No pneumonia. No fever.", setting="inpatient", top_k=1)
+    assert len(r.candidates) <= 1
