@@ -136,9 +136,9 @@ def test_held_back_candidates_are_seen_as_exclusions_only() -> None:
     from models.features import knowledge_view
 
     r = result()
-    r.candidates.append(Suggestion("J18.9", "ICD-10-CM", "Pneumonia, unspecified organism", 0.3, [],
+    r.candidates.insert(0, Suggestion("J18.9", "ICD-10-CM", "Pneumonia, unspecified organism", 0.3, [],
                                    ["held back by a guideline rule (context:negated: negated)"],
                                    flags={"held_back": True}))
     info = knowledge_view(r)["ICD-10-CM:J18.9"]
     assert info.suggestion is None and math.isnan(info.score) and info.rules == {"context:negated"}
-    assert knowledge_view(r)["ICD-10-CM:E11.8"].rank == 1  # ranks count the rules' own candidates only
+    assert knowledge_view(r)["ICD-10-CM:E11.8"].rank == 2  # ranks count the rules' own codes only
