@@ -108,7 +108,9 @@ def to_text(result: CodingResult, width: int = 110) -> str:
         table.add_row(s.code, s.system, f"{s.confidence:.2f}", escape(s.title), escape(ev))
     console.print(table)
     if result.candidates:
-        console.print("candidates: " + ", ".join(f"{c.code} {c.confidence:.2f}" for c in result.candidates[:10]))
+        console.print("candidates: " + ", ".join(
+            f"{c.code} {c.confidence:.2f}" + (" (held back)" if c.flags.get("held_back") else "")
+            for c in result.candidates[:10]))
     if result.excluded:
         ex = Table(title="Excluded by rules")
         for col in ("code", "reason", "evidence"):
