@@ -46,6 +46,7 @@ FEATURES: tuple[str, ...] = (
     "k_score", "k_suggested", "k_rank", "k_n_evidence", "k_sibling", "k_uncertain", "k_history_code",
     "k_sec_dx", "k_sec_history", "k_sec_procedure", "k_same_category",
     "ex_negated", "ex_family", "ex_historical", "ex_hypothetical", "ex_uncertain", "ex_other_person", "ex_guideline",
+    "ex_score",
     # linear model
     "lin_p", "lin_rank", "lin_category_max",
     # dense retrieval
@@ -116,6 +117,7 @@ class KnowledgeInfo:
     suggestion: Any = None  # the Suggestion, for evidence and title
     rules: set[str] = field(default_factory=set)
     excluded: Any = None  # the first Excluded entry
+    excluded_score: float = math.nan  # the best confidence the rules had for it before excluding it
 
 
 def knowledge_view(result: Any) -> dict[str, KnowledgeInfo]:
@@ -139,6 +141,8 @@ def knowledge_view(result: Any) -> dict[str, KnowledgeInfo]:
         info.rules.add(e.rule)
         if info.excluded is None:
             info.excluded = e
+        if e.score is not None and not info.excluded_score >= e.score:
+            info.excluded_score = e.score
     return out
 
 
@@ -241,7 +245,7 @@ def candidate_table(
         "prior_log", "seen_in_training", "code_length", "unspecified", "title_overlap", "knn_category",
         "n_sources", "n_sources_category"))
     flags = [(rule_prefix, col[name]) for rule_prefix, name in _EXCLUSION_FLAGS]
-    c_guideline = col["ex_guideline"]
+    c_guideline, c_ex_score = col["ex_guideline"], col["ex_score"]
     n_prefix = len(prefix)
     rows: list[list[float]] = []
     for lab in labels:
@@ -265,6 +269,7 @@ def candidate_table(
             for rule_prefix, c in flags:
                 row[c] = float(any(r_.startswith(rule_prefix) for r_ in rules))
             row[c_guideline] = float(any(not r_.startswith("context:") for r_ in rules))
+            row[c_ex_score] = info.excluded_score
         p_lin = lin.get(lab)
         if p_lin is not None:
             row[c_lin_p] = p_lin

@@ -29,7 +29,7 @@ from cac.heap import settle
 from cac.suggest.coder import parse_date
 from cac.types import CodingResult, Evidence, Suggestion
 from models.base import label_of
-from models.features import SYSTEMS, SourceOutputs, candidate_table, category, knowledge_view, note_words
+from models.features import GATES, SYSTEMS, SourceOutputs, candidate_table, category, gated, knowledge_view, note_words
 from models.guideline_edits import billable_labels, documented_floor, edit_suggestions, transfer_replaced
 from models.linear import LinearCoder
 from models.reranker import Reranker
@@ -56,6 +56,7 @@ class HybridCoder:
         k_retrieval: int = 20,
         k_neighbors: int = 40,
         gate: str = "context",
+        hold: str = "none",
         category_guard: bool = False,
         guideline_edits: bool = True,
         model_id: str = "cac-hybrid",
@@ -69,7 +70,10 @@ class HybridCoder:
         self.k_linear = k_linear
         self.k_retrieval = k_retrieval
         self.k_neighbors = k_neighbors
+        if hold not in GATES:
+            raise ValueError(f"hold must be one of {GATES}, got {hold!r}")
         self.gate = gate
+        self.hold = hold
         self.category_guard = category_guard
         self.guideline_edits = guideline_edits
         self.model_id = model_id
@@ -112,7 +116,8 @@ class HybridCoder:
         cfg = comps["reranker"].get("sources", {})
         coder = cls(knowledge, linear, reranker, retrieval, neighbors, k_linear=int(cfg.get("k_linear", 30)),
                     k_retrieval=int(cfg.get("k_retrieval", 20)), k_neighbors=int(cfg.get("k_neighbors", 0)),
-                    gate=str(cfg.get("gate", "context")), guideline_edits=guideline_edits,
+                    gate=str(cfg.get("gate", "context")), hold=str(cfg.get("hold", "none")),
+                    guideline_edits=guideline_edits,
                     model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
         settle()  # the models are long-lived too (see cac.heap)
         return coder
@@ -173,10 +178,12 @@ class HybridCoder:
         held_back: dict[str, tuple[float, str]] = {}  # label -> (probability, why) of codes the rules removed
         alias: dict[str, str] = {}
         for system, (labels, _, proba) in self.score_candidates(outputs, kview, sets).items():
+            if self.hold != "none":
+                labels, proba = self._hold_back(labels, proba, kview, held_back)
             if self.guideline_edits and system == "ICD-10-CM":
-                labels, proba, received, edited_out, held_back, alias = self._edit_ranking(
+                labels, proba, received, edited_out, held, alias = self._edit_ranking(
                     labels, proba, kview, sets.get(system), top_k)
-                need_lin += [lab for lab in held_back if kview.get(lab) is None or kview[lab].suggestion is None]
+                held_back.update(held)
                 need_lin += list(alias.values())
             cut = self.reranker.threshold(system)
             order = np.argsort(-proba, kind="stable")
@@ -184,8 +191,9 @@ class HybridCoder:
             below = [i for i in order if proba[i] < cut][:top_k]
             chosen.append((system, above, below, labels, proba))
             need_lin += [labels[i] for i in [*above, *below]
-                         if (kview.get(labels[i]) is None or kview[labels[i]].suggestion is None)
-                         and labels[i] not in outputs.retrieval]
+                         if _no_mention(kview.get(labels[i])) and labels[i] not in outputs.retrieval]
+        held_back = dict(sorted(held_back.items(), key=lambda kv: -kv[1][0])[:top_k])
+        need_lin += [lab for lab in held_back if _no_mention(kview.get(lab))]
         # one pass over the note's sentences finds the linear evidence for every system
         lin_spans = self.linear.best_sentences(outputs.text, need_lin) if need_lin and self.linear else {}
         lin_spans.update({new: lin_spans[old] for new, old in alias.items() if old in lin_spans and new not in lin_spans})
@@ -204,8 +212,8 @@ class HybridCoder:
             edited_out += edited
             why = {e.code: f"{e.rule}: {e.reason}" for e in edited}
             candidates += [self._held(s, why[s.code]) for s in demoted]
-            candidates += [self._held(self._suggestion(lab, p, outputs, kview, sets.get("ICD-10-CM"), lin_spans), w)
-                           for lab, (p, w) in held_back.items()]
+        candidates += [self._held(self._suggestion(lab, p, outputs, kview, sets.get(lab.partition(":")[0]), lin_spans),
+                                  w) for lab, (p, w) in held_back.items()]
         suggested_labels = {label_of(s.system, s.code) for s in suggestions}
         candidates = [s for s in candidates if label_of(s.system, s.code) not in suggested_labels]
         suggestions += [s for s in result.suggestions if s.system not in SYSTEMS]
@@ -232,6 +240,19 @@ class HybridCoder:
         # only the most probable can make the candidate list (``top_k``): evidence for those alone
         held = dict(sorted(held.items(), key=lambda kv: -kv[1][0])[:top_k])
         return moved.labels, moved.proba, {**raised, **moved.received}, moved.excluded, held, billable.alias
+
+    def _hold_back(self, labels: list[str], proba: np.ndarray, kview: dict, held: dict[str, tuple[float, str]]
+                   ) -> tuple[list[str], np.ndarray]:
+        """Codes the rules excluded (``self.hold``: assertion rules, or all rules) with no mention supporting
+        them leave the ranking for ``held`` (label -> (probability, why)): the learned layer scores them, so
+        they rank among the candidates, but it never overrides the rules."""
+        keep = [i for i, lab in enumerate(labels) if not gated(kview.get(lab), self.hold)]
+        if len(keep) == len(labels):
+            return labels, proba
+        for i in sorted(set(range(len(labels))) - set(keep)):
+            ex = kview[labels[i]].excluded
+            held[labels[i]] = (float(proba[i]), f"{ex.rule}: {ex.reason}")
+        return [labels[i] for i in keep], proba[keep]
 
     def _held(self, s: Suggestion, why: str) -> Suggestion:
         """A code the guideline rules removed, kept as a ranked candidate (below the threshold) for override."""
@@ -269,6 +290,8 @@ class HybridCoder:
         if base is not None:
             evidence = list(base.evidence)
             rationale.extend(base.rationale)
+        elif info is not None and info.excluded is not None and info.excluded.evidence:
+            evidence = list(info.excluded.evidence)  # the mention the rules excluded
         else:
             evidence = []
             span = outputs.retrieval[label][1] if label in outputs.retrieval else lin_spans.get(label)
@@ -296,6 +319,11 @@ class HybridCoder:
         return Suggestion(code=code, system=system, title=title, confidence=p, evidence=evidence,
                           rationale=rationale, alternatives=list(base.alternatives) if base is not None else [],
                           flags=flags)
+
+
+def _no_mention(info: Any) -> bool:
+    """True when the knowledge coder has no span for a code (its evidence must come from a learned source)."""
+    return info is None or (info.suggestion is None and (info.excluded is None or not info.excluded.evidence))
 
 
 class TitleLookup:

@@ -33,8 +33,9 @@ import numpy as np
 
 from corpora.document import Document
 from models.base import label_of
-from models.features import FEATURES, SYSTEMS, SourceOutputs, candidate_table, is_positive, knowledge_view, note_words
-from models.hybrid import KNOWLEDGE_TOP_K, HybridCoder, PriorLookup, TitleLookup
+from models.features import (FEATURES, SYSTEMS, SourceOutputs, candidate_table, gated, is_positive, knowledge_view,
+                             note_words)
+from models.hybrid import HELD_FACTOR, KNOWLEDGE_TOP_K, HybridCoder, PriorLookup, TitleLookup
 from models.linear import LinearCoder, _sigmoid
 from models.reranker import Reranker
 
@@ -58,7 +59,8 @@ class TrainConfig:
     k_linear: int = 300
     k_retrieval: int = 20
     k_neighbors: int = 60
-    gate: str = "context"
+    gate: str = "none"  # rule exclusions that remove a code from the learned layer's candidates
+    hold: str = "context"  # ... that keep a scored code below the threshold (ranked, never suggested)
     retrieval: bool = False
     retrieval_fine_tune: bool = True
     retrieval_epochs: int = 1
@@ -174,6 +176,15 @@ def tuned_threshold(view: DevView) -> float:
     return tune_threshold(*view)
 
 
+def held_rows(keys: list[tuple[int, str]], results: Sequence[Any], hold: str) -> np.ndarray:
+    """Which candidate rows the rules hold back (:func:`models.features.gated` with ``hold``)."""
+    if hold == "none":
+        return np.zeros(len(keys), dtype=bool)
+    views: dict[int, dict] = {}
+    return np.array([gated((views.get(i) or views.setdefault(i, knowledge_view(results[i]))).get(lab), hold)
+                     for i, lab in keys], dtype=bool)
+
+
 def crossfit_ece(reranker: Reranker, raw: np.ndarray, y: np.ndarray, keys: list[tuple[int, str]],
                  docs: Sequence[Document], system: str, seed: int) -> float:
     """ECE of isotonic calibration fitted on one half of the dev documents and measured on the other."""
@@ -278,7 +289,7 @@ def train_pack(
     t = time.perf_counter()
     hybrid = HybridCoder(knowledge, linear, Reranker(**{"seed": config.seed, **config.reranker}), retrieval, neighbors,
                          k_linear=config.k_linear, k_retrieval=config.k_retrieval, k_neighbors=config.k_neighbors,
-                         gate=config.gate)
+                         gate=config.gate, hold=config.hold)
     train_out = [SourceOutputs(d.text, k, lin, ret, nb)
                  for d, k, lin, ret, nb in zip(train_docs, k_train, lin_train, ret_train, nb_train)]
     dev_out = [SourceOutputs(d.text, k, _best(lin, config.k_linear), _best(ret, config.k_retrieval, lambda v: v[0]),
@@ -295,8 +306,12 @@ def train_pack(
         raw = reranker.raw_score(X, system)
         reranker.calibrate(raw, y, system)
         final = reranker.calibrated(raw, system)
+        held = held_rows(keys, k_dev, config.hold)
+        # the threshold is tuned on the codes that can be suggested; held codes then rank just below it
+        reranker.thresholds_[system] = tuned_threshold(dev_view(gold, _ranked(keys, np.where(held, -1.0, final),
+                                                                               dev_docs), system))
+        final = np.where(held, np.minimum(final, reranker.thresholds_[system] * HELD_FACTOR), final)
         view = dev_view(gold, _ranked(keys, final, dev_docs), system)
-        reranker.thresholds_[system] = tuned_threshold(view)
         dev = evaluate_ranked(view, reranker.thresholds_[system], config.n_boot)
         dev["ece_crossfit"] = crossfit_ece(reranker, raw, y, keys, dev_docs, system, config.seed)
         metrics["dev"][task] = dev
@@ -314,6 +329,7 @@ def train_pack(
                    "params": linear.get_params()},
         "reranker": {"path": "reranker", "family": "reranker.hgb_isotonic.v1", "thresholds": reranker.thresholds_,
                      "sources": {"knowledge": knowledge.model_id, "k_linear": config.k_linear, "gate": config.gate,
+                                 "hold": config.hold,
                                  "k_retrieval": config.k_retrieval if retrieval is not None else 0,
                                  "k_neighbors": config.k_neighbors if neighbors is not None else 0},
                      "params": reranker.get_params()},

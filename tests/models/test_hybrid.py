@@ -80,3 +80,22 @@ def test_operative_report_combination_code_absorbs_its_parts(hybrid) -> None:
     dx = _codes(result.suggestions)
     assert any(c.startswith("K35.3") for c in dx) and "K65.9" not in dx  # appendicitis with localized peritonitis
     assert "0DTJ4ZZ" in _codes(result.suggestions + result.candidates, "ICD-10-PCS")
+
+
+def test_negated_findings_rank_as_held_back_candidates_with_their_mention(hybrid, result) -> None:
+    """The pack scores what the assertion rules excluded (so it ranks), but never suggests it."""
+    assert hybrid.hold == "context"
+    text = result.text
+    held = {s.code: s for s in result.candidates if s.flags.get("held_back")}
+    negated = {e.code for e in result.excluded if e.rule == "context:negated"}
+    assert negated & set(held)
+    for code in negated & set(held):
+        s = held[code]
+        assert "context:negated" in s.rationale[-1]
+        assert s.confidence < hybrid.reranker.threshold(s.system)
+        assert s.evidence and all(text[e.start:e.end] == e.text for e in s.evidence)
+
+
+def test_unknown_hold_is_refused(hybrid) -> None:
+    with pytest.raises(ValueError, match="hold"):
+        HybridCoder(hybrid.knowledge, hybrid.linear, hybrid.reranker, hold="sometimes")

@@ -70,6 +70,7 @@ def test_pack_holds_verified_safe_components_and_metrics(pack, coder) -> None:
     assert {Path(f).suffix for f in pack.manifest["files"]} == {".json", ".safetensors"}
     assert set(pack.components) == {"linear", "neighbors", "reranker"}
     assert pack.components["reranker"]["sources"]["k_neighbors"] == CONFIG.k_neighbors
+    assert pack.components["reranker"]["sources"]["hold"] == CONFIG.hold == "context"
     dev = pack.metrics["dev"]["diagnosis"]
     assert 0.0 <= dev["map"] <= 1.0 and 0.0 <= dev["threshold"] <= 1.0 and "ece_crossfit" in dev
     assert set(pack.metrics["ablation"]["diagnosis"]) == {"knowledge", "linear", "neighbors", "combined"}
@@ -98,6 +99,17 @@ def test_negated_condition_is_not_suggested(pack, coder) -> None:
     hybrid = HybridCoder.from_pack(pack.path, knowledge=coder)
     result = hybrid.code("The patient denies hypertension. Vital signs recorded.", setting="inpatient")
     assert "I10" not in {s.code for s in result.suggestions}
+    held = [s for s in result.candidates if s.code == "I10"]  # scored and ranked, but held back
+    assert not held or (held[0].flags.get("held_back") and held[0].confidence < hybrid.reranker.threshold("ICD-10-CM"))
+
+
+def test_held_rows_follow_the_rules(coder) -> None:
+    from training.train import held_rows
+
+    r = coder.code("The patient denies hypertension. Anemia.", setting="inpatient")
+    keys = [(0, "ICD-10-CM:I10"), (0, "ICD-10-CM:D64.9"), (0, "ICD-10-CM:E11.9")]
+    assert held_rows(keys, [r], "context").tolist() == [True, False, False]
+    assert held_rows(keys, [r], "none").tolist() == [False, False, False]
 
 
 def test_training_is_reproducible(corpus, coder, pack, tmp_path) -> None:
