@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -299,9 +299,13 @@ def candidate_table(
     return labels, np.asarray(rows, dtype=np.float32)
 
 
-def is_positive(label: str, gold: set[str]) -> bool:
-    """Training target: the label is gold, or (PCS) it specialises a gold code stem."""
+def is_positive(label: str, gold: set[str], stems: Collection[str] | None = None) -> bool:
+    """Training target: the label is gold, or it specialises one of the gold ``stems`` (default: the PCS
+    gold codes shorter than 7 characters; for ICD-10-CM, the gold codes an older release made billable
+    that the loaded release subdivides, as ``cac evaluate --cm-match release`` scores them)."""
     system, _, code = label.partition(":")
     if code in gold:
         return True
-    return system == "ICD-10-PCS" and any(len(g) < 7 and code.startswith(g) for g in gold)
+    if stems is None:
+        stems = [g for g in gold if len(g) < 7] if system == "ICD-10-PCS" else []
+    return any(code.startswith(g) for g in stems)

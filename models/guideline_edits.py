@@ -5,7 +5,8 @@ ICD-10-CM Official Guidelines still decide which codes may be reported, and
 together with which.  The hybrid coder therefore runs the knowledge coder's own
 rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
 
-0. :func:`billable_labels`: a learned label that is not a billable code of the release (a
+0. :func:`release_sources`, before the reranker: a learned label of an older release reads as the
+   code under it that the rules found in the note; then :func:`billable_labels`: a learned label that is not a billable code of the release (a
    category, or a code of an older release such as R05 before it was subdivided) becomes the
    billable code the hierarchy defaults to (R05.9), or, when there is none, a ranked candidate
    only: a non-billable code is never suggested.  A default the assertion rules excluded
@@ -32,7 +33,7 @@ rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -41,7 +42,7 @@ from cac.suggest import guidelines
 from cac.suggest.hits import Hit
 from cac.types import Excluded, Suggestion
 from models.base import label_of
-from models.features import KnowledgeInfo, gated
+from models.features import KnowledgeInfo, SourceOutputs, gated
 
 #: Sections that hold the provider's diagnostic statement.
 STATEMENT_SECTIONS = frozenset({"diagnoses", "assessment", "assessment_and_plan", "impression", "postoperative_diagnosis"})
@@ -58,6 +59,36 @@ class Billable:
     proba: np.ndarray
     alias: dict[str, str] = field(default_factory=dict)  # billable label -> the learned label it came from
     invalid: dict[str, float] = field(default_factory=dict)  # label with no billable default -> probability
+    held: dict[str, tuple[float, str]] = field(default_factory=dict)  # default the rules excluded -> (p, why)
+
+
+def release_sources(outputs: SourceOutputs, kview: Mapping[str, KnowledgeInfo], cs: Any,
+                    default_billable: Any = None) -> SourceOutputs:
+    """Rule 0 for the learned sources, before the reranker: a learned diagnosis label that is not a billable
+    code of ``cs`` (a code of the training corpus's older release, such as R05 before it was subdivided)
+    reads as the code under it that the rules found in the note (their most confident), so both sources'
+    evidence meets on one candidate; else as the billable code the hierarchy defaults to
+    (``default_billable``); else it stays, for :func:`billable_labels`."""
+    if cs is None:
+        return outputs
+
+    def mapped(scores: Mapping[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for lab, p in scores.items():
+            system, _, code = lab.partition(":")
+            if system == CM and not cs.is_valid(code):
+                under = [(info.score, k) for k, info in kview.items()
+                         if info.suggestion is not None and k != lab and k.startswith(lab)]
+                if under:
+                    lab = max(under)[1]
+                elif default_billable is not None and cs.get(code) is not None:
+                    target = default_billable(code)
+                    lab = label_of(CM, target) if target is not None and cs.is_valid(target) else lab
+            if p > out.get(lab, -1.0):
+                out[lab] = p
+        return out
+
+    return replace(outputs, linear=mapped(outputs.linear), neighbors=mapped(outputs.neighbors))
 
 
 def billable_labels(labels: Sequence[str], proba: np.ndarray, kview: Mapping[str, KnowledgeInfo], cs: Any,
@@ -80,6 +111,9 @@ def billable_labels(labels: Sequence[str], proba: np.ndarray, kview: Mapping[str
             continue
         new = label_of(CM, target)
         if gated(kview.get(new), "context"):
+            ex = kview[new].excluded
+            if p > out.held.get(new, (-1.0, ""))[0]:
+                out.held[new] = (p, f"{ex.rule}: {ex.reason}")
             continue
         if new not in merged or p > merged[new]:
             out.alias.setdefault(new, lab)
@@ -156,6 +190,8 @@ def transfer_replaced(
         info = kview.get(lab)
         if (info is None or info.suggestion is None) and lab.partition(":")[2][:3] in negated:
             drop.add(i)  # "No nausea, vomiting": R11.11 negated by the rules, R11.10 learned -> not coded
+            out.held[lab] = (float(p[i]), "context: the rules excluded every mention of its category "
+                                          "(negated, family, hypothetical...)")
             continue
         exc = _guideline_exclusion(info)
         if exc is not None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -30,7 +30,8 @@ from cac.suggest.coder import parse_date
 from cac.types import CodingResult, Evidence, Suggestion
 from models.base import label_of
 from models.features import GATES, SYSTEMS, SourceOutputs, candidate_table, category, gated, knowledge_view, note_words
-from models.guideline_edits import billable_labels, documented_floor, edit_suggestions, transfer_replaced
+from models.guideline_edits import (billable_labels, documented_floor, edit_suggestions, release_sources,
+                                    transfer_replaced)
 from models.linear import LinearCoder
 from models.reranker import Reranker
 
@@ -149,6 +150,12 @@ class HybridCoder:
                                      top_k=max(top_k, KNOWLEDGE_TOP_K), doc_id=doc_id)
         return self.combine(self.source_outputs([text], [result])[0], top_k=top_k)
 
+    def release_outputs(self, outputs: SourceOutputs, kview: dict, sets: dict) -> SourceOutputs:
+        """The learned sources' labels of an older ICD-10-CM release read as the codes the rules found
+        under them in the note (:func:`models.guideline_edits.release_sources`)."""
+        spec = getattr(self.knowledge, "spec", None)
+        return release_sources(outputs, kview, sets.get("ICD-10-CM"), getattr(spec, "default_billable", None))
+
     def score_candidates(self, outputs: SourceOutputs, kview: dict | None = None, sets: dict | None = None
                          ) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
         """``system -> (labels, features, calibrated probabilities)`` for one document."""
@@ -169,6 +176,7 @@ class HybridCoder:
         result = outputs.knowledge
         kview = knowledge_view(result)
         sets = self._code_sets(result)
+        outputs = self.release_outputs(outputs, kview, sets)
         suggestions: list[Suggestion] = []
         candidates: list[Suggestion] = []
         chosen: list[tuple[str, list[int], list[int], list[str], np.ndarray]] = []
@@ -183,7 +191,7 @@ class HybridCoder:
             if self.guideline_edits and system == "ICD-10-CM":
                 labels, proba, received, edited_out, held, alias = self._edit_ranking(
                     labels, proba, kview, sets.get(system), top_k)
-                held_back.update(held)
+                _merge_held(held_back, held)
                 need_lin += list(alias.values())
             cut = self.reranker.threshold(system)
             order = np.argsort(-proba, kind="stable")
@@ -234,9 +242,10 @@ class HybridCoder:
         spec = getattr(self.knowledge, "spec", None)
         billable = billable_labels(labels, proba, kview, cs, getattr(spec, "default_billable", None))
         held = {lab: (p, "not a billable code of the release") for lab, p in billable.invalid.items()}
+        _merge_held(held, billable.held)
         proba, raised = documented_floor(billable.labels, billable.proba, kview)
         moved = transfer_replaced(billable.labels, proba, kview, cs)
-        held.update(moved.held)
+        _merge_held(held, moved.held)
         # only the most probable can make the candidate list (``top_k``): evidence for those alone
         held = dict(sorted(held.items(), key=lambda kv: -kv[1][0])[:top_k])
         return moved.labels, moved.proba, {**raised, **moved.received}, moved.excluded, held, billable.alias
@@ -319,6 +328,13 @@ class HybridCoder:
         return Suggestion(code=code, system=system, title=title, confidence=p, evidence=evidence,
                           rationale=rationale, alternatives=list(base.alternatives) if base is not None else [],
                           flags=flags)
+
+
+def _merge_held(into: dict[str, tuple[float, str]], new: Mapping[str, tuple[float, str]]) -> None:
+    """Add held-back codes (label -> (probability, why)), keeping each label's most probable entry."""
+    for lab, entry in new.items():
+        if lab not in into or entry[0] > into[lab][0]:
+            into[lab] = entry
 
 
 def _no_mention(info: Any) -> bool:

@@ -115,15 +115,17 @@ def candidate_sets(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs: 
     for i, (o, d) in enumerate(zip(outputs, docs)):
         kview = knowledge_view(o.knowledge)
         sets = hybrid._code_sets(o.knowledge)
+        o = hybrid.release_outputs(o, kview, sets)
         words = note_words(o.text)
         for system in SYSTEMS:
             titles = TitleLookup(sets.get(system), system)
             labels, X = candidate_table(o, system, prior=prior, titles=titles, words=words, knowledge=kview,
                                         gate=hybrid.gate)
             gold = _gold(d, system)
+            stems = gold_stems(gold, system, sets.get(system))
             xs, ys, keys = out[system]
             xs.append(X)
-            ys.extend(int(is_positive(lab, gold)) for lab in labels)
+            ys.extend(int(is_positive(lab, gold, stems)) for lab in labels)
             keys.extend((i, lab) for lab in labels)
     return {s: (np.vstack(xs) if xs else np.zeros((0, len(FEATURES)), np.float32), np.asarray(ys, dtype=np.int8), keys)
             for s, (xs, ys, keys) in out.items()}
@@ -136,23 +138,36 @@ def _ranked(keys: list[tuple[int, str]], scores: np.ndarray, docs: Sequence[Docu
     return {k: sorted(v, key=lambda cs: -cs[1]) for k, v in out.items()}
 
 
-def _harmonized(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, float]]], system: str
+def gold_stems(gold: set[str], system: str, cs: Any = None) -> list[str]:
+    """The gold codes a predicted code counts for when it starts with them, as ``cac evaluate`` scores
+    (``--pcs-match prefix``, ``--cm-match release``): PCS stems (shorter than 7 characters); ICD-10-CM
+    codes of an older release that ``cs`` (the loaded release) no longer has as billable codes."""
+    if system == "ICD-10-PCS":
+        return [g for g in gold if len(g) < 7]
+    return [g for g in gold if cs is not None and not cs.is_valid(g)]
+
+
+def _harmonized(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, float]]], system: str, cs: Any = None
                 ) -> dict[str, list[tuple[str, float]]]:
-    if system != "ICD-10-PCS":
-        return ranked
     from evaluation.run import _prefix_harmonize
 
-    return {d: _prefix_harmonize(gold.get(d, set()), r, set())[0] for d, r in ranked.items()}
+    out = {}
+    for d, r in ranked.items():
+        stems = gold_stems(gold.get(d, set()), system, cs)
+        out[d] = _prefix_harmonize(gold.get(d, set()), r, set(), stems)[0] if stems else r
+    return out
 
 
 DevView = tuple[dict[str, set[str]], dict[str, list[tuple[str, float]]]]
 
 
-def dev_view(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, float]]], system: str) -> DevView:
-    """``(gold, ranked)`` restricted to documents with gold of ``system``, PCS predictions mapped onto
-    the gold stems they specialise (as ``cac evaluate`` scores them)."""
+def dev_view(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, float]]], system: str,
+             cs: Any = None) -> DevView:
+    """``(gold, ranked)`` restricted to documents with gold of ``system``, predictions mapped onto the
+    gold stems they specialise (:func:`gold_stems` with the loaded release ``cs``, as ``cac evaluate``
+    scores them)."""
     gold = {d: g for d, g in gold.items() if g}
-    return gold, _harmonized(gold, {d: ranked.get(d, []) for d in gold}, system)
+    return gold, _harmonized(gold, {d: ranked.get(d, []) for d in gold}, system, cs)
 
 
 def evaluate_ranked(view: DevView, threshold: float, n_boot: int) -> dict[str, Any]:
@@ -186,7 +201,7 @@ def held_rows(keys: list[tuple[int, str]], results: Sequence[Any], hold: str) ->
 
 
 def crossfit_ece(reranker: Reranker, raw: np.ndarray, y: np.ndarray, keys: list[tuple[int, str]],
-                 docs: Sequence[Document], system: str, seed: int) -> float:
+                 docs: Sequence[Document], system: str, seed: int, cs: Any = None) -> float:
     """ECE of isotonic calibration fitted on one half of the dev documents and measured on the other."""
     from evaluation.calibration import expected_calibration_error
 
@@ -203,7 +218,7 @@ def crossfit_ece(reranker: Reranker, raw: np.ndarray, y: np.ndarray, keys: list[
         probe.calibrate(raw[fit_rows], y[fit_rows], system)
         calibrated[apply_rows] = probe.calibrated(raw[apply_rows], system)
     return float(expected_calibration_error(*dev_view({d.id: _gold(d, system) for d in docs},
-                                                       _ranked(keys, calibrated, docs), system)))
+                                                       _ranked(keys, calibrated, docs), system, cs)))
 
 
 def train_pack(
@@ -308,17 +323,18 @@ def train_pack(
         final = reranker.calibrated(raw, system)
         held = held_rows(keys, k_dev, config.hold)
         # the threshold is tuned on the codes that can be suggested; held codes then rank just below it
+        cs = knowledge.code_sets.newest(system)
         reranker.thresholds_[system] = tuned_threshold(dev_view(gold, _ranked(keys, np.where(held, -1.0, final),
-                                                                               dev_docs), system))
+                                                                               dev_docs), system, cs))
         final = np.where(held, np.minimum(final, reranker.thresholds_[system] * HELD_FACTOR), final)
-        view = dev_view(gold, _ranked(keys, final, dev_docs), system)
+        view = dev_view(gold, _ranked(keys, final, dev_docs), system, cs)
         dev = evaluate_ranked(view, reranker.thresholds_[system], config.n_boot)
-        dev["ece_crossfit"] = crossfit_ece(reranker, raw, y, keys, dev_docs, system, config.seed)
+        dev["ece_crossfit"] = crossfit_ece(reranker, raw, y, keys, dev_docs, system, config.seed, cs)
         metrics["dev"][task] = dev
         n_gold = sum(len(g) for g in gold.values())
         found = {(dev_docs[i].id, lab) for (i, lab), yy in zip(keys, y) if yy}
         metrics["candidate_recall"][task] = len(found) / max(1, n_gold)
-        metrics["ablation"][task] = ablation(system, gold, dev_docs, k_dev, lin_dev, ret_dev, config, dev, nb_dev)
+        metrics["ablation"][task] = ablation(system, gold, dev_docs, k_dev, lin_dev, ret_dev, config, dev, nb_dev, cs)
     timings["reranker_s"] = time.perf_counter() - t
 
     stage.report("pack", f"writing {out}")
@@ -371,7 +387,7 @@ def train_pack(
 
 def ablation(system: str, gold: dict[str, set[str]], docs: Sequence[Document], k_dev: Sequence[Any],
              lin_dev: Sequence[dict], ret_dev: Sequence[dict], config: TrainConfig, combined: dict,
-             nb_dev: Sequence[dict] = ()) -> dict[str, Any]:
+             nb_dev: Sequence[dict] = (), cs: Any = None) -> dict[str, Any]:
     """Each source alone on dev (its own threshold tuned on dev) beside the combined model."""
     from evaluation.report import score
     from evaluation.run import _prefix_harmonize, result_rankings
@@ -382,8 +398,9 @@ def ablation(system: str, gold: dict[str, set[str]], docs: Sequence[Document], k
     for d, r in zip(docs, k_dev):
         if d.id in g:
             kr[d.id], kp[d.id] = result_rankings(r, system)
-            if system == "ICD-10-PCS":
-                kr[d.id], kp[d.id] = _prefix_harmonize(g[d.id], kr[d.id], kp[d.id])
+            stems = gold_stems(g[d.id], system, cs)
+            if stems:
+                kr[d.id], kp[d.id] = _prefix_harmonize(g[d.id], kr[d.id], kp[d.id], stems)
     rep = score(g, kr, kp, n_boot=config.n_boot)
     out: dict[str, Any] = {"knowledge": {k: rep[k] for k in keep if k in rep}}
     prefix = system + ":"
@@ -394,7 +411,7 @@ def ablation(system: str, gold: dict[str, set[str]], docs: Sequence[Document], k
             sources[name] = {d.id: [(lab[len(prefix):], score(v)) for lab, v in out.items() if lab.startswith(prefix)]
                              for d, out in zip(docs, outputs)}
     for name, ranked in sources.items():
-        view = dev_view(gold, {k: sorted(v, key=lambda cs: -cs[1]) for k, v in ranked.items()}, system)
+        view = dev_view(gold, {k: sorted(v, key=lambda kv: -kv[1]) for k, v in ranked.items()}, system, cs)
         res = evaluate_ranked(view, tuned_threshold(view), config.n_boot)
         out[name] = {k: res[k] for k in (*keep, "threshold") if k in res}
     out["combined"] = {k: combined[k] for k in keep if k in combined}

@@ -79,6 +79,9 @@ def test_targets_accept_pcs_stems_and_exact_codes() -> None:
     assert is_positive("ICD-10-PCS:0DTJ4ZZ", {"0DTJ"})
     assert is_positive("ICD-10-CM:E11.9", {"E11.9"})
     assert not is_positive("ICD-10-CM:E11.9", {"E11"})  # no prefix credit for diagnoses
+    # ... unless the gold code is one the loaded release subdivides (CodiEsp's R05 "Cough" is R05.1-R05.9 now)
+    assert is_positive("ICD-10-CM:R05.9", {"R05"}, stems=["R05"])
+    assert not is_positive("ICD-10-CM:R06.9", {"R05"}, stems=["R05"])
     assert category("ICD-10-CM:E11.9") == "ICD-10-CM:E11"
 
 

@@ -106,6 +106,7 @@ def test_learned_codes_of_older_releases_become_billable_codes(icd10cm) -> None:
     assert got[f"{CM}:M54.50"] == pytest.approx(0.6)
     # "denies cough": the billable default is negated, so the learned R05 is not suggested at all
     assert f"{CM}:R05" not in got and f"{CM}:R05.9" not in got
+    assert out.held[f"{CM}:R05.9"][0] == pytest.approx(0.9) and "context:negated" in out.held[f"{CM}:R05.9"][1]
     # not a code of the release at all: never suggested, only rankable
     assert out.invalid == {f"{CM}:Z99.999": 0.5, f"{CM}:0DTJ": 0.4}
 
@@ -124,13 +125,31 @@ def test_the_providers_diagnostic_statement_sets_a_floor() -> None:
     assert list(why) == [f"{CM}:I50.23"] and "diagnostic statement" in why[f"{CM}:I50.23"]
 
 
-def test_a_learned_code_restating_a_negated_finding_is_dropped(icd10cm) -> None:
+def test_a_learned_code_restating_a_negated_finding_is_held_back(icd10cm) -> None:
     k = _knowledge()  # J18.9 negated; nothing else of J18 found by the rules
     k.excluded.append(Excluded("R11.11", CM, "Vomiting without nausea", "negated", "context:negated"))
     labels = [f"{CM}:{c}" for c in ("J18.1", "R11.10", "E11.22")]
     moved = transfer_replaced(labels, np.array([0.7, 0.6, 0.8]), knowledge_view(k), icd10cm)
-    assert moved.labels == [f"{CM}:E11.22"] and not moved.held
+    assert moved.labels == [f"{CM}:E11.22"]
+    assert set(moved.held) == {f"{CM}:J18.1", f"{CM}:R11.10"}  # rankable below the threshold, never suggested
+    assert moved.held[f"{CM}:R11.10"][0] == pytest.approx(0.6) and "context" in moved.held[f"{CM}:R11.10"][1]
     # a category the rules also support keeps its learned codes
     k.suggestions.append(Suggestion("R11.2", CM, "Nausea with vomiting, unspecified", 0.8, [_ev(0, 5)]))
     moved = transfer_replaced(labels, np.array([0.7, 0.6, 0.8]), knowledge_view(k), icd10cm)
     assert f"{CM}:R11.10" in moved.labels and f"{CM}:J18.1" not in moved.labels
+
+
+def test_learned_labels_of_an_older_release_meet_the_rules_code_before_reranking(icd10cm) -> None:
+    from models.features import SourceOutputs
+    from models.guideline_edits import release_sources
+
+    k = _knowledge()
+    k.suggestions.append(Suggestion("R05.1", CM, "Acute cough", 0.7, [_ev(0, 5)]))
+    out = SourceOutputs(TEXT, k, linear={f"{CM}:R05": 0.6, f"{CM}:E11.9": 0.5, f"{CM}:R51": 0.4},
+                        neighbors={f"{CM}:R05": 0.3, f"{CM}:R05.1": 0.5})
+    got = release_sources(out, knowledge_view(k), icd10cm, default_billable=lambda code: {"R51": "R51.9"}.get(code))
+    # R05 (billable before FY2022) reads as the R05.x code the rules found in the note
+    assert got.linear == {f"{CM}:R05.1": 0.6, f"{CM}:E11.9": 0.5, f"{CM}:R51.9": 0.4}
+    assert got.neighbors == {f"{CM}:R05.1": 0.5}  # the best score per code
+    assert out.linear[f"{CM}:R05"] == 0.6  # the input is not modified
+    assert release_sources(out, knowledge_view(k), None) is out

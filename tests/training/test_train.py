@@ -103,6 +103,17 @@ def test_negated_condition_is_not_suggested(pack, coder) -> None:
     assert not held or (held[0].flags.get("held_back") and held[0].confidence < hybrid.reranker.threshold("ICD-10-CM"))
 
 
+def test_gold_stems_follow_cac_evaluate(icd10cm) -> None:
+    from training.train import dev_view, gold_stems
+
+    assert gold_stems({"0DTJ", "0DTJ4ZZ"}, "ICD-10-PCS") == ["0DTJ"]
+    assert gold_stems({"R05", "I10"}, "ICD-10-CM", icd10cm) == ["R05"]  # R05 is not billable in 2026
+    assert gold_stems({"R05"}, "ICD-10-CM") == []  # no release: exact matching
+    gold, ranked = dev_view({"d": {"R05", "I10"}, "e": set()}, {"d": [("R05.9", 0.9), ("I10", 0.5)]}, "ICD-10-CM",
+                            icd10cm)
+    assert set(gold) == {"d"} and ranked["d"] == [("R05", 0.9), ("I10", 0.5)]
+
+
 def test_held_rows_follow_the_rules(coder) -> None:
     from training.train import held_rows
 
