@@ -28,6 +28,7 @@ import numpy as np
 from cac.heap import settle
 from cac.suggest.coder import parse_date
 from cac.types import CodingResult, Evidence, Suggestion
+from cac.suggest.scoring import held_confidence
 from models.base import label_of
 from models.features import GATES, SYSTEMS, SourceOutputs, candidate_table, category, gated, knowledge_view, note_words
 from models.guideline_edits import (billable_labels, documented_floor, edit_suggestions, release_sources,
@@ -38,8 +39,6 @@ from models.reranker import Reranker
 log = logging.getLogger(__name__)
 
 KNOWLEDGE_TOP_K = 60
-#: Codes the guideline rules removed rank as candidates at most this fraction of the threshold.
-HELD_FACTOR = 0.98
 
 
 class HybridCoder:
@@ -266,8 +265,7 @@ class HybridCoder:
     def _held(self, s: Suggestion, why: str) -> Suggestion:
         """A code the guideline rules removed, kept as a ranked candidate (below the threshold) for override."""
         p = s.confidence
-        cap = self.reranker.threshold(s.system) * HELD_FACTOR
-        s.confidence = float(min(p, cap))
+        s.confidence = held_confidence(p, self.reranker.threshold(s.system))
         s.rationale = [*s.rationale, f"held back by a guideline rule ({why}); learned probability {p:.2f}"]
         s.flags = {**s.flags, "held_back": True}
         return s

@@ -32,10 +32,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from corpora.document import Document
+from cac.suggest.scoring import held_confidence
 from models.base import label_of
 from models.features import (FEATURES, SYSTEMS, SourceOutputs, candidate_table, gated, is_positive, knowledge_view,
                              note_words)
-from models.hybrid import HELD_FACTOR, KNOWLEDGE_TOP_K, HybridCoder, PriorLookup, TitleLookup
+from models.hybrid import KNOWLEDGE_TOP_K, HybridCoder, PriorLookup, TitleLookup
 from models.linear import LinearCoder, _sigmoid
 from models.reranker import Reranker
 
@@ -326,7 +327,7 @@ def train_pack(
         cs = knowledge.code_sets.newest(system)
         reranker.thresholds_[system] = tuned_threshold(dev_view(gold, _ranked(keys, np.where(held, -1.0, final),
                                                                                dev_docs), system, cs))
-        final = np.where(held, np.minimum(final, reranker.thresholds_[system] * HELD_FACTOR), final)
+        final = np.where(held, held_confidence(final, reranker.thresholds_[system]), final)
         view = dev_view(gold, _ranked(keys, final, dev_docs), system, cs)
         dev = evaluate_ranked(view, reranker.thresholds_[system], config.n_boot)
         dev["ece_crossfit"] = crossfit_ece(reranker, raw, y, keys, dev_docs, system, config.seed, cs)

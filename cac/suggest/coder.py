@@ -36,7 +36,7 @@ from cac.lexicon.matcher import TermMatcher
 from cac.suggest import guidelines
 from cac.suggest.hits import Hit
 from cac.suggest.procedure_link import procedure_hits, make_procedure_coder
-from cac.suggest.scoring import term_score
+from cac.suggest.scoring import held_confidence, term_score
 from cac.suggest.specificity import ChildrenIndex, Specificity, children_index, children_to_json, code_by_seventh
 from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Setting
 
@@ -240,12 +240,11 @@ class Coder:
         candidates below every code the rules support, with the rule that removed them, so a coder can
         override; they never become suggestions (each stays listed in ``excluded``)."""
         out: dict[str, Hit] = {}
-        cap = self.threshold * 0.98
         for e in excluded:
             if e.system != "ICD-10-CM" or e.code in hits or not cm.is_valid(e.code):
                 continue
             factor = HELD_FACTOR_CONTEXT if e.rule.startswith("context:") else HELD_FACTOR
-            score = min(cap, (e.score or 0.0) * factor)
+            score = held_confidence((e.score or 0.0) * factor, self.threshold)
             if e.code in out and out[e.code].score >= score:
                 continue
             out[e.code] = Hit(code=e.code, system=e.system, title=e.title, score=score, evidence=list(e.evidence),

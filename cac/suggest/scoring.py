@@ -8,7 +8,14 @@ calibration (model packs) replaces it when a pack is loaded.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from cac.lexicon.build import Term, lexicon_rules
+
+#: A code a rule held back ranks at most this fraction of the recommendation threshold.
+HELD_CAP = 0.98
+
+_P = TypeVar("_P")
 
 SECTION_FACTOR = {
     "diagnoses": 1.12, "assessment": 1.1, "assessment_and_plan": 1.1, "impression": 1.1,
@@ -31,3 +38,14 @@ def term_score(term: Term, span_tokens: int, optional_hits: int, section: str | 
         base -= 0.40
     base *= SECTION_FACTOR.get(section or "", 1.0)
     return max(0.01, min(0.97, base))
+
+
+def held_confidence(p: _P, threshold: float) -> _P:
+    """The confidence of a code a rule held back (a float or a numpy array of them): its own, capped just
+    below ``threshold`` so that it ranks among the candidates and is never suggested; above the cap the
+    order of the confidences is kept (no ties), so rankings stay meaningful."""
+    import numpy as np
+
+    cap = threshold * HELD_CAP
+    out = np.minimum(p, cap * (0.95 + 0.05 * np.asarray(p, dtype=float)))
+    return float(out) if np.ndim(out) == 0 else out  # type: ignore[return-value]

@@ -185,3 +185,12 @@ def test_negated_code_ranks_below_the_same_code_found_affirmed(coder):
 def test_held_back_codes_respect_top_k(coder):
     r = coder.code("No pneumonia. No fever.", setting="inpatient", top_k=1)
     assert len(r.candidates) <= 1
+
+
+def test_held_confidence_stays_below_the_threshold_and_keeps_the_order() -> None:
+    from cac.suggest.scoring import held_confidence
+
+    ps = [0.0, 0.1, 0.3, 0.49, 0.5, 0.7, 0.99, 1.0]
+    held = [held_confidence(p, 0.5) for p in ps]
+    assert all(h < 0.5 for h in held) and held[:3] == ps[:3]
+    assert all(a < b for a, b in zip(held[3:], held[4:]))  # no ties above the cap
