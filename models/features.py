@@ -79,9 +79,9 @@ def _title_words(title: str) -> frozenset[str]:
 
 def note_words(text: str) -> frozenset[str]:
     """Canonical words of a note, for :func:`candidate_table`'s title features (once per note)."""
-    from cac.lexicon.normalize import normalize
+    from cac.lexicon.normalize import word_set
 
-    return frozenset(normalize(text))
+    return word_set(text)
 
 
 def _overlap(title: str, words: frozenset[str]) -> float:

@@ -96,6 +96,31 @@ def normalize(text: str) -> list[str]:
     return [t for t, _, _ in normalize_tokens(raw_tokens(text))]
 
 
+def word_set(text: str) -> frozenset[str]:
+    """``frozenset(normalize(text))`` for a long text (a whole note): no offsets, and each distinct word
+    is normalized once."""
+    r = rules()
+    joiners = r.joiners
+    toks = [w.lower() for w in _TOKEN.findall(text)]
+    plain: set[str] = set()
+    out: set[str] = set()
+    i, n = 0, len(toks)
+    while i < n:
+        w = toks[i]
+        if w in joiners and i + 1 < n:
+            nxt = toks[i + 1]
+            num = _ROMAN.get(nxt, nxt if nxt[:1].isdigit() else None)
+            if num is not None:
+                out.add(f"{w}{num}")
+                i += 2
+                continue
+        plain.add(w)
+        i += 1
+    for w in plain:
+        out.update(canon_word(w))
+    return frozenset(out)
+
+
 _NOT_MODIFIERS = ("without", "with ", "not ", "except", "no ", "excluding", "due to", "in ", "of ")
 _PARENS = re.compile(r"\s*\([^()]*\)")
 _BRACKETS = re.compile(r"\s*\[[^\[\]]*\]")

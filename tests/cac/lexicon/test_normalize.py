@@ -17,3 +17,11 @@ def test_nonessential_modifiers_give_variants():
     assert strip_nonessential("Hypertension (arterial) (benign)") == "Hypertension"
     v = term_variants("hypertension (arterial) (benign)")
     assert v[0] == "hypertension" and "arterial hypertension" in v
+
+
+def test_word_set_is_the_set_of_normalized_tokens():
+    from cac.lexicon.normalize import normalize, word_set
+
+    for text in ["Type 2 diabetes, stage IV CKD and type II; renal failure.", "type 2 2 stage", "İstanbul type ii",
+                 "Carcinoma of the kidneys. Type", ""]:
+        assert word_set(text) == frozenset(normalize(text)), text
