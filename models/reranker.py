@@ -40,7 +40,7 @@ class Reranker:
         learning_rate: float = 0.1,
         max_leaf_nodes: int = 31,
         min_samples_leaf: int = 20,
-        l2_regularization: float = 1.0,
+        l2_regularization: float = 5.0,
         seed: int = 0,
     ) -> None:
         self.max_iter = max_iter

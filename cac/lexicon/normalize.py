@@ -27,6 +27,7 @@ class NormRules:
     weak: frozenset[str]
     joiners: frozenset[str]
     words: dict[str, tuple[str, ...]]
+    not_plurals: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1)
@@ -38,6 +39,7 @@ def rules() -> NormRules:
         weak=frozenset(raw["weak"]),
         joiners=frozenset(raw["keep_numbers_after"]),
         words={k: tuple(v) for k, v in raw["words"].items()},
+        not_plurals=frozenset(raw.get("not_plurals", ())),
     )
 
 
@@ -54,11 +56,13 @@ def canon_word(word: str) -> tuple[str, ...]:
 
 
 def _stem(w: str) -> str:
+    """The singular of a plural (edemas -> edema, kidneys -> kidney, hernias -> hernia); words that only
+    look plural (pancreas, metastasis, uterus, ...) stay."""
     if len(w) <= 3 or w[-1] != "s":
         return w
     if w.endswith("ies") and len(w) > 4:
         return w[:-3] + "y"
-    if w.endswith(("ss", "us", "is", "ys", "os", "as")):
+    if w.endswith(("ss", "us", "is", "os")) or w in rules().not_plurals:
         return w
     if w.endswith("ses") or w.endswith("xes") or w.endswith("ches"):
         return w[:-2]

@@ -25,3 +25,12 @@ def test_word_set_is_the_set_of_normalized_tokens():
     for text in ["Type 2 diabetes, stage IV CKD and type II; renal failure.", "type 2 2 stage", "İstanbul type ii",
                  "Carcinoma of the kidneys. Type", ""]:
         assert word_set(text) == frozenset(normalize(text)), text
+
+
+def test_plurals_fold_except_words_that_only_look_plural():
+    from cac.lexicon.normalize import normalize
+
+    assert normalize("edemas") == normalize("edema") and normalize("hernias") == normalize("hernia")
+    assert normalize("kidneys") == normalize("kidney") and normalize("hematomas") == normalize("hematoma")
+    for word in ("pancreas", "uterus", "abscess"):
+        assert normalize(word) == [word]
