@@ -21,10 +21,12 @@ rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
    rules excluded for another guideline reason (Excludes1, a symptom integral to
    a confirmed diagnosis) leaves the ranking.  It stays in ``excluded``, with its
    reason, for a coder to override.  Assertion exclusions (negated, family...)
-   of the code itself are handled earlier by the candidate gate
-   (:func:`models.features.gated`); here a learned code of a category whose every
-   mention the assertion rules excluded is dropped too ("No nausea, vomiting":
-   R11.11 negated by the rules, R11.10 proposed by the linear model).
+   of the code itself are handled earlier, by the pack's ``hold`` (or, in older packs,
+   ``gate``) setting (:func:`models.features.gated`); here a learned code of a category
+   whose every mention the assertion rules excluded leaves the ranking too ("No nausea,
+   vomiting": R11.11 negated by the rules, R11.10 proposed by the linear model).
+   Every code that leaves the ranking is ``held`` (its probability and the reason), so
+   the hybrid coder still ranks it, below the threshold.
 2. :func:`edit_suggestions`, over the codes above the threshold, many of which
    the rules never saw: combination codes, superseded unspecified codes,
    integral symptoms and Excludes1 pairs, exactly as for the knowledge coder.

@@ -254,13 +254,14 @@ class HybridCoder:
         """Codes the rules excluded (``self.hold``: assertion rules, or all rules) with no mention supporting
         them leave the ranking for ``held`` (label -> (probability, why)): the learned layer scores them, so
         they rank among the candidates, but it never overrides the rules."""
-        keep = [i for i, lab in enumerate(labels) if not gated(kview.get(lab), self.hold)]
-        if len(keep) == len(labels):
-            return labels, proba
-        for i in sorted(set(range(len(labels))) - set(keep)):
-            ex = kview[labels[i]].excluded
-            held[labels[i]] = (float(proba[i]), f"{ex.rule}: {ex.reason}")
-        return [labels[i] for i in keep], proba[keep]
+        keep: list[int] = []
+        for i, lab in enumerate(labels):
+            if gated(kview.get(lab), self.hold):
+                ex = kview[lab].excluded
+                _merge_held(held, {lab: (float(proba[i]), f"{ex.rule}: {ex.reason}")})
+            else:
+                keep.append(i)
+        return ([labels[i] for i in keep], proba[keep]) if len(keep) < len(labels) else (labels, proba)
 
     def _held(self, s: Suggestion, why: str) -> Suggestion:
         """A code the guideline rules removed, kept as a ranked candidate (below the threshold) for override."""
