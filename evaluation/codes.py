@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from corpora.document import CM, PCS, infer_system, normalize_any
 
@@ -116,3 +116,12 @@ def rank(items: Sequence) -> list[tuple[str, float]]:
 
 
 __all__ = ["CM", "PCS", "category", "chapter_of", "chapter_table", "code_key", "harmonize", "normalize", "rank"]
+
+
+def gold_stems(gold: Iterable[str], system: str, cs: Any = None) -> list[str]:
+    """The gold codes a predicted code counts for when it starts with them (``--pcs-match prefix``,
+    ``--cm-match release``): ICD-10-PCS stems (shorter than 7 characters); ICD-10-CM codes of an older
+    release that ``cs``, the loaded release, no longer has as billable codes (none without ``cs``)."""
+    if system == PCS:
+        return [g for g in gold if len(g) < 7]
+    return [g for g in gold if cs is not None and not cs.is_valid(g)]

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from corpora.document import Document
 from corpora.registry import open_corpus
+from evaluation.codes import gold_stems
 from evaluation.report import Report, per_document, score
 
 TASK_SYSTEM = {"diagnosis": "ICD-10-CM", "procedure": "ICD-10-PCS"}
@@ -116,7 +117,7 @@ def evaluate_corpus(
     cm = _newest(coder, system)
     if system == "ICD-10-CM" and cm_match == "release" and cm is not None:
         for d in docs:
-            stems = [g for g in gold[d.id] if not cm.is_valid(g)]
+            stems = gold_stems(gold[d.id], system, cm)
             n_release_gold += len(stems)
             if stems:
                 ranked[d.id], predicted[d.id] = _prefix_harmonize(gold[d.id], ranked[d.id], predicted[d.id], stems)

@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from corpora.document import Document
+from evaluation.codes import gold_stems
 from cac.suggest.scoring import held_confidence
 from models.base import label_of
 from models.features import (FEATURES, SYSTEMS, SourceOutputs, candidate_table, gated, is_positive, knowledge_view,
@@ -137,15 +138,6 @@ def _ranked(keys: list[tuple[int, str]], scores: np.ndarray, docs: Sequence[Docu
     for (i, lab), s in zip(keys, scores):
         out[docs[i].id].append((lab.partition(":")[2], float(s)))
     return {k: sorted(v, key=lambda cs: -cs[1]) for k, v in out.items()}
-
-
-def gold_stems(gold: set[str], system: str, cs: Any = None) -> list[str]:
-    """The gold codes a predicted code counts for when it starts with them, as ``cac evaluate`` scores
-    (``--pcs-match prefix``, ``--cm-match release``): PCS stems (shorter than 7 characters); ICD-10-CM
-    codes of an older release that ``cs`` (the loaded release) no longer has as billable codes."""
-    if system == "ICD-10-PCS":
-        return [g for g in gold if len(g) < 7]
-    return [g for g in gold if cs is not None and not cs.is_valid(g)]
 
 
 def _harmonized(gold: dict[str, set[str]], ranked: dict[str, list[tuple[str, float]]], system: str, cs: Any = None
