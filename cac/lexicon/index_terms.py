@@ -59,8 +59,17 @@ def index_terms(files: dict[str, Path]) -> Iterator[tuple[str, str, str]]:
             for site in _alternatives(parts):
                 for column, template in columns.items():
                     cell = e.cell_code(column)
-                    if cell is not None:
+                    if cell is not None and _names_a_site(template, site):
                         yield template.format(site=site), cell[0], source
+
+
+def _names_a_site(template: str, site: str) -> bool:
+    """False when the site adds no word to its column's phrase: in "Meckel's diverticulum, malignant" the
+    comma does not separate alternatives, and "secondary malignant neoplasm malignant" would match every
+    "metastatic"; weak words ("site") do not count, since a match need not have them."""
+    from cac.lexicon.normalize import normalize, rules
+
+    return not set(normalize(site)) - rules().weak <= set(normalize(template.format(site="")))
 
 
 def _alternatives(path: tuple[str, ...], limit: int = 4) -> list[str]:
