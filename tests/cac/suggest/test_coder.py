@@ -194,3 +194,11 @@ def test_held_confidence_stays_below_the_threshold_and_keeps_the_order() -> None
     held = [held_confidence(p, 0.5) for p in ps]
     assert all(h < 0.5 for h in held) and held[:3] == ps[:3]
     assert all(a < b for a, b in zip(held[3:], held[4:]))  # no ties above the cap
+
+
+def test_a_relatives_symptoms_or_pregnancy_are_no_family_history(coder):
+    r = coder.code("Family history: her father had weight loss and her mother had 38 weeks of gestation.",
+                   setting="inpatient", top_k=30)
+    assert not any(c.startswith(("Z84", "R63", "Z3A")) for c in codes(r))
+    assert excluded(r)["R63.4"].rule == "context:family"
+    assert "Z82.5" in codes(coder.code("Family history: mother with asthma.", setting="inpatient"))
