@@ -32,6 +32,7 @@ def test_default_forms_reach_the_lexicon_only_where_no_term_names_them(coder):
     ("Ultrasound showed bilateral nephrolithiasis.", "N20.0"),
     ("CT showed liver metastases.", "C78.7"),
     ("Laboratory tests showed lymphopenia.", "D72.810"),
+    ("Diagnosis of surgical wound infection.", "T81.40XA"),
 ])
 def test_index_supplement_names_what_the_tabular_wording_misses(coder, sentence: str, code: str):
     result = coder.code(sentence, setting="inpatient", top_k=5)
@@ -46,3 +47,9 @@ def test_index_supplement_names_what_the_tabular_wording_misses(coder, sentence:
 def test_heading_dependent_inclusion_terms_are_not_indexed(coder, sentence: str, code: str):
     result = coder.code(sentence, setting="inpatient", top_k=10)
     assert not any(s.code.startswith(code) for s in result.suggestions + result.candidates)
+
+
+def test_wound_alone_is_a_generic_word(coder):
+    """'Wound NOS' (T14.8) is an injury; in notes 'the wound' is mostly a surgical wound: a candidate only."""
+    result = coder.code("The surgical wound was clean and dry.", setting="inpatient", top_k=10)
+    assert not any(s.code.startswith("T14") for s in result.suggestions)
