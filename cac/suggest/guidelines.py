@@ -41,8 +41,8 @@ def _by_prefix(table: dict[str, str], code: str) -> str | None:
 
 
 def family_history_code(code: str) -> str | None:
-    """Z80-Z84 code for a condition documented in a family member."""
-    return _by_prefix(guideline_rules()["family_history"], code)
+    """Z80-Z84 code for a condition documented in a family member (None: no family history code)."""
+    return _by_prefix(guideline_rules()["family_history"], code) or None
 
 
 def personal_history_code(code: str) -> str | None:
