@@ -36,7 +36,7 @@ class Reranker:
     def __init__(
         self,
         *,
-        max_iter: int = 300,
+        max_iter: int = 150,
         learning_rate: float = 0.1,
         max_leaf_nodes: int = 31,
         min_samples_leaf: int = 20,
