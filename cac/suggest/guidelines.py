@@ -166,13 +166,14 @@ def apply_superseded_unspecified(hits: dict[str, Hit], cs: CodeSet) -> list[Excl
     """An unspecified code is not reported beside a more specific code of its category,
     nor a not-otherwise-specified code beside the specific one (``superseded`` table)."""
     excluded: list[Excluded] = []
-    for generic, specific in guideline_rules()["superseded"].items():
-        if generic not in hits:
-            continue
-        better = next((o for o in hits if o != generic and _matches(o, specific) and not hits[o].uncertain), None)
-        if better is not None:
-            excluded.append(hits.pop(generic).to_excluded(
-                f"not otherwise specified; {better} documents the condition more specifically", "specificity", better))
+    for key, specific in guideline_rules()["superseded"].items():
+        generics = [c for c in hits if c.startswith(key[:-1])] if key.endswith("*") else [key] if key in hits else []
+        for generic in generics:
+            better = next((o for o in hits if o != generic and _matches(o, specific) and not hits[o].uncertain), None)
+            if better is not None:
+                excluded.append(hits.pop(generic).to_excluded(
+                    f"not otherwise specified; {better} documents the condition more specifically", "specificity",
+                    better))
     for code in list(hits):
         c = cs.get(code)
         if c is None or "unspecified" not in c.title.lower() or code not in hits:

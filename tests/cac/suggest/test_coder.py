@@ -202,3 +202,11 @@ def test_a_relatives_symptoms_or_pregnancy_are_no_family_history(coder):
     assert not any(c.startswith(("Z84", "R63", "Z3A")) for c in codes(r))
     assert excluded(r)["R63.4"].rule == "context:family"
     assert "Z82.5" in codes(coder.code("Family history: mother with asthma.", setting="inpatient"))
+
+
+def test_a_tumor_of_unspecified_behaviour_gives_way_to_the_documented_neoplasm(coder):
+    r = coder.code("Intestinal tumor. Biopsy showed adenocarcinoma of the colon.", setting="inpatient", top_k=50)
+    assert "C18.9" in codes(r) and not any(c.startswith("D49") for c in codes(r))
+    held = [e for e in r.excluded if e.code.startswith("D49")]
+    assert held and all(e.rule == "specificity" and e.replaced_by == "C18.9" for e in held)
+    assert any(s.code.startswith("D49") and s.flags.get("held_back") for s in r.candidates)
