@@ -6,8 +6,9 @@ together with which.  The hybrid coder therefore runs the knowledge coder's own
 rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
 
 0. :func:`release_sources`, before the reranker: a learned label of an older release reads as the
-   code under it that the rules found in the note; then :func:`billable_labels`: a learned label that is not a billable code of the release (a
-   category, or a code of an older release such as R05 before it was subdivided) becomes the
+   code under it that the rules found in the note; then :func:`billable_labels`: a learned label
+   that is not a billable code of the release (a category, or a code of an older release such as
+   R05 before it was subdivided) becomes the
    billable code the hierarchy defaults to (R05.9), or, when there is none, a ranked candidate
    only: a non-billable code is never suggested.  A default the assertion rules excluded
    (R05.9 in "denies cough") is dropped.

@@ -48,8 +48,7 @@ SECONDARY_TARGET_FACTOR = 0.5
 PARTIAL_FACTOR = 0.45
 SIBLING_FACTOR = 0.3
 MAX_TARGETS = 6
-HELD_FACTOR = 1.0  # a code a guideline rule removed ranks as a candidate at this share of its confidence
-HELD_FACTOR_CONTEXT = 0.6  # ... and one the context rules removed (negated, family, historical...)
+CONTEXT_HELD_FACTOR = 0.6  # a code the context rules removed (negated, family...) ranks at this share of its score
 
 
 @lru_cache(maxsize=1)
@@ -237,13 +236,14 @@ class Coder:
 
     def _held_back(self, excluded: list[Excluded], hits: dict[str, Hit], cm: CodeSet) -> list[Hit]:
         """The diagnoses a rule removed (negated, family, Excludes1, integral symptom...), kept as ranked
-        candidates below every code the rules support, with the rule that removed them, so a coder can
-        override; they never become suggestions (each stays listed in ``excluded``)."""
+        candidates at their own confidence (:data:`CONTEXT_HELD_FACTOR` of it for the context rules), capped
+        below the threshold, with the rule that removed them, so a coder can override; they never become
+        suggestions (each stays listed in ``excluded``)."""
         out: dict[str, Hit] = {}
         for e in excluded:
             if e.system != "ICD-10-CM" or e.code in hits or not cm.is_valid(e.code):
                 continue
-            factor = HELD_FACTOR_CONTEXT if e.rule.startswith("context:") else HELD_FACTOR
+            factor = CONTEXT_HELD_FACTOR if e.rule.startswith("context:") else 1.0
             score = held_confidence((e.score or 0.0) * factor, self.threshold)
             if e.code in out and out[e.code].score >= score:
                 continue
