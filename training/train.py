@@ -188,9 +188,8 @@ def held_rows(keys: list[tuple[int, str]], results: Sequence[Any], hold: str) ->
     """Which candidate rows the rules hold back (:func:`models.features.gated` with ``hold``)."""
     if hold == "none":
         return np.zeros(len(keys), dtype=bool)
-    views: dict[int, dict] = {}
-    return np.array([gated((views.get(i) or views.setdefault(i, knowledge_view(results[i]))).get(lab), hold)
-                     for i, lab in keys], dtype=bool)
+    views = {i: knowledge_view(results[i]) for i in {i for i, _ in keys}}
+    return np.array([gated(views[i].get(lab), hold) for i, lab in keys], dtype=bool)
 
 
 def crossfit_ece(reranker: Reranker, raw: np.ndarray, y: np.ndarray, keys: list[tuple[int, str]],

@@ -74,6 +74,14 @@ def raw_tokens(text: str) -> list[tuple[str, int, int]]:
     return [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
+def _joined(word: str, nxt: str, joiners: frozenset[str]) -> str | None:
+    """``type`` + ``2`` -> ``type2`` (``stage`` + ``IV`` -> ``stage4``), else None."""
+    if word not in joiners:
+        return None
+    num = _ROMAN.get(nxt, nxt if nxt[:1].isdigit() else None)
+    return None if num is None else f"{word}{num}"
+
+
 def normalize_tokens(toks: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     """Canonical tokens (with the offsets of the words they came from)."""
     r = rules()
@@ -82,13 +90,11 @@ def normalize_tokens(toks: list[tuple[str, int, int]]) -> list[tuple[str, int, i
     n = len(toks)
     while i < n:
         w, s, e = toks[i]
-        if w in r.joiners and i + 1 < n:
-            nxt = toks[i + 1][0]
-            num = _ROMAN.get(nxt, nxt if nxt[:1].isdigit() else None)
-            if num is not None:
-                out.append((f"{w}{num}", s, toks[i + 1][2]))
-                i += 2
-                continue
+        joined = _joined(w, toks[i + 1][0], r.joiners) if i + 1 < n else None
+        if joined is not None:
+            out.append((joined, s, toks[i + 1][2]))
+            i += 2
+            continue
         for c in canon_word(w):
             out.append((c, s, e))
         i += 1
@@ -111,13 +117,11 @@ def word_set(text: str) -> frozenset[str]:
     i, n = 0, len(toks)
     while i < n:
         w = toks[i]
-        if w in joiners and i + 1 < n:
-            nxt = toks[i + 1]
-            num = _ROMAN.get(nxt, nxt if nxt[:1].isdigit() else None)
-            if num is not None:
-                out.add(f"{w}{num}")
-                i += 2
-                continue
+        joined = _joined(w, toks[i + 1], joiners) if i + 1 < n else None
+        if joined is not None:
+            out.add(joined)
+            i += 2
+            continue
         plain.add(w)
         i += 1
     for w in plain:
