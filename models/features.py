@@ -179,7 +179,7 @@ def candidate_table(
     outputs: SourceOutputs,
     system: str,
     *,
-    prior: Mapping[str, int],
+    prior: Mapping[str, float],
     titles: Mapping[str, str] | None = None,
     knowledge: Mapping[str, KnowledgeInfo] | None = None,
     gate: str = "context",
@@ -187,10 +187,10 @@ def candidate_table(
 ) -> tuple[list[str], np.ndarray]:
     """Candidate labels of ``system`` for one document and their ``(n, len(FEATURES))`` features.
 
-    ``prior`` maps a label to its number of training documents; ``titles`` a label to its
-    code title (for the "unspecified" flag); ``knowledge`` a precomputed :func:`knowledge_view`;
-    ``gate`` which rule exclusions remove a code from the candidates (:func:`gated`); ``words`` the
-    note's :func:`note_words` (computed here when not given)."""
+    ``prior`` maps a label to its number of training documents (out-of-fold and rescaled, for a
+    training row); ``titles`` a label to its code title (for the "unspecified" flag); ``knowledge``
+    a precomputed :func:`knowledge_view`; ``gate`` which rule exclusions remove a code from the
+    candidates (:func:`gated`); ``words`` the note's :func:`note_words` (computed here when not given)."""
     if gate not in GATES:
         raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
     kview = knowledge if knowledge is not None else knowledge_view(outputs.knowledge)
@@ -286,7 +286,7 @@ def candidate_table(
         if v_knn is not None:
             row[c_knn_score] = v_knn
             row[c_knn_rank] = knn_rank[lab]
-        n_prior = int(prior.get(lab, 0))
+        n_prior = float(prior.get(lab, 0))
         row[c_prior] = math.log1p(n_prior)
         row[c_seen] = float(n_prior > 0)
         row[c_len] = len(lab[n_prefix:].replace(".", ""))

@@ -27,7 +27,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -61,6 +61,7 @@ class TrainConfig:
     k_linear: int = 300
     k_retrieval: int = 20
     k_neighbors: int = 60
+    prior_folds: int = 5  # train rows see code priors counted on the other folds (out_of_fold_priors)
     gate: str = "none"  # rule exclusions that remove a code from the learned layer's candidates
     hold: str = "context"  # ... that keep a scored code below the threshold (ranked, never suggested)
     retrieval: bool = False
@@ -109,12 +110,46 @@ def knowledge_results(coder: Any, docs: Sequence[Document], setting: str, progre
     return [coder.code(d.text, setting=setting, top_k=KNOWLEDGE_TOP_K, doc_id=d.id) for d in it]
 
 
-def candidate_sets(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs: Sequence[Document]
+def out_of_fold_priors(docs: Sequence[Document], prior: Mapping[str, int], folds: int, seed: int
+                       ) -> list[Mapping[str, float]]:
+    """Each training document's view of the code priors (``label -> number of training documents``):
+    counted on the other folds only and rescaled to the whole set (``k / (k - 1)``), so a train row
+    looks like a new note's row, where the prior never counts the note itself.  With the in-sample
+    count every gold code of a train note has a prior of at least 1 (the reranker learns that unseen
+    codes are never right), and leave-one-out counts leak the other way (a count one below the
+    code's total marks the gold rows)."""
+    if folds < 2:
+        raise ValueError(f"prior_folds must be >= 2, got {folds}")
+    fold = np.random.default_rng(seed).permutation(len(docs)) % folds
+    per_fold: list[dict[str, int]] = [{} for _ in range(folds)]
+    for d, k in zip(docs, fold):
+        for lab in _labels(d):
+            per_fold[k][lab] = per_fold[k].get(lab, 0) + 1
+    scale = folds / (folds - 1)
+    views = [_FoldPrior(prior, own, scale) for own in per_fold]
+    return [views[k] for k in fold]
+
+
+class _FoldPrior:
+    """``label -> prior`` without one fold's documents (see :func:`out_of_fold_priors`)."""
+
+    def __init__(self, prior: Mapping[str, int], own: Mapping[str, int], scale: float) -> None:
+        self.prior, self.own, self.scale = prior, own, scale
+
+    def get(self, label: str, default: float = 0) -> float:
+        n = self.prior.get(label, 0)
+        return (n - self.own.get(label, 0)) * self.scale if n else default
+
+
+def candidate_sets(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs: Sequence[Document],
+                   priors: Sequence[Mapping[str, float]] | None = None
                    ) -> dict[str, tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]]:
-    """``system -> (X, y, [(doc index, label)])`` over all documents."""
+    """``system -> (X, y, [(doc index, label)])`` over all documents; ``priors`` gives each document its
+    own code priors (:func:`out_of_fold_priors`, for the training documents), else the model's."""
     out: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in SYSTEMS}
-    prior = PriorLookup(hybrid)
+    shared = PriorLookup(hybrid)
     for i, (o, d) in enumerate(zip(outputs, docs)):
+        prior = priors[i] if priors is not None else shared
         kview = knowledge_view(o.knowledge)
         sets = hybrid._code_sets(o.knowledge)
         o = hybrid.release_outputs(o, kview, sets)
@@ -302,7 +337,8 @@ def train_pack(
     dev_out = [SourceOutputs(d.text, k, _best(lin, config.k_linear), _best(ret, config.k_retrieval, lambda v: v[0]),
                              _best(nb, config.k_neighbors))
                for d, k, lin, ret, nb in zip(dev_docs, k_dev, lin_dev, ret_dev, nb_dev)]
-    tr_sets = candidate_sets(hybrid, train_out, train_docs)
+    priors = out_of_fold_priors(train_docs, PriorLookup(hybrid), config.prior_folds, config.seed)
+    tr_sets = candidate_sets(hybrid, train_out, train_docs, priors)
     dv_sets = candidate_sets(hybrid, dev_out, dev_docs)
     reranker = hybrid.reranker.fit({s: v[0] for s, v in tr_sets.items()}, {s: v[1] for s, v in tr_sets.items()})
     metrics: dict[str, Any] = {"dev": {}, "ablation": {}, "candidate_recall": {}}

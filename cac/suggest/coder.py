@@ -203,7 +203,8 @@ class Coder:
         for h in hits.values():
             if h.system == "ICD-10-CM" and not h.alternatives:
                 h.alternatives = self.spec.alternatives(h.matched or h.code, h.code)
-        proc_hits = procedure_hits(self.procedure_coder, doc, chosen)
+        proc_hits, proc_excluded = procedure_hits(self.procedure_coder, doc, chosen)
+        excluded += proc_excluded
         related = self._related_candidates(hits, cm, {e.code for e in excluded})
         held = self._held_back(excluded, hits, cm)
         ranked = sorted([*hits.values(), *proc_hits, *related, *held], key=lambda h: (-h.score, h.code))

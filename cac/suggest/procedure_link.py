@@ -22,7 +22,7 @@ from cac.codesets.optional_sets import find_files
 from cac.codesets.registry import CodeSets
 from cac.config import Settings
 from cac.suggest.hits import Hit
-from cac.types import Alternative, Evidence
+from cac.types import Alternative, Evidence, Excluded
 
 INCOMPLETE_CAP = 0.45
 
@@ -58,13 +58,17 @@ def make_procedure_coder(code_sets: CodeSets, settings: Settings) -> ProcedureCo
     return ProcedureCoders(pcs=pcs, descriptors=descriptors)
 
 
-def procedure_hits(coders: ProcedureCoders | None, doc: Doc, chosen: dict[str, CodeSet]) -> list[Hit]:
-    """Findings of the procedure coders as hits, validated against the chosen releases."""
+def procedure_hits(coders: ProcedureCoders | None, doc: Doc, chosen: dict[str, CodeSet]
+                   ) -> tuple[list[Hit], list[Excluded]]:
+    """Findings of the procedure coders as hits, validated against the chosen releases, and the PCS codes
+    of procedures the note mentions only as planned, past or negated (set aside by a context rule)."""
     if coders is None:
-        return []
+        return [], []
     findings = []
+    aside = []
     if coders.pcs is not None and "ICD-10-PCS" in chosen:
-        findings.extend(coders.pcs(doc))
+        found, aside = coders.pcs.code_with_exclusions(doc)
+        findings.extend(found)
     if coders.descriptors is not None:
         findings.extend(f for f in coders.descriptors(doc) if f.system in chosen)
     hits: dict[str, Hit] = {}
@@ -89,7 +93,16 @@ def procedure_hits(coders: ProcedureCoders | None, doc: Doc, chosen: dict[str, C
             hits[f.code].merge(hit)
         else:
             hits[f.code] = hit
-    return list(hits.values())
+    excluded = []
+    for a in aside:
+        f = a.finding
+        cs = chosen.get(f.system)
+        if cs is None or f.code in hits or (f.complete and not cs.is_valid(f.code)):
+            continue
+        evidence = [Evidence(s, e, text[s:e], _section(doc, s)) for s, e in f.evidence]
+        excluded.append(Excluded(f.code, f.system, f.title, a.reason, a.rule, evidence,
+                                 score=min(float(f.confidence), 1.0 if f.complete else INCOMPLETE_CAP)))
+    return list(hits.values()), excluded
 
 
 def _section(doc: Doc, char: int) -> str | None:

@@ -485,6 +485,7 @@ class ProcedureCoder:
         )
         self.max_alternatives = max_alternatives
         self._skip_sections = frozenset(self._terms.get("skip_sections", ()))
+        self._section_context: dict[str, str] = dict(self._terms.get("section_context", {}))
         self._procedure_sections = frozenset(self._terms.get("procedure_sections", ()))
         self._preference = [p.lower() for p in self._terms.get("operation_preference", ())]
         self._by_operation: dict[tuple[str, str], list[str]] = {}
@@ -624,21 +625,21 @@ class ProcedureCoder:
         return lookup
 
     @staticmethod
-    def _pipeline_context(doc: Doc) -> Callable[[int, int], bool | None]:
+    def _pipeline_context(doc: Doc) -> Callable[[int, int], str | None]:
         """Whether the pipeline's context assertions exclude a mention at
-        ``[start, end)``: True / False when an entity or span-group span covers
-        it and the ``negated`` / ``hypothetical`` / ``historical`` attributes
-        exist, None when the pipeline said nothing about it.  The pipeline's
-        spans are read once, when this is called."""
+        ``[start, end)``: the first of the ``negated`` / ``hypothetical`` / ``historical``
+        attributes set on an entity or span-group span covering it, "" when such spans
+        cover it without one, None when the pipeline said nothing about it.  The
+        pipeline's spans are read once, when this is called."""
         flags = [name for name in _CONTEXT_FLAGS if Span.has_extension(name)]
         if not flags:
             return lambda _start, _end: None
         starts, items = _context_intervals(doc, flags)
 
-        def excluded(start: int, end: int) -> bool | None:
+        def excluded(start: int, end: int) -> str | None:
             hi = bisect.bisect_left(starts, end)
             hits = [flag for s, e, flag in items[max(0, hi - _CONTEXT_LOOKBACK):hi] if e > start]
-            return any(hits) if hits else None
+            return next((f for f in hits if f), "") if hits else None
 
         return excluded
 
@@ -649,9 +650,15 @@ class ProcedureCoder:
 
     def code(self, doc: Doc) -> list[ProcedureFinding]:
         """The procedures the note documents, most confident first."""
+        return self.code_with_exclusions(doc)[0]
+
+    def code_with_exclusions(self, doc: Doc) -> tuple[list[ProcedureFinding], list[SetAside]]:
+        """The procedures the note documents, most confident first, and the procedures it mentions only as
+        planned, past, negated or in a section that does not report what was done (each with the context
+        rule that set it aside: a coder may override, and the learned models must not restore it)."""
         words = _Words.of(doc_text(doc))
         if not words.words:
-            return []
+            return [], []
         matches = self._lexicon.find(words.words)
         sent_of = _sentence_of_words(doc, words)
         by_sentence: dict[int, list[_Match]] = {}
@@ -660,18 +667,30 @@ class ProcedureCoder:
         section_at = self._section_at(doc)
         pipeline_excluded = self._pipeline_context(doc)
         drafts: list[_Draft] = []
+        aside: list[tuple[_Draft, str]] = []
         for sent_matches in by_sentence.values():
             for trigger in self._triggers(sent_matches):
                 start, end = words.span(trigger.i, trigger.j)
                 section = section_at(start)
                 if section in self._skip_sections:
-                    continue
-                excluded = pipeline_excluded(start, end)
-                if excluded is None:
-                    excluded = self._cued_out(trigger, sent_matches)
-                if not excluded:
-                    drafts += self._code_trigger(trigger, sent_matches, words, section)
-        return [d.finding for d in self._merge(drafts)]
+                    why = self._section_context.get(section, "historical")
+                else:
+                    why = pipeline_excluded(start, end)
+                    if why is None:
+                        why = self._cued_out(trigger, sent_matches)
+                found = self._code_trigger(trigger, sent_matches, words, section)
+                if why:
+                    aside += [(d, f"{why}:{section}" if section in self._skip_sections else why) for d in found]
+                else:
+                    drafts += found
+        kept = [d.finding for d in self._merge(drafts)]
+        done = {f.code for f in kept}
+        out: dict[str, SetAside] = {}
+        for d, why in aside:
+            f = d.finding
+            if f.code not in done and f.code not in out:
+                out[f.code] = SetAside(f, *_set_aside_reason(why))
+        return kept, list(out.values())
 
     @staticmethod
     def _triggers(matches: list[_Match]) -> list[_Match]:
@@ -685,13 +704,14 @@ class ProcedureCoder:
         return out
 
     @staticmethod
-    def _cued_out(trigger: _Match, matches: list[_Match]) -> bool:
+    def _cued_out(trigger: _Match, matches: list[_Match]) -> str:
+        """The context a cue word near the mention puts it in (``negated``, ``planned``, ``history``), or ""."""
         for m in matches:
             if m.kind.endswith("_before") and m.j <= trigger.i and trigger.i - m.j <= _CUE_WINDOW_BEFORE:
-                return True
+                return m.kind.rpartition("_")[0]
             if m.kind.endswith("_after") and m.i >= trigger.j and m.i - trigger.j <= _CUE_WINDOW_AFTER:
-                return True
-        return False
+                return m.kind.rpartition("_")[0]
+        return ""
 
     @staticmethod
     def _nearest(trigger: _Match, matches: list[_Match], kind: str) -> _Match | None:
@@ -975,8 +995,38 @@ def _context_intervals(doc: Doc, flags: list[str]) -> tuple[list[int], list[tupl
     """Pipeline spans (entities and span groups) as sorted ``(start, end, excluded)``."""
     ents = doc.ents if doc.to_array(ENT_IOB).any() else ()  # to_array: no per-token Python loop
     spans = [*ents, *(s for group in doc.spans.values() for s in group)]
-    items = sorted((s.start_char, s.end_char, any(getattr(s._, n, False) for n in flags)) for s in spans)
+    items = sorted((s.start_char, s.end_char, next((n for n in flags if getattr(s._, n, False)), ""))
+                   for s in spans)
     return [i[0] for i in items], items
+
+
+@dataclass
+class SetAside:
+    """A procedure the note mentions but does not report as done, with the context rule that says so."""
+
+    finding: ProcedureFinding
+    rule: str
+    reason: str
+
+
+#: cue or pipeline context -> (ConText category, what a coder reads)
+_SET_ASIDE = {
+    "negated": ("negated", "negated: a procedure not performed is not coded"),
+    "negation": ("negated", "negated: a procedure not performed is not coded"),
+    "hypothetical": ("hypothetical", "planned or conditional: a procedure not yet performed is not coded"),
+    "planned": ("hypothetical", "planned or conditional: a procedure not yet performed is not coded"),
+    "historical": ("historical", "past procedure: only procedures of this encounter are coded"),
+    "history": ("historical", "past procedure: only procedures of this encounter are coded"),
+}
+
+
+def _set_aside_reason(why: str) -> tuple[str, str]:
+    """``(rule, reason)`` of a set-aside mention; ``why`` is a context, or ``context:section``."""
+    kind, _, section = why.partition(":")
+    category, reason = _SET_ASIDE.get(kind, _SET_ASIDE["historical"])
+    if section:
+        reason = f"{reason.split(':')[0]} ({section.replace('_', ' ')} section){reason[reason.index(':'):]}"
+    return f"context:{category}", reason
 
 
 def _sentence_of_words(doc: Doc, words: _Words) -> list[int]:

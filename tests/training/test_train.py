@@ -124,6 +124,25 @@ def test_held_rows_follow_the_rules(coder) -> None:
     assert held_rows(keys, [r], "none").tolist() == [False, False, False]
 
 
+def test_train_rows_see_code_priors_counted_on_the_other_folds() -> None:
+    from corpora.document import Document, GoldCode
+    from training.train import out_of_fold_priors
+
+    docs = [Document(id=f"d{i}", text="x", gold=[GoldCode("I10", "ICD-10-CM")] if i < 3 else []) for i in range(8)]
+    full = {"ICD-10-CM:I10": 3, "ICD-10-CM:E11.9": 5}
+    priors = out_of_fold_priors(docs, full, folds=4, seed=0)
+    assert len(priors) == 8
+    for d, p in zip(docs, priors):
+        assert p.get("ICD-10-CM:E11.9") == pytest.approx(5 * 4 / 3)  # no document of this corpus has it
+        assert p.get("ICD-10-CM:J45.20") == 0  # unseen stays unseen
+        same_fold = sum(1 for e, q in zip(docs, priors) if e.gold and q is p)  # one view per fold
+        assert p.get("ICD-10-CM:I10") == pytest.approx((3 - same_fold) * 4 / 3)
+        if d.gold:  # a gold code's count never includes the note itself
+            assert same_fold >= 1 and p.get("ICD-10-CM:I10") <= 2 * 4 / 3
+    with pytest.raises(ValueError):
+        out_of_fold_priors(docs, full, folds=1, seed=0)
+
+
 def test_training_is_reproducible(corpus, coder, pack, tmp_path) -> None:
     train, dev = split_dev(read_jsonl(corpus), 0.3, seed=0)
     again = train_pack(train, dev, tmp_path / "again", config=CONFIG, knowledge=coder,

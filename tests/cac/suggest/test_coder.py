@@ -210,3 +210,12 @@ def test_a_tumor_of_unspecified_behaviour_gives_way_to_the_documented_neoplasm(c
     held = [e for e in r.excluded if e.code.startswith("D49")]
     assert held and all(e.rule == "specificity" and e.replaced_by == "C18.9" for e in held)
     assert any(s.code.startswith("D49") and s.flags.get("held_back") for s in r.candidates)
+
+
+def test_a_planned_procedure_is_excluded_with_its_context_rule(coder):
+    note = "Assessment: cough.\nPlan: Chest x-ray."
+    r = coder.code(note, setting="outpatient")
+    planned = [e for e in r.excluded if e.system == "ICD-10-PCS"]
+    assert [e.rule for e in planned] == ["context:hypothetical"] and "plan section" in planned[0].reason
+    assert [note[ev.start:ev.end] for ev in planned[0].evidence] == ["Chest x-ray"]
+    assert not any(s.code == planned[0].code for s in r.suggestions + r.candidates)

@@ -167,6 +167,28 @@ def test_negated_planned_and_past_mentions_are_skipped(coder: ProcedureCoder, nl
     assert coder(nlp(text)) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "rule", "words"),
+    [
+        ("No appendectomy was performed.", "context:negated", "negated"),
+        ("We plan a laparoscopic cholecystectomy next week.", "context:hypothetical", "planned"),
+        ("She has a history of appendectomy.", "context:historical", "past procedure"),
+    ],
+)
+def test_skipped_mentions_are_set_aside_with_their_rule(
+    coder: ProcedureCoder, nlp: Language, text: str, rule: str, words: str
+) -> None:
+    found, aside = coder.code_with_exclusions(nlp(text))
+    assert found == [] and len(aside) == 1
+    assert aside[0].rule == rule and words in aside[0].reason
+    assert aside[0].finding.code[:3] in ("0DT", "0FT") and aside[0].finding.evidence
+
+
+def test_a_code_also_documented_as_done_is_not_set_aside(coder: ProcedureCoder, nlp: Language) -> None:
+    found, aside = coder.code_with_exclusions(nlp("Open cholecystectomy was performed. We plan an open cholecystectomy."))
+    assert codes(found) == ["0FT40ZZ"] and aside == []
+
+
 def _override_extension(cls: type, name: str, **kwargs: object) -> Iterator[None]:
     """Register a plain ``default`` extension for one test, then put back what was there."""
     saved = cls.get_extension(name) if cls.has_extension(name) else None  # type: ignore[attr-defined]
@@ -224,6 +246,18 @@ def test_sections(coder: ProcedureCoder, nlp: Language, section_attr: None) -> N
     f = only(coder(doc))
     assert f.code == "0FT40ZZ"
     assert any("procedure section" in r for r in f.rationale)
+    _, aside = coder.code_with_exclusions(doc)
+    assert [(a.finding.code, a.rule) for a in aside] == [("0DTJ", "context:historical")]
+    assert "past surgical history section" in aside[0].reason
+
+
+def test_plan_section_sets_a_procedure_aside_as_planned(coder: ProcedureCoder, nlp: Language, section_attr: None) -> None:
+    doc = nlp("PLAN: Open cholecystectomy.")
+    for token in doc:
+        token._.section = "plan"
+    found, aside = coder.code_with_exclusions(doc)
+    assert found == [] and [a.rule for a in aside] == ["context:hypothetical"]
+    assert "plan section" in aside[0].reason
 
 
 def test_doc_without_sentence_boundaries(coder: ProcedureCoder) -> None:
