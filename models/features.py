@@ -54,7 +54,7 @@ FEATURES: tuple[str, ...] = (
     # nearest training documents
     "knn_score", "knn_rank",
     # code knowledge: prior, specificity, hierarchy agreement
-    "prior_log", "seen_in_training", "code_length", "unspecified", "n_sources", "n_sources_category",
+    "prior_log", "prior_category_log", "seen_in_training", "code_length", "unspecified", "n_sources", "n_sources_category",
     "doc_log_chars", "title_overlap", "knn_category",
 )
 _COLUMNS: dict[str, int] = {name: i for i, name in enumerate(FEATURES)}
@@ -94,6 +94,12 @@ def category(label: str) -> str:
     """Hierarchy key of a label: the 3-character ICD-10-CM category / PCS section-body-operation."""
     system, _, code = label.partition(":")
     return f"{system}:{code[:3]}"
+
+
+def category_key(cat: str) -> str:
+    """The key under which a prior mapping answers for a whole :func:`category` (the summed training
+    counts of its codes): ``"ICD-10-CM:E11*"``; no code contains ``*``."""
+    return cat + "*"
 
 
 @dataclass
@@ -188,7 +194,7 @@ def candidate_table(
     """Candidate labels of ``system`` for one document and their ``(n, len(FEATURES))`` features.
 
     ``prior`` maps a label to its number of training documents (out-of-fold and rescaled, for a
-    training row); ``titles`` a label to its code title (for the "unspecified" flag); ``knowledge``
+    training row), and a :func:`category_key` to its category's summed count; ``titles`` a label to its code title (for the "unspecified" flag); ``knowledge``
     a precomputed :func:`knowledge_view`; ``gate`` which rule exclusions remove a code from the
     candidates (:func:`gated`); ``words`` the note's :func:`note_words` (computed here when not given)."""
     if gate not in GATES:
@@ -244,6 +250,8 @@ def candidate_table(
     c_prior, c_seen, c_len, c_unspec, c_title, c_knn_cat, c_n_src, c_n_src_cat = (col[n] for n in (
         "prior_log", "seen_in_training", "code_length", "unspecified", "title_overlap", "knn_category",
         "n_sources", "n_sources_category"))
+    c_prior_cat = col["prior_category_log"]
+    cat_prior: dict[str, float] = {}
     flags = [(rule_prefix, col[name]) for rule_prefix, name in _EXCLUSION_FLAGS]
     c_guideline, c_ex_score = col["ex_guideline"], col["ex_score"]
     n_prefix = len(prefix)
@@ -289,6 +297,9 @@ def candidate_table(
         n_prior = float(prior.get(lab, 0))
         row[c_prior] = math.log1p(n_prior)
         row[c_seen] = float(n_prior > 0)
+        if cat not in cat_prior:
+            cat_prior[cat] = math.log1p(float(prior.get(category_key(cat), 0)))
+        row[c_prior_cat] = cat_prior[cat]
         row[c_len] = len(lab[n_prefix:].replace(".", ""))
         title = titles.get(lab, "")
         row[c_unspec] = float("unspecified" in title.lower())

@@ -139,6 +139,7 @@ class HybridCoder:
                 for t, r, lin, ret, nb in zip(texts, results, linear, retrieved, near)]
 
     def prior(self, label: str) -> int:
+        """Training documents with ``label``, or the summed count of a :func:`models.features.category_key`."""
         return self.linear.label_prior(label) if self.linear is not None else 0
 
     # --- coding ----------------------------------------------------------------------------------

@@ -326,9 +326,23 @@ class LinearCoder:
         return {lab: spans[int(best[i])] for i, lab in enumerate(names) if contrib[best[i], i] > 0}
 
     def label_prior(self, label: str) -> int:
-        """How many training documents carried ``label`` (0 if unknown)."""
+        """How many training documents carried ``label`` (0 if unknown); for a category key
+        (:func:`models.features.category_key`, ``"ICD-10-CM:E11*"``) the summed count of its labels."""
+        if label.endswith("*"):
+            return self._category_counts().get(label, 0)
         i = self._label_index.get(label)
         return int(self.label_counts_[i]) if i is not None else 0
+
+    def _category_counts(self) -> dict[str, int]:
+        if getattr(self, "_category_counts_cache", None) is None:
+            from models.features import category, category_key
+
+            counts: dict[str, int] = {}
+            for lab, n in zip(self.labels_, self.label_counts_.tolist()):
+                key = category_key(category(lab))
+                counts[key] = counts.get(key, 0) + int(n)
+            self._category_counts_cache = counts
+        return self._category_counts_cache
 
     # --- persistence ----------------------------------------------------------------
     def save(self, path: str | Path) -> list[Path]:

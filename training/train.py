@@ -35,8 +35,8 @@ from corpora.document import Document
 from evaluation.codes import gold_stems
 from cac.suggest.scoring import held_confidence
 from models.base import label_of
-from models.features import (FEATURES, SYSTEMS, SourceOutputs, candidate_table, gated, is_positive, knowledge_view,
-                             note_words)
+from models.features import (FEATURES, SYSTEMS, SourceOutputs, candidate_table, category, category_key, gated,
+                             is_positive, knowledge_view, note_words)
 from models.hybrid import KNOWLEDGE_TOP_K, HybridCoder, PriorLookup, TitleLookup
 from models.linear import LinearCoder, _sigmoid
 from models.reranker import Reranker
@@ -62,6 +62,7 @@ class TrainConfig:
     k_retrieval: int = 20
     k_neighbors: int = 60
     prior_folds: int = 5  # train rows see code priors counted on the other folds (out_of_fold_priors)
+    final_threshold: bool = True  # tune the diagnosis threshold on the guideline-edited dev output
     gate: str = "none"  # rule exclusions that remove a code from the learned layer's candidates
     hold: str = "context"  # ... that keep a scored code below the threshold (ranked, never suggested)
     retrieval: bool = False
@@ -124,7 +125,8 @@ def out_of_fold_priors(docs: Sequence[Document], prior: Mapping[str, int], folds
     per_fold: list[dict[str, int]] = [{} for _ in range(folds)]
     for d, k in zip(docs, fold):
         for lab in _labels(d):
-            per_fold[k][lab] = per_fold[k].get(lab, 0) + 1
+            for key in (lab, category_key(category(lab))):
+                per_fold[k][key] = per_fold[k].get(key, 0) + 1
     scale = folds / (folds - 1)
     views = [_FoldPrior(prior, own, scale) for own in per_fold]
     return [views[k] for k in fold]
@@ -217,6 +219,41 @@ def tuned_threshold(view: DevView) -> float:
     from evaluation.thresholds import tune_threshold
 
     return tune_threshold(*view)
+
+
+#: Diagnosis thresholds tried on the final, guideline-edited output (:func:`final_threshold`).
+FINAL_THRESHOLD_GRID = tuple(round(0.15 + 0.025 * i, 3) for i in range(19))
+
+
+def final_threshold(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs: Sequence[Document], system: str,
+                    cs: Any = None, grid: Sequence[float] = FINAL_THRESHOLD_GRID) -> tuple[float, float]:
+    """``(threshold, micro-F1)``: the ``system`` threshold that maximises micro-F1 of what ``cac code``
+    suggests on ``docs`` (dev), guideline edits and held-back codes included, scored as ``cac evaluate``
+    scores it.  The edits act on the codes above the threshold (a combination code replaces its parts,
+    an integral symptom leaves...), so the pre-edit optimum is not the product's.  Ties keep the higher
+    threshold; the reranker's current threshold is among those tried."""
+    from evaluation.metrics import micro_prf
+    from evaluation.run import _prefix_harmonize, result_rankings
+
+    gold = {d.id: _gold(d, system) for d in docs}
+    keep = [i for i, d in enumerate(docs) if gold[d.id]]
+    saved = hybrid.reranker.thresholds_[system]
+    best = (-1.0, saved)
+    try:
+        for t in sorted({*grid, saved}, reverse=True):
+            hybrid.reranker.thresholds_[system] = t
+            predicted = {}
+            for i in keep:
+                d = docs[i]
+                ranked, pred = result_rankings(hybrid.combine(outputs[i], top_k=0), system)
+                stems = gold_stems(gold[d.id], system, cs)
+                predicted[d.id] = _prefix_harmonize(gold[d.id], ranked, pred, stems)[1] if stems else pred
+            f1 = micro_prf({docs[i].id: gold[docs[i].id] for i in keep}, predicted)[2]
+            if f1 > best[0]:
+                best = (f1, t)
+    finally:
+        hybrid.reranker.thresholds_[system] = saved
+    return best[1], best[0]
 
 
 def held_rows(keys: list[tuple[int, str]], results: Sequence[Any], hold: str) -> np.ndarray:
@@ -363,6 +400,16 @@ def train_pack(
         found = {(dev_docs[i].id, lab) for (i, lab), yy in zip(keys, y) if yy}
         metrics["candidate_recall"][task] = len(found) / max(1, n_gold)
         metrics["ablation"][task] = ablation(system, gold, dev_docs, k_dev, lin_dev, ret_dev, config, dev, nb_dev, cs)
+    if config.final_threshold:
+        # the product applies the guideline edits to the reranked diagnoses: tune their threshold on that output
+        stage.report("threshold", "tuning the diagnosis threshold on the guideline-edited dev output")
+        hybrid.reranker = reranker
+        cm = knowledge.code_sets.newest("ICD-10-CM")
+        before = reranker.thresholds_["ICD-10-CM"]
+        reranker.thresholds_["ICD-10-CM"], f1 = final_threshold(hybrid, dev_out, dev_docs, "ICD-10-CM", cm)
+        metrics["dev"]["diagnosis"]["threshold_before_edits"] = before
+        metrics["dev"]["diagnosis"]["threshold"] = reranker.thresholds_["ICD-10-CM"]
+        metrics["dev"]["diagnosis"]["micro_f1_guideline_edits"] = f1
     timings["reranker_s"] = time.perf_counter() - t
 
     stage.report("pack", f"writing {out}")

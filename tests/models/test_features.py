@@ -33,7 +33,7 @@ def test_union_of_sources_with_knowledge_flags() -> None:
     out = SourceOutputs(TEXT, result(), linear={"ICD-10-CM:E11.9": 0.7, "ICD-10-CM:C50.919": 0.3,
                                                 "ICD-10-PCS:0DTJ4ZZ": 0.5},
                         retrieval={"ICD-10-CM:E11.9": (0.8, (12, 27)), "ICD-10-CM:E11.65": (0.6, (12, 27))})
-    labels, X = candidate_table(out, "ICD-10-CM", prior={"ICD-10-CM:E11.9": 9},
+    labels, X = candidate_table(out, "ICD-10-CM", prior={"ICD-10-CM:E11.9": 9, "ICD-10-CM:E11*": 12},
                                 titles={"ICD-10-CM:J18.9": "Pneumonia, unspecified organism"}, gate="none")
     assert X.shape == (len(labels), len(FEATURES))
     assert set(labels) == {"ICD-10-CM:E11.9", "ICD-10-CM:E11.8", "ICD-10-CM:J18.9", "ICD-10-CM:E11.65",
@@ -42,6 +42,8 @@ def test_union_of_sources_with_knowledge_flags() -> None:
     assert e119["k_suggested"] == 1 and e119["k_score"] == np.float32(0.9) and e119["k_sec_dx"] == 1
     assert e119["lin_p"] == np.float32(0.7) and e119["ret_rank"] == 1 and e119["n_sources"] == 3
     assert math.isclose(e119["prior_log"], math.log1p(9), rel_tol=1e-6) and e119["seen_in_training"] == 1
+    e1165 = row(labels, X, "ICD-10-CM:E11.65")  # unseen code of a seen category
+    assert e1165["prior_log"] == 0 and math.isclose(e1165["prior_category_log"], math.log1p(12), rel_tol=1e-6)
     j189 = row(labels, X, "ICD-10-CM:J18.9")
     assert j189["ex_negated"] == 1 and j189["ex_guideline"] == 0 and math.isnan(j189["k_score"])
     assert j189["unspecified"] == 1 and j189["n_sources"] == 0

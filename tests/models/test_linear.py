@@ -69,6 +69,9 @@ def test_best_sentence_is_the_one_naming_the_condition(fitted: LinearCoder) -> N
 def test_label_prior_counts_training_documents(fitted: LinearCoder) -> None:
     assert fitted.label_prior("ICD-10-CM:E11.9") == 8 + 2  # 8 own documents, 2 as a second label
     assert fitted.label_prior("ICD-10-CM:Z99.9") == 0
+    assert fitted.label_prior("ICD-10-CM:E11*") == 10  # a category key: its codes' summed count
+    assert fitted.label_prior("ICD-10-CM:J18*") == fitted.label_prior("ICD-10-CM:J18.9")
+    assert fitted.label_prior("ICD-10-CM:Z99*") == 0
 
 
 def test_save_load_round_trip_predicts_identically(fitted: LinearCoder, tmp_path) -> None:

@@ -73,6 +73,9 @@ def test_pack_holds_verified_safe_components_and_metrics(pack, coder) -> None:
     assert pack.components["reranker"]["sources"]["hold"] == CONFIG.hold == "context"
     dev = pack.metrics["dev"]["diagnosis"]
     assert 0.0 <= dev["map"] <= 1.0 and 0.0 <= dev["threshold"] <= 1.0 and "ece_crossfit" in dev
+    # the diagnosis threshold is tuned on the guideline-edited output, and the pack's reranker keeps it
+    assert 0.0 <= dev["micro_f1_guideline_edits"] <= 1.0 and "threshold_before_edits" in dev
+    assert pack.components["reranker"]["thresholds"]["ICD-10-CM"] == dev["threshold"]
     assert set(pack.metrics["ablation"]["diagnosis"]) == {"knowledge", "linear", "neighbors", "combined"}
     assert pack.manifest["training_data"]["n_train_documents"] == 21
     assert pack.manifest["training_data"]["fingerprint"]
@@ -129,7 +132,7 @@ def test_train_rows_see_code_priors_counted_on_the_other_folds() -> None:
     from training.train import out_of_fold_priors
 
     docs = [Document(id=f"d{i}", text="x", gold=[GoldCode("I10", "ICD-10-CM")] if i < 3 else []) for i in range(8)]
-    full = {"ICD-10-CM:I10": 3, "ICD-10-CM:E11.9": 5}
+    full = {"ICD-10-CM:I10": 3, "ICD-10-CM:E11.9": 5, "ICD-10-CM:I10*": 4}
     priors = out_of_fold_priors(docs, full, folds=4, seed=0)
     assert len(priors) == 8
     for d, p in zip(docs, priors):
@@ -137,10 +140,27 @@ def test_train_rows_see_code_priors_counted_on_the_other_folds() -> None:
         assert p.get("ICD-10-CM:J45.20") == 0  # unseen stays unseen
         same_fold = sum(1 for e, q in zip(docs, priors) if e.gold and q is p)  # one view per fold
         assert p.get("ICD-10-CM:I10") == pytest.approx((3 - same_fold) * 4 / 3)
+        assert p.get("ICD-10-CM:I10*") == pytest.approx((4 - same_fold) * 4 / 3)  # the category key
         if d.gold:  # a gold code's count never includes the note itself
             assert same_fold >= 1 and p.get("ICD-10-CM:I10") <= 2 * 4 / 3
     with pytest.raises(ValueError):
         out_of_fold_priors(docs, full, folds=1, seed=0)
+
+
+def test_final_threshold_scores_the_guideline_edited_output(pack, coder, corpus) -> None:
+    from models.features import SourceOutputs
+    from training.train import final_threshold
+
+    hybrid = HybridCoder.from_pack(pack.path, knowledge=coder)
+    docs = [d for d in read_jsonl(corpus) if any(g.system == "ICD-10-CM" for g in d.gold)][:6]
+    outputs = hybrid.source_outputs([d.text for d in docs], [coder.code(d.text, top_k=60) for d in docs])
+    before = hybrid.reranker.threshold("ICD-10-CM")
+    t, f1 = final_threshold(hybrid, outputs, docs, "ICD-10-CM", grid=(0.2, 0.5, 0.99))
+    assert t in (0.2, 0.5, 0.99, before) and 0.0 <= f1 <= 1.0
+    assert hybrid.reranker.threshold("ICD-10-CM") == before  # the coder is left as it was
+    # the F1 it reports is that of the threshold it chose, scored on what combine() suggests
+    _, f1_again = final_threshold(hybrid, outputs, docs, "ICD-10-CM", grid=(t,))
+    assert f1_again == f1
 
 
 def test_training_is_reproducible(corpus, coder, pack, tmp_path) -> None:
