@@ -106,6 +106,16 @@ def test_negated_condition_is_not_suggested(pack, coder) -> None:
     assert not held or (held[0].flags.get("held_back") and held[0].confidence < hybrid.reranker.threshold("ICD-10-CM"))
 
 
+def test_a_planned_procedure_is_not_suggested_by_the_learned_models(pack, coder) -> None:
+    hybrid = HybridCoder.from_pack(pack.path, knowledge=coder)
+    done = hybrid.code("Laparoscopic appendectomy was performed.", setting="inpatient")
+    assert "0DTJ4ZZ" in {s.code for s in done.suggestions}  # the tiny pack has learned it
+    planned = hybrid.code("Assessment: appendicitis.\nPlan: Laparoscopic appendectomy was performed.",
+                          setting="inpatient")
+    assert "0DTJ4ZZ" not in {s.code for s in planned.suggestions}
+    assert any(e.code == "0DTJ4ZZ" and e.rule == "context:hypothetical" for e in planned.excluded)
+
+
 def test_gold_stems_follow_cac_evaluate(icd10cm) -> None:
     from evaluation.codes import gold_stems
     from training.train import dev_view
