@@ -35,6 +35,8 @@ def flags(span) -> set[str]:
         ("He does not have diabetes.", ("diabetes",)),
         ("No history of stroke.", ("stroke",)),
         ("Denied any nausea or vomiting.", ("nausea", "vomiting")),
+        ("No relevant history of headache or vomiting.", ("headache", "vomiting")),  # a history of something
+        ("The patient has not had fever.", ("fever",)),
     ],
 )
 def test_negation(context_of, text: str, targets: tuple[str, ...]) -> None:
@@ -73,6 +75,10 @@ def test_no_history_of_is_negation_not_history(context_of) -> None:
         ("No evidence of tumor recurrence at present with proteinuria.", "proteinuria"),  # terminator "with"
         ("No fever and was admitted for pneumonia.", "pneumonia"),  # terminator "was admitted"
         ("No cough, dyspnea due to anemia.", "anemia"),  # terminator "due to"
+        ("With no relevant medical history, ex-smoker for 15 years.", "ex-smoker"),  # pseudo: no relevant history,
+        ("With no history of interest, consulted for a painful tumor.", "tumor"),  # pseudo: history of interest
+        ("With no relevant past medical history complained of pelvic pain.", "pelvic pain"),  # terminator "complained"
+        ("Her mother, with no relevant history during pregnancy, had been operated on for glaucoma.", "glaucoma"),
     ],
 )
 def test_not_negated(context_of, text: str, target: str) -> None:
