@@ -79,6 +79,9 @@ def test_no_history_of_is_negation_not_history(context_of) -> None:
         ("With no history of interest, consulted for a painful tumor.", "tumor"),  # pseudo: history of interest
         ("With no relevant past medical history complained of pelvic pain.", "pelvic pain"),  # terminator "complained"
         ("Her mother, with no relevant history during pregnancy, had been operated on for glaucoma.", "glaucoma"),
+        ("CT without intravenous contrast was performed in the follow-up of her bladder neoplasm.", "bladder neoplasm"),
+        ("CT of the head without contrast showed a subdural hematoma.", "subdural hematoma"),  # pseudo: contrast
+        ("She was managed without adequate pain relief.", "pain"),  # pseudo: relief
     ],
 )
 def test_not_negated(context_of, text: str, target: str) -> None:
