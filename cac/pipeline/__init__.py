@@ -7,6 +7,10 @@ Importing this package registers the extensions and the component factories
 
 from __future__ import annotations
 
+from cac.spacy_import import import_spacy
+
+import_spacy()  # before any spaCy import: thinc must not import torch (cac.spacy_import)
+
 from cac.pipeline.abbreviations import AbbreviationExpander
 from cac.pipeline.context import ContextComponent, ContextRule, Trigger
 from cac.pipeline.extensions import Section, register_extensions
