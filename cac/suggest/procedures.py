@@ -667,29 +667,30 @@ class ProcedureCoder:
         section_at = self._section_at(doc)
         pipeline_excluded = self._pipeline_context(doc)
         drafts: list[_Draft] = []
-        aside: list[tuple[_Draft, str]] = []
+        aside: list[tuple[_Draft, str, str | None]] = []  # (draft, context, the section that decided)
         for sent_matches in by_sentence.values():
             for trigger in self._triggers(sent_matches):
                 start, end = words.span(trigger.i, trigger.j)
                 section = section_at(start)
-                if section in self._skip_sections:
-                    why = self._section_context.get(section, "historical")
+                skipped = section in self._skip_sections
+                if skipped:
+                    context = self._section_context.get(section, "historical")
                 else:
-                    why = pipeline_excluded(start, end)
-                    if why is None:
-                        why = self._cued_out(trigger, sent_matches)
+                    context = pipeline_excluded(start, end)
+                    if context is None:
+                        context = self._cued_out(trigger, sent_matches)
                 found = self._code_trigger(trigger, sent_matches, words, section)
-                if why:
-                    aside += [(d, f"{why}:{section}" if section in self._skip_sections else why) for d in found]
+                if context:
+                    aside += [(d, context, section if skipped else None) for d in found]
                 else:
                     drafts += found
         kept = [d.finding for d in self._merge(drafts)]
         done = {f.code for f in kept}
         out: dict[str, SetAside] = {}
-        for d, why in aside:
+        for d, context, where in aside:
             f = d.finding
             if f.code not in done and f.code not in out:
-                out[f.code] = SetAside(f, *_set_aside_reason(why))
+                out[f.code] = SetAside(f, *_set_aside_reason(context, where))
         return kept, list(out.values())
 
     @staticmethod
@@ -1009,24 +1010,25 @@ class SetAside:
     reason: str
 
 
-#: cue or pipeline context -> (ConText category, what a coder reads)
+#: ConText category of a set-aside procedure -> (what it is, why it is not coded)
 _SET_ASIDE = {
-    "negated": ("negated", "negated: a procedure not performed is not coded"),
-    "negation": ("negated", "negated: a procedure not performed is not coded"),
-    "hypothetical": ("hypothetical", "planned or conditional: a procedure not yet performed is not coded"),
-    "planned": ("hypothetical", "planned or conditional: a procedure not yet performed is not coded"),
-    "historical": ("historical", "past procedure: only procedures of this encounter are coded"),
-    "history": ("historical", "past procedure: only procedures of this encounter are coded"),
+    "negated": ("negated", "a procedure not performed is not coded"),
+    "hypothetical": ("planned or conditional", "a procedure not yet performed is not coded"),
+    "historical": ("past procedure", "only procedures of this encounter are coded"),
 }
+#: the procedure cue kinds and ``section_context`` values -> ConText category
+_CATEGORY = {"negation": "negated", "planned": "hypothetical", "history": "historical"}
 
 
-def _set_aside_reason(why: str) -> tuple[str, str]:
-    """``(rule, reason)`` of a set-aside mention; ``why`` is a context, or ``context:section``."""
-    kind, _, section = why.partition(":")
-    category, reason = _SET_ASIDE.get(kind, _SET_ASIDE["historical"])
-    if section:
-        reason = f"{reason.split(':')[0]} ({section.replace('_', ' ')} section){reason[reason.index(':'):]}"
-    return f"context:{category}", reason
+def _set_aside_reason(context: str, section: str | None = None) -> tuple[str, str]:
+    """``(rule, reason)`` of a set-aside mention: ``context`` is a pipeline flag, a cue kind or a section's
+    context; ``section`` names the section that decided, if one did."""
+    category = _CATEGORY.get(context, context)
+    if category not in _SET_ASIDE:
+        category = "historical"
+    what, why = _SET_ASIDE[category]
+    where = f" ({section.replace('_', ' ')} section)" if section else ""
+    return f"context:{category}", f"{what}{where}: {why}"
 
 
 def _sentence_of_words(doc: Doc, words: _Words) -> list[int]:
