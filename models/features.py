@@ -194,9 +194,10 @@ def candidate_table(
     """Candidate labels of ``system`` for one document and their ``(n, len(FEATURES))`` features.
 
     ``prior`` maps a label to its number of training documents (out-of-fold and rescaled, for a
-    training row), and a :func:`category_key` to its category's summed count; ``titles`` a label to its code title (for the "unspecified" flag); ``knowledge``
-    a precomputed :func:`knowledge_view`; ``gate`` which rule exclusions remove a code from the
-    candidates (:func:`gated`); ``words`` the note's :func:`note_words` (computed here when not given)."""
+    training row), and a :func:`category_key` to its category's summed count; ``titles`` a label
+    to its code title (for the "unspecified" flag); ``knowledge`` a precomputed
+    :func:`knowledge_view`; ``gate`` which rule exclusions remove a code from the candidates
+    (:func:`gated`); ``words`` the note's :func:`note_words` (computed here when not given)."""
     if gate not in GATES:
         raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
     kview = knowledge if knowledge is not None else knowledge_view(outputs.knowledge)

@@ -171,12 +171,19 @@ class HybridCoder:
             out[system] = (labels, X, self.reranker.predict_proba(X, system))
         return out
 
-    def combine(self, outputs: SourceOutputs, *, top_k: int = 20) -> CodingResult:
-        """One CodingResult from every source's output for a document."""
+    def prepared(self, outputs: SourceOutputs) -> tuple[SourceOutputs, dict, dict]:
+        """``(outputs, knowledge view, code sets)`` of a document as :meth:`combine` ranks it: the learned
+        labels of an older release read as the rules' codes (:meth:`release_outputs`)."""
+        kview = knowledge_view(outputs.knowledge)
+        sets = self._code_sets(outputs.knowledge)
+        return self.release_outputs(outputs, kview, sets), kview, sets
+
+    def combine(self, outputs: SourceOutputs, *, top_k: int = 20, scored: dict | None = None) -> CodingResult:
+        """One CodingResult from every source's output for a document; ``scored`` is the
+        :meth:`score_candidates` of its :meth:`prepared` outputs when the caller has them already
+        (threshold tuning combines each dev note once per threshold)."""
         result = outputs.knowledge
-        kview = knowledge_view(result)
-        sets = self._code_sets(result)
-        outputs = self.release_outputs(outputs, kview, sets)
+        outputs, kview, sets = self.prepared(outputs)
         suggestions: list[Suggestion] = []
         candidates: list[Suggestion] = []
         chosen: list[tuple[str, list[int], list[int], list[str], np.ndarray]] = []
@@ -185,7 +192,9 @@ class HybridCoder:
         edited_out: list[Any] = []
         held_back: dict[str, tuple[float, str]] = {}  # label -> (probability, why) of codes the rules removed
         alias: dict[str, str] = {}
-        for system, (labels, _, proba) in self.score_candidates(outputs, kview, sets).items():
+        if scored is None:
+            scored = self.score_candidates(outputs, kview, sets)
+        for system, (labels, _, proba) in scored.items():
             if self.hold != "none":
                 labels, proba = self._hold_back(labels, proba, kview, held_back)
             if self.guideline_edits and system == "ICD-10-CM":

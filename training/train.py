@@ -235,8 +235,11 @@ def final_threshold(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs:
     from evaluation.metrics import micro_prf
     from evaluation.run import _prefix_harmonize, result_rankings
 
-    gold = {d.id: _gold(d, system) for d in docs}
-    keep = [i for i, d in enumerate(docs) if gold[d.id]]
+    gold = {d.id: _gold(d, system) for d in docs if _gold(d, system)}
+    keep = [i for i, d in enumerate(docs) if d.id in gold]
+    stems = {docs[i].id: gold_stems(gold[docs[i].id], system, cs) for i in keep}
+    # the reranker's scores do not depend on the threshold: each note is scored once
+    scored = {i: hybrid.score_candidates(*hybrid.prepared(outputs[i])) for i in keep}
     saved = hybrid.reranker.thresholds_[system]
     best = (-1.0, saved)
     try:
@@ -245,10 +248,9 @@ def final_threshold(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs:
             predicted = {}
             for i in keep:
                 d = docs[i]
-                ranked, pred = result_rankings(hybrid.combine(outputs[i], top_k=0), system)
-                stems = gold_stems(gold[d.id], system, cs)
-                predicted[d.id] = _prefix_harmonize(gold[d.id], ranked, pred, stems)[1] if stems else pred
-            f1 = micro_prf({docs[i].id: gold[docs[i].id] for i in keep}, predicted)[2]
+                ranked, pred = result_rankings(hybrid.combine(outputs[i], top_k=0, scored=scored[i]), system)
+                predicted[d.id] = _prefix_harmonize(gold[d.id], ranked, pred, stems[d.id])[1] if stems[d.id] else pred
+            f1 = micro_prf(gold, predicted)[2]
             if f1 > best[0]:
                 best = (f1, t)
     finally:

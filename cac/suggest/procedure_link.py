@@ -82,10 +82,9 @@ def procedure_hits(coders: ProcedureCoders | None, doc: Doc, chosen: dict[str, C
             continue
         evidence = [Evidence(s, e, text[s:e], _section(doc, s)) for s, e in f.evidence]
         rationale = list(f.rationale)
-        score = float(f.confidence)
+        score = _score(f)
         if not complete:
             rationale.append("not coded to 7 characters: " + ", ".join(f.missing) + " not documented")
-            score = min(score, INCOMPLETE_CAP)
         alts = [Alternative(code=c, title=t, missing=list(f.missing)) for c, t in f.alternatives]
         hit = Hit(code=f.code, system=f.system, title=f.title, score=score, evidence=evidence,
                   rationale=rationale, matched=f.code, alternatives=alts)
@@ -101,8 +100,14 @@ def procedure_hits(coders: ProcedureCoders | None, doc: Doc, chosen: dict[str, C
             continue
         evidence = [Evidence(s, e, text[s:e], _section(doc, s)) for s, e in f.evidence]
         excluded.append(Excluded(f.code, f.system, f.title, a.reason, a.rule, evidence,
-                                 score=min(float(f.confidence), 1.0 if f.complete else INCOMPLETE_CAP)))
+                                 score=_score(f)))
     return list(hits.values()), excluded
+
+
+def _score(finding: object) -> float:
+    """A finding's confidence; a PCS stem (axes not documented) at most :data:`INCOMPLETE_CAP`."""
+    score = float(finding.confidence)  # type: ignore[attr-defined]
+    return score if getattr(finding, "complete", True) else min(score, INCOMPLETE_CAP)
 
 
 def _section(doc: Doc, char: int) -> str | None:
