@@ -64,6 +64,7 @@ class Suggestion:
             "evidence": [e.to_dict() for e in self.evidence],
             "rationale": list(self.rationale),
             "alternatives": [a.to_dict() for a in self.alternatives],
+            "flags": dict(self.flags),
         }
 
 

@@ -2,11 +2,14 @@
 
 A fitted scikit-learn ``HistGradientBoostingClassifier`` (binary, numerical features) is
 exported node by node into padded ``(n_trees, max_nodes)`` arrays.  :class:`TreeEnsemble`
-predicts from them with scikit-learn's compiled tree walker when its (private)
-``TreePredictor`` is importable, and otherwise with a numpy walk that follows the same
-rule (a missing value follows ``missing_go_to_left``, otherwise ``x <= threshold`` goes
-left); both give the same numbers.  Loading executes nothing from the file and avoids
-importing skops (a second of start-up).
+predicts from them with a numpy walk that follows scikit-learn's rule (a missing value
+follows ``missing_go_to_left``, otherwise ``x <= threshold`` goes left) and gives the same
+numbers.  The walk moves every (row, tree) pair down one level per step, all trees at
+once; leaves point to themselves, and pairs that reached a leaf drop out of the arrays
+after the first few levels.  On the reranker's ~200-row candidate tables it is as fast
+as calling scikit-learn's compiled walker tree by tree, and prediction imports neither
+scikit-learn (1.2-1.5 s of every cold start) nor skops.  Loading executes nothing from the
+file.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+#: Levels walked by every (row, tree) pair before those at a leaf are dropped from the arrays.
+_COMPACT_FROM_LEVEL = 6
 _FIELDS = ("feature", "threshold", "missing_left", "left", "right", "is_leaf", "value")
 
 
@@ -47,7 +52,7 @@ class TreeEnsemble:
         if self.feature.size and self.feature.min() < 0:
             raise ValueError("tree arrays: negative feature index")
         self.n_features = int(self.feature.max()) + 1 if self.feature.size else 0
-        self._compiled = _compiled_predictors(self)
+        self._prepare_walk()
 
     @classmethod
     def from_sklearn(cls, model: Any) -> "TreeEnsemble":
@@ -59,63 +64,72 @@ class TreeEnsemble:
                 "right": self.right.astype(np.int32), "is_leaf": self.is_leaf.astype(np.uint8),
                 "value": self.value, "n_nodes": self.n_nodes.astype(np.int32), "baseline": np.array([self.baseline])}
 
-    def decision_function(self, X: np.ndarray, compiled: bool = True) -> np.ndarray:
-        """Raw boosting score of each row (``compiled=False`` forces the numpy walk)."""
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Raw boosting score of each row."""
         X = np.ascontiguousarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] < self.n_features:
             raise ValueError(f"X must be 2-d with at least {self.n_features} columns")
-        if compiled and self._compiled is not None:
-            predictors, empty_bitsets, empty_map = self._compiled
-            raw = np.full(len(X), self.baseline)
-            for p in predictors:
-                raw += p.predict(X, known_cat_bitsets=empty_bitsets, f_idx_map=empty_map, n_threads=1)
-            return raw
         return self.baseline + self._walk(X)
 
     def _walk(self, X: np.ndarray) -> np.ndarray:
-        n_trees, width = self.feature.shape
-        if len(X) == 0 or n_trees == 0:
-            return np.zeros(len(X))
-        flat = lambda a: a.reshape(-1)  # noqa: E731
-        feature, threshold, miss, left, right, leaf, value = (flat(a) for a in (
-            self.feature, self.threshold, self.missing_left, self.left, self.right, self.is_leaf, self.value))
-        offset = (np.arange(n_trees) * width)[None, :]
-        node = np.broadcast_to(offset, (len(X), n_trees)).copy()
-        rows = np.arange(len(X))[:, None]
-        for _ in range(width):
-            at_leaf = leaf[node]
-            if at_leaf.all():
-                break
-            x = X[rows, feature[node]]
-            go_left = np.where(np.isnan(x), miss[node], x <= threshold[node])
-            nxt = np.where(go_left, left[node], right[node]) + offset
-            node = np.where(at_leaf, node, nxt)
-        return value[node].sum(axis=1)
+        n, n_cols = X.shape
+        n_trees = len(self._roots)
+        if n == 0 or n_trees == 0:
+            return np.zeros(n)
+        node = np.tile(self._roots, n)  # flat node index of each (row, tree) pair, row-major
+        base = np.repeat(np.arange(n, dtype=np.intp) * n_cols, n_trees)  # the row's offset in X.ravel()
+        flat = X.ravel()
+        has_nan = bool(np.isnan(flat).any())
+        final = np.empty_like(node)
+        live = np.arange(node.size)  # positions of the pairs still walking
+        for level in range(self._depth):
+            x = flat.take(base + self._walk_feature.take(node))
+            go_left = x <= self._walk_threshold.take(node)
+            if has_nan:
+                go_left |= np.isnan(x) & self._walk_missing_left.take(node)
+            node = self._child.take(2 * node + go_left)
+            if level >= _COMPACT_FROM_LEVEL:
+                done = self._leaf.take(node)
+                if done.any():
+                    final[live[done]] = node[done]
+                    keep = ~done
+                    live, node, base = live[keep], node[keep], base[keep]
+                    if not live.size:
+                        break
+        final[live] = node
+        return self._leaf_value.take(final).reshape(n, n_trees).sum(axis=1)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probability of the positive class, shape ``(n,)``."""
         return 1.0 / (1.0 + np.exp(-self.decision_function(X)))
 
-
-def _compiled_predictors(e: TreeEnsemble) -> tuple[list, np.ndarray, np.ndarray] | None:
-    """scikit-learn's compiled ``TreePredictor`` per tree, or None where that private API is absent."""
-    try:
-        from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE, X_BITSET_INNER_DTYPE
-        from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
-    except ImportError:  # pragma: no cover - depends on the scikit-learn version
-        return None
-    try:
-        bitsets = np.zeros((0, 8), dtype=X_BITSET_INNER_DTYPE)
-        predictors = []
-        for t, k in enumerate(e.n_nodes):
-            nodes = np.zeros(int(k), dtype=PREDICTOR_RECORD_DTYPE)
-            nodes["value"], nodes["feature_idx"] = e.value[t, :k], e.feature[t, :k]
-            nodes["num_threshold"], nodes["missing_go_to_left"] = e.threshold[t, :k], e.missing_left[t, :k]
-            nodes["left"], nodes["right"], nodes["is_leaf"] = e.left[t, :k], e.right[t, :k], e.is_leaf[t, :k]
-            predictors.append(TreePredictor(nodes, bitsets, bitsets))
-        return predictors, bitsets, np.zeros(0, dtype=np.uint32)
-    except (TypeError, ValueError, KeyError):  # pragma: no cover - a changed record layout
-        return None
+    def _prepare_walk(self) -> None:
+        """Flat arrays for :meth:`_walk` (leaves point to themselves), and the deepest leaf's level;
+        raises ValueError for a tree that does not end in leaves (a cycle)."""
+        n_trees, width = self.feature.shape
+        offset = (np.arange(n_trees, dtype=np.intp) * width)[:, None]
+        leaf = self.is_leaf.reshape(-1)
+        idx = np.arange(n_trees * width, dtype=np.intp)
+        left = (self.left.astype(np.intp) + offset).reshape(-1)
+        right = (self.right.astype(np.intp) + offset).reshape(-1)
+        # child[2 * i + go_left]: the right child, then the left one
+        self._child = np.stack([np.where(leaf, idx, right), np.where(leaf, idx, left)], axis=1).reshape(-1)
+        self._walk_feature = np.where(leaf, 0, self.feature.reshape(-1)).astype(np.intp)
+        self._walk_threshold = np.where(leaf, np.inf, self.threshold.reshape(-1))
+        self._walk_missing_left = self.missing_left.reshape(-1) & ~leaf
+        self._leaf = leaf
+        self._leaf_value = self.value.reshape(-1)
+        self._roots = offset[:, 0].copy()
+        frontier, depth = np.unique(self._roots), 0
+        while frontier.size:
+            frontier = frontier[~leaf[frontier]]
+            if not frontier.size:
+                break
+            depth += 1
+            if depth > width:
+                raise ValueError("tree arrays: a tree does not end in leaves")
+            frontier = np.unique(np.concatenate([left[frontier], right[frontier]]))
+        self._depth = depth
 
 
 def export_sklearn(model: Any) -> dict[str, np.ndarray]:

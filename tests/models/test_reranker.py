@@ -88,7 +88,33 @@ def test_exported_trees_predict_exactly_like_scikit_learn() -> None:
     Xt, _ = data(200, 8)
     expected = model.predict_proba(Xt)[:, 1]
     np.testing.assert_allclose(trees.predict_proba(Xt), expected, rtol=1e-12)
-    np.testing.assert_allclose(1 / (1 + np.exp(-trees.decision_function(Xt, compiled=False))), expected, rtol=1e-12)
+
+
+def test_deep_trees_and_missing_values_walk_exactly_like_scikit_learn() -> None:
+    """Trees deeper than the level where finished pairs leave the walk; rows that are all missing."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from models.trees import _COMPACT_FROM_LEVEL, TreeEnsemble
+
+    X, y = data(4000, 11)
+    model = HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=63, min_samples_leaf=2, random_state=0).fit(X, y)
+    trees = TreeEnsemble.from_sklearn(model)
+    assert trees._depth > _COMPACT_FROM_LEVEL + 2
+    Xt, _ = data(300, 12)
+    Xt[:7] = np.nan
+    np.testing.assert_allclose(trees.predict_proba(Xt), model.predict_proba(Xt)[:, 1], rtol=1e-12)
+    assert trees.predict_proba(Xt[:0]).shape == (0,)
+
+
+def test_a_tree_that_loops_is_refused() -> None:
+    from models.trees import TreeEnsemble, export_sklearn
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    arrays = export_sklearn(HistGradientBoostingClassifier(max_iter=3, random_state=0).fit(*data(500, 13)))
+    inner = int(np.flatnonzero(arrays["is_leaf"][0] == 0)[-1])
+    arrays["left"][0, inner] = 0  # back to the root
+    with pytest.raises(ValueError, match="does not end in leaves"):
+        TreeEnsemble(arrays)
 
 
 def test_malformed_metadata_is_a_clear_error(fitted: Reranker, tmp_path) -> None:

@@ -110,6 +110,14 @@ def test_json_contract(coder):
     assert set(s["evidence"][0]) >= {"start", "end", "text", "section"}
     confs = [x["confidence"] for x in d["suggestions"]]
     assert confs == sorted(confs, reverse=True)
+    assert s["flags"] == {}
+
+
+def test_json_marks_held_back_candidates(coder):
+    d = coder.code("The patient denies chest pain. Acute appendicitis.", setting="inpatient").to_dict()
+    held = {c["code"]: c for c in d["candidates"] if c["flags"].get("held_back")}
+    assert "R07.9" in held and "R07.9" in {e["code"] for e in d["excluded"]}
+    assert all(s["flags"] == {} for s in d["suggestions"])
 
 
 def test_considered_but_ruled_out_is_not_coded(coder):
