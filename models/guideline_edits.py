@@ -187,15 +187,22 @@ def transfer_replaced(
 
     specific = _rule_specific(labels, kview, cs)
     negated = _context_only_categories(kview)
+    negated_blocks = _context_only_blocks(kview, cs)
     for i, lab in enumerate(labels):
         if not lab.startswith(CM + ":"):
             continue
         info = kview.get(lab)
-        if (info is None or info.suggestion is None) and lab.partition(":")[2][:3] in negated:
-            drop.add(i)  # "No nausea, vomiting": R11.11 negated by the rules, R11.10 learned -> not coded
-            out.held[lab] = (float(p[i]), "context: the rules excluded every mention of its category "
-                                          "(negated, family, hypothetical...)")
-            continue
+        if info is None or info.suggestion is None:
+            code = lab.partition(":")[2]
+            group = ("category" if code[:3] in negated else
+                     "block" if _block(cs, code) in negated_blocks else None)
+            if group is not None:
+                # "No nausea, vomiting": R11.11 negated by the rules, R11.10 learned -> not coded;
+                # "her brother has type 1 diabetes": E10.9 family history, E11.9 learned -> not coded
+                drop.add(i)
+                out.held[lab] = (float(p[i]), f"context: the rules excluded every mention of its {group} "
+                                              "(negated, family, hypothetical...)")
+                continue
         exc = _guideline_exclusion(info)
         if exc is not None:
             drop.add(i)
@@ -231,6 +238,36 @@ def _context_only_categories(kview: Mapping[str, KnowledgeInfo]) -> set[str]:
             supported.add(code[:3])
         elif any(r.startswith("context:") for r in info.rules):
             excluded.add(code[:3])
+    return excluded - supported
+
+
+#: ICD-10-CM chapters whose blocks group unlike findings (symptoms; external causes; health-status
+#: factors): :func:`_context_only_blocks` leaves them to the category rule.
+_HETEROGENEOUS_CHAPTERS = frozenset({"18", "20", "21"})
+
+
+def _block(cs: Any, code: str) -> str | None:
+    entry = cs.get(code) if cs is not None else None
+    if entry is None or not entry.block or entry.chapter in _HETEROGENEOUS_CHAPTERS:
+        return None
+    return entry.block
+
+
+def _context_only_blocks(kview: Mapping[str, KnowledgeInfo], cs: Any) -> set[str]:
+    """ICD-10-CM blocks (E08-E13 diabetes, I10-I1A hypertension, S00-S09 head injuries...) in which the rules
+    found mentions only to exclude them by assertion: a learned code of such a block without support of its
+    own restates them under another category (type 2 for the brother's type 1 diabetes)."""
+    excluded: set[str] = set()
+    supported: set[str] = set()
+    for lab, info in kview.items():
+        system, _, code = lab.partition(":")
+        block = _block(cs, code) if system == CM else None
+        if block is None:
+            continue
+        if info.suggestion is not None:
+            supported.add(block)
+        elif any(r.startswith("context:") for r in info.rules):
+            excluded.add(block)
     return excluded - supported
 
 

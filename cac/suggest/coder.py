@@ -269,9 +269,10 @@ class Coder:
                     score *= SECONDARY_TARGET_FACTOR
                 hit = Hit(code=code, system="ICD-10-CM", title=cm[code].title, score=score,
                           evidence=[ev], rationale=[f"term '{term_text}' -> {matched}"], matched=matched)
-                outcome = self._apply_context(m, hit, setting, cm)
-                if isinstance(outcome, Excluded):
-                    excluded.append(outcome)
+                outcome, removed = self._apply_context(m, hit, setting, cm)
+                if removed is not None:
+                    excluded.append(removed)
+                if outcome is None:
                     continue
                 if outcome.code in hits:
                     hits[outcome.code].merge(outcome)
@@ -315,22 +316,45 @@ class Coder:
         return Hit(code=z, system="ICD-10-CM", title=cm[z].title, score=hit.score * factor, evidence=hit.evidence,
                    rationale=[*hit.rationale, f"{why}: {hit.code} -> {z}"], matched=z)
 
-    def _apply_context(self, m: Mention, hit: Hit, setting: str, cm: CodeSet) -> Hit | Excluded:
+    def _apply_context(self, m: Mention, hit: Hit, setting: str, cm: CodeSet) -> tuple[Hit | None, Excluded | None]:
+        """``(what is coded, what is excluded)`` for a mention's code given its context: a family or past
+        condition is reported by its Z80-Z87 code and the condition itself is listed as excluded
+        (``replaced_by`` the Z code), so a coder sees why, and the learned models do not restore it."""
         triggers = m.triggers
         why = ", ".join(f"'{t['text']}'" if t.get("text") else str(t.get("source") or t.get("category"))
                         for t in triggers[:3]) or "section"
         if m.negated:
-            return hit.to_excluded(f"negated ({why}): negative findings are not coded", "context:negated")
+            return None, hit.to_excluded(f"negated ({why}): negative findings are not coded", "context:negated")
         if m.hypothetical:
-            return hit.to_excluded(f"hypothetical/conditional ({why})", "context:hypothetical")
+            return None, hit.to_excluded(f"hypothetical/conditional ({why})", "context:hypothetical")
         if m.family or m.experiencer == "family":
             z_hit = self._history_hit(hit, guidelines.family_history_code(hit.code), 0.9, f"family history ({why})", cm)
-            return z_hit or hit.to_excluded(f"condition of a family member ({why})", "context:family")
+            if z_hit is None:
+                return None, hit.to_excluded(f"condition of a family member ({why})", "context:family")
+            return z_hit, hit.to_excluded(f"condition of a family member ({why}): reported as {z_hit.code}",
+                                          "context:family", z_hit.code)
         if m.experiencer == "other":
-            return hit.to_excluded(f"experienced by someone other than the patient ({why})", "context:experiencer")
+            return None, hit.to_excluded(f"experienced by someone other than the patient ({why})", "context:experiencer")
         if m.historical and not guidelines.history_is_past(hit.code):
             hit.rationale.append(f"history of an ongoing condition ({why}) coded as current")
-            return hit
+            return hit, None
+        if m.historical:
+            z_hit = self._history_hit(hit, guidelines.personal_history_code(hit.code), 0.85,
+                                      f"personal history ({why})", cm)
+            if z_hit is None:
+                return None, hit.to_excluded(f"historical condition ({why})", "context:historical")
+            return z_hit, hit.to_excluded(f"historical condition ({why}): reported as {z_hit.code}",
+                                          "context:historical", z_hit.code)
+        if m.uncertain:
+            if setting == Setting.INPATIENT.value:
+                hit.score *= UNCERTAIN_INPATIENT_FACTOR
+                hit.uncertain = True
+                hit.rationale.append(f"uncertain ({why}) coded as established: inpatient (guideline II.H)")
+                return hit, None
+            return None, hit.to_excluded(
+                f"uncertain diagnosis ({why}) in outpatient setting: code the signs/symptoms (guideline IV.H)",
+                "context:uncertain-outpatient")
+        return hit, None
         if m.historical:
             z_hit = self._history_hit(hit, guidelines.personal_history_code(hit.code), 0.85,
                                       f"personal history ({why})", cm)

@@ -122,18 +122,38 @@ def apply_integral_symptoms(hits: dict[str, Hit]) -> list[Excluded]:
 
 
 def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
-    """For each Excludes1 pair among the hits, keep the stronger code."""
-    excluded: list[Excluded] = []
+    """Resolve each Excludes1 pair among the hits.
+
+    A note on code A that names B ("R68.83 Chills: Excludes1 chills with fever (R50.9)") says that
+    condition is coded to B, so B is kept.  When the notes exclude each other (type 1 and type 2
+    diabetes), the more confident code is kept (on a tie, a specific one over one whose title says
+    "unspecified")."""
     by_letter: dict[str, list[str]] = {}  # a range never crosses a chapter letter
     for code in hits:
         by_letter.setdefault(code[:1], []).append(code)
-    for code in sorted(hits, key=lambda c: -hits[c].score):
-        if code not in hits:
-            continue
+    pairs: list[tuple[str, str, str]] = []  # (code holding the note, the code it names, note)
+    for code in sorted(hits):
         for note, ref in excludes1_refs(cs, code):
-            for other in [o for o in by_letter.get(ref[0][:1], ()) if o != code and o in hits and in_ref(o, ref)]:
-                if hits[other].score <= hits[code].score:
-                    excluded.append(hits.pop(other).to_excluded(f"Excludes1 with {code}: {note}", "excludes1", code))
+            pairs += [(code, o, note) for o in by_letter.get(ref[0][:1], ()) if o != code and in_ref(o, ref)]
+    if not pairs:
+        return []
+    named = {(a, b) for a, b, _ in pairs}
+
+    def strength(code: str) -> tuple[float, bool]:
+        entry = cs.get(code)
+        return (hits[code].score, entry is None or "unspecified" not in entry.title.lower())
+
+    decisions = []  # (winner, loser, note)
+    for a, b, note in pairs:
+        if (b, a) in named and strength(a) >= strength(b):
+            decisions.append((a, b, note))
+        else:
+            decisions.append((b, a, note))
+    decisions.sort(key=lambda d: (tuple(-v for v in strength(d[0])), d[0], d[1]))
+    excluded: list[Excluded] = []
+    for winner, loser, note in decisions:
+        if winner in hits and loser in hits:
+            excluded.append(hits.pop(loser).to_excluded(f"Excludes1 with {winner}: {note}", "excludes1", winner))
     return excluded
 
 

@@ -78,11 +78,13 @@ _AXES_OF_KIND = {
 _STRENGTH_EXACT, _STRENGTH_SYNONYM, _STRENGTH_SIDELESS, _STRENGTH_BASE = 3.0, 2.0, 1.5, 1.0
 _BASE_CONFIDENCE = {"terms": 0.7, "index": 0.6, "operation": 0.55}
 _CUE_WINDOW_BEFORE, _CUE_WINDOW_AFTER, _SIDE_WINDOW = 3, 4, 3
+_CLAUSE_BOUNDARIES = ";:"  # a cue word's reach ends at these (see ProcedureCoder._cued_out)
 # Context cues (lists in procedure_terms.json): "*_before" end at most 3 words
 # before a procedure mention, "*_after" start at most 4 words after it.
 _AXIS_GROUPS = (("approaches", "approach"), ("devices", "device"), ("qualifiers", "qualifier"), ("sides", "side"))
 _CONTEXT_FLAGS = ("negated", "hypothetical", "historical")  # Span extensions set by the pipeline's ConText
-_CUE_KINDS = ("partial_cues", "negation_before", "planned_before", "history_before", "negation_after", "history_after")
+_CUE_KINDS = ("partial_cues", "negation_before", "planned_before", "history_before", "negation_after", "planned_after",
+              "history_after")
 
 
 # --------------------------------------------------------------------------
@@ -656,7 +658,8 @@ class ProcedureCoder:
         """The procedures the note documents, most confident first, and the procedures it mentions only as
         planned, past, negated or in a section that does not report what was done (each with the context
         rule that set it aside: a coder may override, and the learned models must not restore it)."""
-        words = _Words.of(doc_text(doc))
+        text = doc_text(doc)
+        words = _Words.of(text)
         if not words.words:
             return [], []
         matches = self._lexicon.find(words.words)
@@ -678,7 +681,7 @@ class ProcedureCoder:
                 else:
                     context = pipeline_excluded(start, end)
                     if context is None:
-                        context = self._cued_out(trigger, sent_matches)
+                        context = self._cued_out(trigger, sent_matches, text, words)
                 found = self._code_trigger(trigger, sent_matches, words, section)
                 if context:
                     aside += [(d, context, section if skipped else None) for d in found]
@@ -705,12 +708,22 @@ class ProcedureCoder:
         return out
 
     @staticmethod
-    def _cued_out(trigger: _Match, matches: list[_Match]) -> str:
-        """The context a cue word near the mention puts it in (``negated``, ``planned``, ``history``), or ""."""
+    def _cued_out(trigger: _Match, matches: list[_Match], text: str = "", words: _Words | None = None) -> str:
+        """The context a cue word near the mention puts it in (``negated``, ``planned``, ``history``), or "".
+        A cue does not reach across a clause boundary (``;`` or ``:``) of ``text``: in "possible heart
+        failure was considered; echocardiogram showed EF 35%" the echocardiogram was done."""
+
+        def apart(i: int, j: int) -> bool:  # words i (exclusive end) .. j (start) straddle ";" or ":"
+            if words is None or not text or i < 1 or i > j:
+                return False
+            return any(c in text[words.ends[i - 1]:words.starts[j]] for c in _CLAUSE_BOUNDARIES)
+
         for m in matches:
-            if m.kind.endswith("_before") and m.j <= trigger.i and trigger.i - m.j <= _CUE_WINDOW_BEFORE:
+            if (m.kind.endswith("_before") and m.j <= trigger.i and trigger.i - m.j <= _CUE_WINDOW_BEFORE
+                    and not apart(m.j, trigger.i)):
                 return m.kind.rpartition("_")[0]
-            if m.kind.endswith("_after") and m.i >= trigger.j and m.i - trigger.j <= _CUE_WINDOW_AFTER:
+            if (m.kind.endswith("_after") and m.i >= trigger.j and m.i - trigger.j <= _CUE_WINDOW_AFTER
+                    and not apart(trigger.j, m.i)):
                 return m.kind.rpartition("_")[0]
         return ""
 
@@ -795,6 +808,13 @@ class ProcedureCoder:
         if hint is not None:  # the side may be anywhere in the sentence
             side = self._nearest(trigger, matches, "side")
             labels = self._lexicon.get(hint, "body_part") or {}
+            # a mention that narrows the named body part ("PCI of the right coronary artery": one artery) wins
+            narrower = [m for m in matches if m.kind == "body_part" and m.payload and set(m.payload) < set(labels)]
+            if narrower:
+                best = min(narrower, key=lambda m: (m.distance(trigger), m.i < trigger.i))
+                resolved = self._resolve_body_part(best.payload, side.payload if side else None, prefixes)
+                if resolved:
+                    return resolved, [best]
             return self._resolve_body_part(labels, side.payload if side else None, prefixes), [side] if side else []
         mentions = sorted(
             (m for m in matches if m.kind == "body_part"), key=lambda m: (m.distance(trigger), m.i < trigger.i)

@@ -79,10 +79,10 @@ def test_final_suggestions_follow_combination_and_superseded_rules(icd10cm) -> N
     assert "0DTJ4ZZ" in codes  # other systems pass through
 
 
-def test_excludes1_pairs_keep_the_more_probable_code(icd10cm) -> None:
+def test_excludes1_pairs_keep_the_code_the_note_names(icd10cm) -> None:
     out, excluded, _ = edit_suggestions([_s("J90", 0.9), _s("J91.0", 0.5)], icd10cm)
-    assert [s.code for s in out] == ["J90"]
-    assert excluded[0].code == "J91.0" and excluded[0].rule == "excludes1" and excluded[0].replaced_by == "J90"
+    assert [s.code for s in out] == ["J91.0"]
+    assert excluded[0].code == "J90" and excluded[0].rule == "excludes1" and excluded[0].replaced_by == "J91.0"
 
 
 def test_without_a_code_set_nothing_changes() -> None:
@@ -137,6 +137,26 @@ def test_a_learned_code_restating_a_negated_finding_is_held_back(icd10cm) -> Non
     k.suggestions.append(Suggestion("R11.2", CM, "Nausea with vomiting, unspecified", 0.8, [_ev(0, 5)]))
     moved = transfer_replaced(labels, np.array([0.7, 0.6, 0.8]), knowledge_view(k), icd10cm)
     assert f"{CM}:R11.10" in moved.labels and f"{CM}:J18.1" not in moved.labels
+
+
+def test_a_learned_code_restating_a_relatives_condition_in_another_category_is_held_back(icd10cm) -> None:
+    """ "Her brother has type 1 diabetes": the rules report Z83.3 and exclude E10.9 (family); a learned E11.9
+    (same block E08-E13, another category) restates it.  Symptom blocks are left to the category rule."""
+    k = CodingResult(
+        document=DocumentInfo(id="d", sha256="0" * 64), code_sets={}, model="k",
+        suggestions=[Suggestion("Z83.3", CM, "Family history of diabetes mellitus", 0.8, [_ev(0, 10)])],
+        excluded=[Excluded("E10.9", CM, "Type 1 diabetes mellitus without complications", "family member",
+                           "context:family", [_ev(0, 10)], "Z83.3"),
+                  Excluded("R06.02", CM, "Shortness of breath", "negated", "context:negated")],
+        text=TEXT)
+    labels = [f"{CM}:{c}" for c in ("E11.9", "R05.9", "I10")]
+    moved = transfer_replaced(labels, np.array([0.7, 0.6, 0.5]), knowledge_view(k), icd10cm)
+    assert moved.labels == [f"{CM}:R05.9", f"{CM}:I10"]  # R00-R09 holds unlike symptoms: R05 stays
+    assert "block" in moved.held[f"{CM}:E11.9"][1]
+    # once the rules support a diabetes code of the patient, the block is no longer only the relative's
+    k.suggestions.append(Suggestion("E11.65", CM, "Type 2 diabetes mellitus with hyperglycemia", 0.8, [_ev(0, 5)]))
+    moved = transfer_replaced(labels, np.array([0.7, 0.6, 0.5]), knowledge_view(k), icd10cm)
+    assert f"{CM}:E11.9" in moved.labels
 
 
 def test_learned_labels_of_an_older_release_meet_the_rules_code_before_reranking(icd10cm) -> None:

@@ -35,9 +35,9 @@ def tables(fixtures_dir: Path) -> PcsTables:
 
 def test_tables_expand_to_every_valid_code(tables: PcsTables) -> None:
     assert tables.version == "2025"
-    assert len(tables) == 7
+    assert len(tables) == 8
     codes = list(tables.codes())
-    assert len(codes) == len(set(codes)) == tables.count() == 120
+    assert len(codes) == len(set(codes)) == tables.count() == 138
     assert "0DTJ4ZZ" in codes and "0DTJ4ZG" in codes
     assert "0DTJ3ZZ" not in codes  # percutaneous is not valid for the appendix
     assert tables.is_valid("0dtj4zz") and not tables.is_valid("0DTJ4XZ")
@@ -88,7 +88,7 @@ def test_codeset_from_tables(tables: PcsTables) -> None:
     cs = pcs_codeset_from_tables(tables)
     source = "CMS ICD-10-PCS Tables XML"
     assert cs.release == Release("ICD-10-PCS", "FY2025", date(2024, 10, 1), date(2025, 9, 30), source)
-    assert len(cs) == 120 and cs.is_valid("0DTJ4ZZ")
+    assert len(cs) == 138 and cs.is_valid("0DTJ4ZZ")
     code = cs["0FT40ZZ"]
     assert code.axes["4"] == "Gallbladder" and code.category == "0FT"
     assert cs.release.covers(date(2025, 1, 15)) and not cs.release.covers(date(2025, 10, 1))

@@ -35,12 +35,16 @@ def test_family_history_gives_z80_not_the_disease(coder):
     r = coder.code("Family history: mother had breast cancer.", setting="outpatient")
     assert "Z80.3" in codes(r)
     assert not any(c.startswith("C50") for c in codes(r))
+    # the relative's disease is listed as excluded, replaced by the family-history code
+    ex = [e for e in r.excluded if e.code.startswith("C50")]
+    assert ex and all(e.rule == "context:family" and e.replaced_by == "Z80.3" for e in ex)
 
 
 def test_personal_history_gives_z85(coder):
     r = coder.code("History of prostate cancer, status post prostatectomy in 2015.", setting="outpatient")
     assert "Z85.46" in codes(r)
     assert "C61" not in codes(r)
+    assert (excluded(r)["C61"].rule, excluded(r)["C61"].replaced_by) == ("context:historical", "Z85.46")
 
 
 def test_uncertain_diagnosis_depends_on_setting(coder):

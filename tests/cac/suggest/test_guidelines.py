@@ -37,10 +37,24 @@ def test_uncertain_codes_do_not_trigger_combinations(icd10cm):
     assert "E11.22" not in hits
 
 
-def test_excludes1_keeps_the_stronger_code(icd10cm):
+def test_excludes1_notes_that_exclude_each_other_keep_the_stronger_code(icd10cm):
     hits = {"E11.9": hit("E11.9", 0.9), "E10.9": hit("E10.9", 0.6)}
     ex = guidelines.apply_excludes1(hits, icd10cm)
     assert set(hits) == {"E11.9"} and ex[0].code == "E10.9" and ex[0].rule == "excludes1"
+    hits = {"E11.9": hit("E11.9", 0.6), "E10.9": hit("E10.9", 0.9)}
+    guidelines.apply_excludes1(hits, icd10cm)
+    assert set(hits) == {"E10.9"}
+
+
+def test_excludes1_keeps_the_code_the_note_names_whatever_the_scores(icd10cm):
+    # J90 "Pleural effusion NEC": Excludes1 malignant pleural effusion (J91.0) -> J91.0 is the code for it
+    hits = {"J90": hit("J90", 0.9), "J91.0": hit("J91.0", 0.5)}
+    ex = guidelines.apply_excludes1(hits, icd10cm)
+    assert set(hits) == {"J91.0"} and ex[0].code == "J90" and ex[0].replaced_by == "J91.0"
+    # F32 "Depressive episode": Excludes1 recurrent depressive disorder (F33.-)
+    hits = {"F32.A": hit("F32.A", 0.9), "F33.1": hit("F33.1", 0.6)}
+    guidelines.apply_excludes1(hits, icd10cm)
+    assert set(hits) == {"F33.1"}
 
 
 def test_encounter_character():

@@ -91,6 +91,34 @@ def test_undocumented_approach_gives_a_stem(coder: ProcedureCoder, nlp: Language
     assert f.confidence < only(coder(nlp("Laparoscopic appendectomy was performed."))).confidence
 
 
+def test_coronary_intervention_reads_the_vessel_and_the_stent(coder: ProcedureCoder, nlp: Language) -> None:
+    f = only(coder(nlp("Procedure: PCI of the right coronary artery with a drug-eluting stent.")))
+    assert (f.code, f.complete) == ("027034Z", True)  # one artery, percutaneous, drug-eluting device
+    f = only(coder(nlp("Percutaneous coronary intervention of two vessels with bare metal stents.")))
+    assert (f.code, f.complete) == ("02713DZ", True)  # two arteries, percutaneous, intraluminal device
+
+
+def test_a_stent_placed_in_a_vessel_is_a_dilation(coder: ProcedureCoder, nlp: Language) -> None:
+    f = only(coder(nlp("A drug-eluting stent was placed in the LAD.")))
+    # the approach is not written: a stem with the drug-eluting completions, never an Insertion
+    assert (f.code, f.complete, f.missing) == ("0270", False, ["approach"])
+    assert [c for c, _ in f.alternatives] == ["027004Z", "027034Z", "027044Z"]
+    f = only(coder(nlp("Balloon angioplasty of the left anterior descending coronary artery with placement of a "
+                       "drug-eluting stent.")))
+    assert f.code == "0270" and "Dilation" in f.title
+
+
+def test_a_cue_word_does_not_reach_across_a_clause_boundary(coder: ProcedureCoder, nlp: Language) -> None:
+    f = only(coder(nlp("Perforated appendix was considered; laparoscopic appendectomy was performed.")))
+    assert f.code == "0DTJ4ZZ"
+    f = only(coder(nlp("Laparoscopic appendectomy was performed; antibiotics were considered.")))
+    assert f.code == "0DTJ4ZZ"
+    for planned in ("We considered laparoscopic appendectomy.", "Laparoscopic appendectomy was considered.",
+                    "Appendectomy is scheduled for tomorrow."):
+        found, aside = coder.code_with_exclusions(nlp(planned))
+        assert found == [] and [a.rule for a in aside] == ["context:hypothetical"], planned
+
+
 # -- axes read from the text ---------------------------------------------------
 
 
