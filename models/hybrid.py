@@ -231,6 +231,7 @@ class HybridCoder:
             candidates += [self._held(s, why[s.code]) for s in demoted]
         candidates += [self._held(self._suggestion(lab, p, outputs, kview, sets.get(lab.partition(":")[0]), lin_spans),
                                   w) for lab, (p, w) in held_back.items()]
+        suggestions = _drop_covered_stems(suggestions)
         suggested_labels = {label_of(s.system, s.code) for s in suggestions}
         candidates = [s for s in candidates if label_of(s.system, s.code) not in suggested_labels]
         suggestions += [s for s in result.suggestions if s.system not in SYSTEMS]
@@ -337,6 +338,14 @@ class HybridCoder:
         return Suggestion(code=code, system=system, title=title, confidence=p, evidence=evidence,
                           rationale=rationale, alternatives=list(base.alternatives) if base is not None else [],
                           flags=flags)
+
+
+def _drop_covered_stems(suggestions: list[Suggestion]) -> list[Suggestion]:
+    """An incomplete learned code (a PCS stem such as 0FT4) is not suggested beside a complete code of the
+    same system that completes it (0FT44ZZ): the complete code says all it says."""
+    complete = [(s.system, s.code) for s in suggestions if not s.flags.get("incomplete")]
+    return [s for s in suggestions if not s.flags.get("incomplete")
+            or not any(sys_ == s.system and code != s.code and code.startswith(s.code) for sys_, code in complete)]
 
 
 def _merge_held(into: dict[str, tuple[float, str]], new: Mapping[str, tuple[float, str]]) -> None:

@@ -32,6 +32,15 @@ class Match:
     term_ids: list[int]
     optional_hits: int = 0
     partial: bool = False
+    extent: tuple[int, int] | None = None  # first and last token, optional words of the terms included
+
+    @property
+    def start_token(self) -> int:
+        return self.extent[0] if self.extent is not None else self.positions[0]
+
+    @property
+    def end_token(self) -> int:
+        return self.extent[1] if self.extent is not None else self.positions[-1]
 
     @property
     def first(self) -> int:
@@ -170,6 +179,8 @@ class TermMatcher:
             hits = {p for t in opt for p in where.get(t, ()) if lo <= p <= hi}
             m.optional_hits = len(hits)
             covers[id(m)] = set(m.positions) | hits
+            if hits:
+                m.extent = (min(covers[id(m)]), max(covers[id(m)]))
         matches.sort(key=lambda m: (-len(covers[id(m)]), m.first, m.positions, min(m.term_ids)))
         kept: list[Match] = []
         for m in matches:

@@ -17,8 +17,10 @@ from importlib import resources
 
 import orjson
 
-_TOKEN = re.compile(r"[A-Za-z]+|[0-9]+(?:\.[0-9]+)?")
+# a number may carry one sub-stage letter ("stage 3a", "grade 2b"): "3a" is one token, "5mg" is two
+_TOKEN = re.compile(r"[A-Za-z]+|[0-9]+(?:\.[0-9]+)?(?:[A-Da-d](?![A-Za-z]))?")
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
+_ROMAN_SUBSTAGE = re.compile(r"(i{1,3}|iv|vi?)([a-d])")
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,13 @@ def raw_tokens(text: str) -> list[tuple[str, int, int]]:
 
 
 def _joined(word: str, nxt: str, joiners: frozenset[str]) -> str | None:
-    """``type`` + ``2`` -> ``type2`` (``stage`` + ``IV`` -> ``stage4``), else None."""
+    """``type`` + ``2`` -> ``type2`` (``stage`` + ``IV`` -> ``stage4``, ``stage`` + ``3a`` or ``IIIa`` ->
+    ``stage3a``), else None."""
     if word not in joiners:
         return None
     num = _ROMAN.get(nxt, nxt if nxt[:1].isdigit() else None)
+    if num is None and (m := _ROMAN_SUBSTAGE.fullmatch(nxt)) is not None:
+        num = _ROMAN[m.group(1)] + m.group(2)
     return None if num is None else f"{word}{num}"
 
 

@@ -85,7 +85,7 @@ class ConceptMatcher:
             per_sentence = self.matcher.match_many(canon, segments)
         for toks, matches in zip(sent_toks, per_sentence):
             for m in matches:
-                start, end = toks[m.first][1], toks[m.last][2]
+                start, end = toks[m.start_token][1], toks[m.end_token][2]  # optional words included
                 span = doc.char_span(start, end, alignment_mode="expand")
                 if span is None:
                     continue

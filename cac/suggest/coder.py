@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from functools import lru_cache
 from datetime import date
 from importlib import resources
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spacy.language import Language
-from cac.pipeline.extensions import doc_text
+from cac.pipeline.extensions import ABBREVIATIONS_KEY, doc_text
 from spacy.tokens import Doc, Span
 
 from cac import __version__
@@ -37,7 +38,8 @@ from cac.suggest import guidelines
 from cac.suggest.hits import Hit
 from cac.suggest.procedure_link import procedure_hits, make_procedure_coder
 from cac.suggest.scoring import held_confidence, term_score
-from cac.suggest.specificity import ChildrenIndex, Specificity, children_index, children_to_json, code_by_seventh
+from cac.suggest.specificity import (SIDES, ChildrenIndex, Specificity, children_index, children_to_json, code_by_seventh,
+                                     title_words)
 from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Setting
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,32 @@ CONTEXT_HELD_FACTOR = 0.6  # a code the context rules removed (negated, family..
 
 
 @lru_cache(maxsize=1)
+@lru_cache(maxsize=1)
+def _laterality_neutral() -> frozenset[str]:
+    return frozenset(lexicon_rules().get("laterality_neutral_words", ()))
+
+
+@lru_cache(maxsize=1)
+def _laterality_window() -> int:
+    return int(lexicon_rules().get("laterality_window_words", 3))
+
+
+_CLAUSE_END = re.compile(r"[.;:\n]")
+
+
+def _documented_side(m: Mention) -> tuple[str, frozenset[str]] | None:
+    """The one side (right, left, bilateral) said in a mention or within a few words of it, with the words
+    there; None when none is said, or when its clause names another side too ("right worse than left")."""
+    n = _laterality_window()
+    before = _CLAUSE_END.split(m.note[max(0, m.start - 80):m.start])[-1].lower().split()
+    after = _CLAUSE_END.split(m.note[m.end:m.end + 80])[0].lower().split()
+    words = title_words(" ".join([*before[-n:], m.text, *after[:n]])) if n else title_words(m.text)
+    sides = words & SIDES
+    if len(sides) != 1 or len(title_words(" ".join([*before, *after])) & SIDES - sides):
+        return None
+    return next(iter(sides)), words
+
+
 def _head_words() -> tuple[frozenset[str], float]:
     """Disease head words a term may leave out, and the score cost when the mention names none."""
     rules = lexicon_rules()
@@ -103,11 +131,15 @@ class Mention:
     hypothetical: bool = False
     experiencer: str = "patient"
     triggers: list = field(default_factory=list)
+    expansions: str = ""  # what the abbreviations in the mention stand for ("CKD": chronic kidney disease)
+    note: str = ""  # the whole note (for the words around the mention)
 
     @classmethod
     def of(cls, span: Span, text: str) -> "Mention":
         u = span._
         has = Span.has_extension
+        table = span.doc.user_data.get(ABBREVIATIONS_KEY) or {}
+        expansions = " ".join(str(table[i][0]) for i in range(span.start, span.end) if i in table) if table else ""
         return cls(
             span.start_char, span.end_char, text[span.start_char:span.end_char], len(span),
             u.section if has("section") else None, u.concept_terms or [], u.concept_partial_terms or [],
@@ -115,6 +147,8 @@ class Mention:
                                                                  "hypothetical")),
             u.experiencer if has("experiencer") else "patient",
             u.context_triggers if has("context_triggers") else [],
+            expansions,
+            text,
         )
 
 
@@ -267,8 +301,12 @@ class Coder:
             for rank, (code, score, term_text, matched) in enumerate(targets):
                 if rank:
                     score *= SECONDARY_TARGET_FACTOR
+                rationale = [f"term '{term_text}' -> {matched}"]
+                if SIDES.isdisjoint(title_words(cm[matched].title if matched in cm else "")) and \
+                        not SIDES.isdisjoint(title_words(cm[code].title)):
+                    rationale.append(f"laterality documented in the note -> {code}")
                 hit = Hit(code=code, system="ICD-10-CM", title=cm[code].title, score=score,
-                          evidence=[ev], rationale=[f"term '{term_text}' -> {matched}"], matched=matched)
+                          evidence=[ev], rationale=rationale, matched=matched)
                 outcome, removed = self._apply_context(m, hit, setting, cm)
                 if removed is not None:
                     excluded.append(removed)
@@ -287,16 +325,22 @@ class Coder:
         partial = set(m.partial_terms)
         heads = _head_words()
         said: set[str] | None = None
+        side: tuple[str, frozenset[str]] | None | bool = False  # (documented side, words around), found once
         for tid in [*m.terms, *partial]:
             term = self.lexicon.terms[tid]
             target = self.spec.default_billable(term.code, seventh)
+            if target is not None:
+                if side is False:
+                    side = _documented_side(m)
+                if side is not None:
+                    target = self.spec.lateral(target, side[0], side[1], _laterality_neutral()) or target
             if target is not None and seventh != "A":
                 target = code_by_seventh(self.cm, target, seventh) or target
             if target is None or not cm.is_valid(target):
                 continue
             score = term_score(term, n_tokens, 0, m.section)
             if heads[0] and not heads[0].isdisjoint(term.optional):
-                said = set(normalize(m.text)) if said is None else said
+                said = set(normalize(f"{m.text} {m.expansions}")) if said is None else said
                 if heads[0].isdisjoint(said):  # "cranial nerves" for "Cranial nerve disorder": no disorder named
                     score -= heads[1]
             if tid in partial:

@@ -68,6 +68,9 @@ def _matches(code: str, prefixes: list[str] | tuple[str, ...]) -> bool:
     return code.startswith(tuple(prefixes))
 
 
+_CAUSAL_LINK = "presumed causal link, ICD-10-CM guideline I.A.15"
+
+
 def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     """Replace co-occurring codes by the combination code the guidelines direct."""
     excluded: list[Excluded] = []
@@ -97,7 +100,7 @@ def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
                 for c in found[i]:
                     if c in hits and c != target:
                         excluded.append(hits.pop(c).to_excluded(
-                            f"combined into {target} (presumed causal link, ICD-10-CM guideline I.A.15)",
+                            f"combined into {target} ({rule.get('reason', _CAUSAL_LINK)})",
                             f"combination:{rule['id']}", target))
             if target in hits:
                 combined.merge(hits[target])

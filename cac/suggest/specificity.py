@@ -9,6 +9,7 @@ specific codes and which detail each needs.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from cac.codesets.model import Code, CodeSet
@@ -25,6 +26,15 @@ _MISSING_WORDS = (
     (("displaced", "nondisplaced"), "displacement"),
     (("open", "closed"), "open or closed"),
 )
+
+
+_TITLE_WORD = re.compile(r"[a-z]+")
+#: The side words a title may carry (laterality is one of them, exactly).
+SIDES = frozenset({"right", "left", "bilateral"})
+
+
+def title_words(title: str) -> frozenset[str]:
+    return frozenset(_TITLE_WORD.findall(title.lower()))
 
 
 class Specificity:
@@ -106,6 +116,31 @@ class Specificity:
         while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
             root = self.cs[root].parent
         return [k for k in self._specific_descendants(root) if k != code][:limit]
+
+    def lateral(self, code: str, side: str, context: frozenset[str], neutral: frozenset[str]) -> str | None:
+        """The billable code of ``code``'s family that adds the documented ``side`` ("right", "left",
+        "bilateral") and nothing the note does not say (``context``: the words around the mention;
+        ``neutral``: words a side implies or that restate the default, such as "unilateral"), or None.
+        "Osteoarthritis of the right knee": M17.9 -> M17.11 "Unilateral primary osteoarthritis, right knee"
+        (M17.31 "post-traumatic" adds a word the note lacks)."""
+        c = self.cs.get(code)
+        if c is None or not c.parent or side not in SIDES:
+            return None
+        own = title_words(c.title)
+        if own & SIDES:
+            return None
+        root = c.parent
+        while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
+            root = self.cs[root].parent
+        best: tuple[tuple[int, int, str], str] | None = None
+        for k in self._specific_descendants(root):
+            words = title_words(self.cs[k].title)
+            if side not in words or len(words & SIDES) != 1 or words - own - {side} - neutral - context:
+                continue
+            key = (len(words - own), len(self.cs[k].title), k)
+            if best is None or key < best[0]:
+                best = (key, k)
+        return best[1] if best is not None else None
 
     def alternatives(self, matched: str, chosen: str, limit: int = 5) -> list[Alternative]:
         """More specific billable codes than ``chosen`` under the matched code

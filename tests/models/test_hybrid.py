@@ -99,3 +99,14 @@ def test_negated_findings_rank_as_held_back_candidates_with_their_mention(hybrid
 def test_unknown_hold_is_refused(hybrid) -> None:
     with pytest.raises(ValueError, match="hold"):
         HybridCoder(hybrid.knowledge, hybrid.linear, hybrid.reranker, hold="sometimes")
+
+
+def test_a_learned_stem_is_not_suggested_beside_the_code_that_completes_it() -> None:
+    from cac.types import Suggestion
+    from models.hybrid import _drop_covered_stems
+
+    stem = Suggestion("0FT4", "ICD-10-PCS", "(incomplete ICD-10-PCS code)", 0.66, flags={"incomplete": True})
+    other = Suggestion("0DTJ", "ICD-10-PCS", "(incomplete ICD-10-PCS code)", 0.5, flags={"incomplete": True})
+    full = Suggestion("0FT44ZZ", "ICD-10-PCS", "Resection of Gallbladder, Percutaneous Endoscopic Approach", 0.69)
+    assert _drop_covered_stems([full, stem, other]) == [full, other]
+    assert _drop_covered_stems([stem, other]) == [stem, other]

@@ -13,6 +13,12 @@ def test_type_and_stage_numbers_join():
     assert "type" not in normalize("type of lesion")
 
 
+def test_sub_stage_letters_join_the_stage():
+    assert normalize("CKD stage 3a") == ["ckd", "stage3a"] and "stage3b" in normalize("stage IIIb")
+    assert normalize("stage 3 unspecified") != normalize("stage 3a")
+    assert normalize("5mg") == ["5", "mg"]  # a unit is no sub-stage
+
+
 def test_nonessential_modifiers_give_variants():
     assert strip_nonessential("Hypertension (arterial) (benign)") == "Hypertension"
     v = term_variants("hypertension (arterial) (benign)")

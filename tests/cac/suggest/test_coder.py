@@ -231,3 +231,44 @@ def test_a_planned_procedure_is_excluded_with_its_context_rule(coder):
     assert [e.rule for e in planned] == ["context:hypothetical"] and "plan section" in planned[0].reason
     assert [note[ev.start:ev.end] for ev in planned[0].evidence] == ["Chest x-ray"]
     assert not any(s.code == planned[0].code for s in r.suggestions + r.candidates)
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Osteoarthritis of the right knee.", "M17.11"),
+    ("Left breast cancer.", "C50.912"),
+    ("Breast cancer, left.", "C50.912"),
+    ("Right otitis media.", "H66.91"),
+    ("Post-traumatic osteoarthritis of the left knee.", "M17.32"),
+])
+def test_documented_laterality_gives_the_lateral_code(coder, text, code):
+    r = coder.code(text, setting="outpatient")
+    assert code in codes(r)
+    s = next(s for s in r.suggestions if s.code == code)
+    assert any(x == f"laterality documented in the note -> {code}" for x in s.rationale)
+
+
+def test_laterality_is_not_guessed_or_borrowed(coder):
+    assert "M17.9" in codes(coder.code("Osteoarthritis of knee.", setting="outpatient"))
+    # two sides said: no side chosen
+    assert "M17.9" in codes(coder.code("Osteoarthritis of knee, right worse than left.", setting="outpatient"))
+    # a side in another clause is not the condition's
+    r = coder.code("Fracture of the left wrist last year; breast cancer.", setting="outpatient")
+    assert not any(c.startswith("C50.91") and c != "C50.919" for c in codes(r))
+
+
+@pytest.mark.parametrize("text", ["Stage 4 chronic kidney disease.", "Chronic kidney disease stage 4.", "CKD stage 4."])
+def test_stage_and_word_order_do_not_change_the_confidence(coder, text):
+    s = next(s for s in coder.code(text, setting="inpatient").suggestions if s.code == "N18.4")
+    assert s.confidence >= 0.7 and s.evidence[0].text.lower().startswith(("stage", "chronic", "ckd"))
+
+
+def test_sub_stages_are_coded(coder):
+    assert "N18.31" in codes(coder.code("CKD stage 3a.", setting="inpatient"))
+    assert "N18.32" in codes(coder.code("Chronic kidney disease, stage IIIb.", setting="inpatient"))
+
+
+def test_gallstones_with_cholecystitis_get_the_k80_combination(coder):
+    r = coder.code("Postoperative diagnosis: acute cholecystitis. Cholelithiasis.", setting="inpatient")
+    assert "K80.00" in codes(r) and "K81.0" not in codes(r) and "K80.20" not in codes(r)
+    assert excluded(r)["K81.0"].replaced_by == "K80.00"
+    assert "K80.10" in codes(coder.code("Cholelithiasis with chronic cholecystitis.", setting="inpatient"))
