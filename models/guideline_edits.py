@@ -314,7 +314,7 @@ def _uncertain(s: Suggestion) -> bool:
 
 def edit_suggestions(suggestions: list[Suggestion], cs: Any
                      ) -> tuple[list[Suggestion], list[Excluded], list[Suggestion]]:
-    """Apply the combination, superseded-unspecified, integral-symptom and Excludes1 rules to the
+    """Apply the combination, companion, superseded-unspecified, integral-symptom and Excludes1 rules to the
     ICD-10-CM suggestions (other systems pass through); returns the suggestions, what was excluded,
     and the excluded codes' suggestions (for a caller that still ranks them as candidates)."""
     if cs is None:
@@ -326,6 +326,7 @@ def edit_suggestions(suggestions: list[Suggestion], cs: Any
                       uncertain=_uncertain(s))
             for code, s in original.items()}
     excluded = guidelines.apply_combinations(hits, cs)
+    guidelines.apply_companions(hits, cs)
     excluded += guidelines.apply_superseded_unspecified(hits, cs)
     excluded += guidelines.apply_integral_symptoms(hits)
     excluded += guidelines.apply_excludes1(hits, cs)

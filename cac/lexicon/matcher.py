@@ -18,10 +18,15 @@ breast, left" keeps its laterality ("left" is no match by itself).
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
 from cac.lexicon.build import Lexicon, Term, lexicon_rules, token_frequencies
+from cac.lexicon.normalize import normalize
+
+#: A "without" clause of a term or a sentence, up to the next comma, semicolon, bracket or stop.
+_WITHOUT = re.compile(r"\bwithout\b([^,;.()\[\]]*)", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -71,6 +76,7 @@ class TermMatcher:
         self.terms: list[Term] = lexicon.terms
         self.window_slack = lexicon_rules()["window_slack"] if window_slack is None else window_slack
         self._req_sets = _LazySets(self.terms)
+        self._without_cache: dict[int, frozenset[str]] = {}
         anchor = (index or {}).get("anchor", "").split()
         if len(anchor) != len(self.terms):
             anchor = self.build_index(lexicon)["anchor"].split()
@@ -115,8 +121,10 @@ class TermMatcher:
                             partial.append(Match(pos, [tid], partial=True))
         return self._resolve(full, where, segments)
 
-    def match_many(self, sentences: list[list[str]], segments: list[list[int]] | None = None) -> list[list[Match]]:
-        """``[match(tokens) for tokens in sentences]`` (no partial matches), faster.
+    def match_many(self, sentences: list[list[str]], segments: list[list[int]] | None = None,
+                   without: list[set[int]] | None = None) -> list[list[Match]]:
+        """``[match(tokens) for tokens in sentences]`` (no partial matches), faster.  ``without``: per
+        sentence, the token positions the note puts under a "without" (see :meth:`_agrees_on_without`).
 
         Terms are screened once against the whole document's tokens, then only
         the sentences holding every required token of a term are windowed, so a
@@ -154,14 +162,17 @@ class TermMatcher:
                     found[i].append(tid)
         out: list[list[Match]] = [[] for _ in sentences]
         for i, tids in found.items():
-            out[i] = self._resolve(tids, _positions(sentences[i]), None if segments is None else segments[i])
+            out[i] = self._resolve(tids, _positions(sentences[i]), None if segments is None else segments[i],
+                                   without[i] if without is not None else None)
         return out
 
-    def _resolve(self, tids: list[int], where: dict[str, list[int]], segments: list[int] | None = None
-                 ) -> list[Match]:
+    def _resolve(self, tids: list[int], where: dict[str, list[int]], segments: list[int] | None = None,
+                 without: set[int] | None = None) -> list[Match]:
         """Window the fully present terms ``tids`` and keep the longest, most specific matches."""
         by_positions: dict[tuple[int, ...], Match] = {}
         for tid in tids:
+            if not self._agrees_on_without(tid, where, without or set()):
+                continue
             positions = self._window(self.terms[tid].required, where)
             if positions is None:
                 continue
@@ -187,9 +198,38 @@ class TermMatcher:
             ps = set(m.positions)
             if any(ps < covers[id(k)] or (ps <= covers[id(k)] and len(ps) < len(k.positions)) for k in kept):
                 continue
+            if _scattered(m, covers[id(m)]) and any(
+                    ps & set(k.positions) and not _scattered(k, covers[id(k)]) and not set(k.positions) <= ps
+                    for k in kept):
+                continue  # "atrial fibrillation with rapid ventricular response": no ventricular fibrillation
             kept.append(m)
         kept.sort(key=lambda m: m.first)
         return kept
+
+    def _agrees_on_without(self, tid: int, where: dict[str, list[int]], without: set[int]) -> bool:
+        """False when a term and the sentence disagree on a "without": the term says "without X" and the
+        sentence names X, not under a "without" ("Hypertensive heart disease without heart failure" in
+        "hypertension with heart failure"), or the term needs a word the sentence has only under a
+        "without" ("Type 2 diabetes mellitus with unspecified complications" in "type 2 diabetes without
+        complications").  "Migraine without aura" still matches itself."""
+        denied = self._without_words(tid)
+        if denied and all(any(p not in without for p in where.get(w, ())) for w in denied):
+            return False
+        if without:
+            for w in self.terms[tid].required:
+                if w not in denied and all(p in without for p in where.get(w, (None,))):
+                    return False
+        return True
+
+    def _without_words(self, tid: int) -> frozenset[str]:
+        """Canonical words a term puts under "without" (cached)."""
+        words = self._without_cache.get(tid)
+        if words is None:
+            text = self.terms[tid].text
+            words = frozenset(w for clause in _WITHOUT.findall(text) for w in normalize(clause)) \
+                if "without" in text.lower() else frozenset()
+            self._without_cache[tid] = words
+        return words
 
     def _window(self, required: tuple[str, ...], where: dict[str, list[int]]) -> tuple[int, ...] | None:
         if len(required) == 1:
@@ -209,6 +249,12 @@ class TermMatcher:
             if span < best_span and len(set(chosen)) == len(chosen):
                 best, best_span = tuple(sorted(chosen)), span
         return best if best is not None and best_span <= limit else None
+
+
+def _scattered(m: Match, covered: set[int]) -> bool:
+    """A match with other words between its own (``covered``: its positions and the optional words of
+    its terms), found order-free inside the window."""
+    return m.last - m.first + 1 > sum(1 for p in covered if m.first <= p <= m.last)
 
 
 def _drop_list_bridges(matches: list[Match], segments: list[int]) -> list[Match]:

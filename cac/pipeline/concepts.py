@@ -76,13 +76,14 @@ class ConceptMatcher:
                 sent_toks.append(toks)
         canon = [[t for t, _, _ in toks] for toks in sent_toks]
         segments = _list_segments(text, sent_toks)
+        without = _without_positions(text, sent_toks)
         if self.partial:
             per_sentence = []
             for c, seg in zip(canon, segments):
                 partial: list = []
                 per_sentence.append([*self.matcher.match(c, partial, seg), *partial])
         else:
-            per_sentence = self.matcher.match_many(canon, segments)
+            per_sentence = self.matcher.match_many(canon, segments, without)
         for toks, matches in zip(sent_toks, per_sentence):
             for m in matches:
                 start, end = toks[m.start_token][1], toks[m.end_token][2]  # optional words included
@@ -148,6 +149,26 @@ def _list_segments(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> li
     """Each token's list item: how many commas/semicolons of the note precede it."""
     seps = [m.start() for m in _LIST_SEPARATORS.finditer(text)]
     return [[bisect_left(seps, start) for _, start, _ in toks] for toks in sent_toks]
+
+
+_WITHOUT_CLAUSE = re.compile(r"\bwithout\b[^,;.:()\[\]\n]*", re.IGNORECASE)
+
+
+def _without_positions(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> list[set[int]]:
+    """Per sentence, the positions of the tokens inside a "without ..." clause of the note."""
+    spans = [(m.start(), m.end()) for m in _WITHOUT_CLAUSE.finditer(text)]
+    if not spans:
+        return [set() for _ in sent_toks]
+    starts = [a for a, _ in spans]
+    out: list[set[int]] = []
+    for toks in sent_toks:
+        inside: set[int] = set()
+        for i, (_, start, _) in enumerate(toks):
+            k = bisect_left(starts, start + 1) - 1
+            if k >= 0 and spans[k][0] < start < spans[k][1]:
+                inside.add(i)
+        out.append(inside)
+    return out
 
 
 class _DocWords:

@@ -231,6 +231,7 @@ class Coder:
         doc = self.nlp(text)
         hits, excluded = self._diagnoses(doc, cm, setting_v)
         excluded += guidelines.apply_combinations(hits, cm)
+        guidelines.apply_companions(hits, cm)
         excluded += guidelines.apply_superseded_unspecified(hits, cm)
         excluded += guidelines.apply_integral_symptoms(hits)
         excluded += guidelines.apply_excludes1(hits, cm)
@@ -339,7 +340,7 @@ class Coder:
             if target is None or not cm.is_valid(target):
                 continue
             score = term_score(term, n_tokens, 0, m.section)
-            if heads[0] and not heads[0].isdisjoint(term.optional):
+            if heads[0] and len(term.required) < 3 and not heads[0].isdisjoint(term.optional):
                 said = set(normalize(f"{m.text} {m.expansions}")) if said is None else said
                 if heads[0].isdisjoint(said):  # "cranial nerves" for "Cranial nerve disorder": no disorder named
                     score -= heads[1]

@@ -108,6 +108,23 @@ def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     return excluded
 
 
+def apply_companions(hits: dict[str, Hit], cs: CodeSet) -> None:
+    """Add the code a found code must be reported with when the note gives none of its alternatives
+    (severe sepsis R65.2- brings A41.9 when no systemic infection is coded): ``companions`` rules."""
+    for rule in guideline_rules().get("companions", ()):
+        when = rule["when"] if isinstance(rule["when"], str) else tuple(rule["when"])
+        found = [h for c, h in hits.items() if c.startswith(when) and not h.uncertain]
+        target = rule["add"]
+        if not found or target in hits or not cs.is_valid(target):
+            continue
+        if any(c.startswith(tuple(rule["unless"])) for c in hits):
+            continue
+        best = max(found, key=lambda h: h.score)
+        hits[target] = Hit(code=target, system="ICD-10-CM", title=cs[target].title, score=best.score * 0.95,
+                           evidence=list(best.evidence), rationale=[f"{rule['reason']} (rule {rule['id']})"],
+                           matched=target)
+
+
 def apply_integral_symptoms(hits: dict[str, Hit]) -> list[Excluded]:
     """Drop symptom codes integral to a confirmed diagnosis in the same document."""
     table = guideline_rules()["integral_symptoms"]
@@ -128,9 +145,10 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     """Resolve each Excludes1 pair among the hits.
 
     A note on code A that names B ("R68.83 Chills: Excludes1 chills with fever (R50.9)") says that
-    condition is coded to B, so B is kept.  When the notes exclude each other (type 1 and type 2
-    diabetes), the more confident code is kept (on a tie, a specific one over one whose title says
-    "unspecified")."""
+    condition is coded to B, so B is kept, unless B is much less confident than A
+    (``excludes1_named_min_ratio``: a weak reading does not displace a strong one).  When the notes
+    exclude each other (type 1 and type 2 diabetes), or B is that weak, the more confident code is
+    kept (on a tie, a specific one over one whose title says "unspecified")."""
     by_letter: dict[str, list[str]] = {}  # a range never crosses a chapter letter
     for code in hits:
         by_letter.setdefault(code[:1], []).append(code)
@@ -146,9 +164,11 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
         entry = cs.get(code)
         return (hits[code].score, entry is None or "unspecified" not in entry.title.lower())
 
+    ratio = float(guideline_rules().get("excludes1_named_min_ratio", 0.0))
     decisions = []  # (winner, loser, note)
     for a, b, note in pairs:
-        if (b, a) in named and strength(a) >= strength(b):
+        mutual_or_weak = (b, a) in named or hits[b].score < ratio * hits[a].score
+        if mutual_or_weak and strength(a) >= strength(b):
             decisions.append((a, b, note))
         else:
             decisions.append((b, a, note))

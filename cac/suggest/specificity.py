@@ -68,11 +68,16 @@ class Specificity:
     def _pick_unspecified(self, kids: list[str]) -> str | None:
         """The child a coder reports when the documentation adds nothing; None when every child
         needs a detail (``Z68`` BMI: each child is a value range, none is "unspecified")."""
+        # rank on what tells the children apart: "Migraine without aura, intractable" and "..., not
+        # intractable" share "without aura", which says nothing about which child is the default
+        titles = {k: self.cs[k].title.lower() for k in kids}
+        shared = _common_words_prefix(list(titles.values())) if len(kids) > 1 else 0
+
         def rank(k: str) -> tuple[int, int, int, str]:
-            t = self.cs[k].title.lower()
+            t = titles[k][shared:]
             if "unspecified" in t:
                 r = 0
-            elif "without" in t:
+            elif "without" in t or t.startswith("not ") or " not " in t:
                 r = 1
             elif " nos" in t:
                 r = 2
@@ -168,6 +173,19 @@ class Specificity:
             if len(out) >= limit:
                 break
         return tuple(out)
+
+
+def _common_words_prefix(titles: list[str]) -> int:
+    """Length of the longest whole-word prefix all ``titles`` share."""
+    first, n = titles[0], 0
+    for i, ch in enumerate(first):
+        if any(len(t) <= i or t[i] != ch for t in titles[1:]):
+            break
+        if not ch.isalnum():
+            n = i + 1
+    else:
+        n = len(first) if all(len(t) == len(first) or not t[len(first)].isalnum() for t in titles[1:]) else n
+    return n
 
 
 def children_index(cs: CodeSet) -> dict[str, list[str]]:

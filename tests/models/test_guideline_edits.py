@@ -80,7 +80,7 @@ def test_final_suggestions_follow_combination_and_superseded_rules(icd10cm) -> N
 
 
 def test_excludes1_pairs_keep_the_code_the_note_names(icd10cm) -> None:
-    out, excluded, _ = edit_suggestions([_s("J90", 0.9), _s("J91.0", 0.5)], icd10cm)
+    out, excluded, _ = edit_suggestions([_s("J90", 0.9), _s("J91.0", 0.7)], icd10cm)
     assert [s.code for s in out] == ["J91.0"]
     assert excluded[0].code == "J90" and excluded[0].rule == "excludes1" and excluded[0].replaced_by == "J91.0"
 

@@ -55,7 +55,8 @@ def test_terms_do_not_bridge_list_items_that_match_on_their_own():
     segments = [0, 0, 0, 0, 1]
     assert _codes(lex, m.match(toks, segments=segments)) == {"J44.9", "I10"}
     assert _codes(lex, m.match_many([toks], [segments])[0]) == {"J44.9", "I10"}
-    assert "I27.20" in _codes(lex, m.match(toks))  # without list items the words are one bag
+    # without list items the words are one bag, but "lung" already belongs to the contiguous COPD match
+    assert "I27.20" not in _codes(lex, m.match(toks))
     # a list item that is no match by itself ("left") still completes a term across the comma
     toks = normalize("malignant neoplasm of the breast, left")
     assert _codes(lex, m.match(toks, segments=[0, 0, 0, 1])) == {"C50.912"}
@@ -66,3 +67,19 @@ def test_concept_matcher_reads_list_items_from_commas(coder):
     codes = {s.code for s in result.suggestions}
     assert "I10" in codes
     assert not any(c.startswith("I27") for c in codes)
+
+
+def test_terms_and_sentences_must_agree_on_without():
+    lex = _lex(("Hypertensive heart disease without heart failure", "I11.9"),
+               ("Hypertensive heart disease with heart failure", "I11.0"), ("Migraine with aura", "G43.1"),
+               ("Migraine without aura", "G43.0"))
+    m = TermMatcher(lex, window_slack=2)
+
+    def found(text, without=frozenset()):
+        toks = normalize(text)
+        return {lex.terms[i].code for mm in m.match_many([toks], None, [set(without)])[0] for i in mm.term_ids}
+
+    assert found("hypertensive heart disease with heart failure") == {"I11.0"}
+    toks = normalize("migraine without aura")  # "aura" is the token under the note's "without"
+    assert found("migraine without aura", {toks.index("aura")}) == {"G43.0"}
+    assert found("migraine with aura") == {"G43.1"}

@@ -272,3 +272,41 @@ def test_gallstones_with_cholecystitis_get_the_k80_combination(coder):
     assert "K80.00" in codes(r) and "K81.0" not in codes(r) and "K80.20" not in codes(r)
     assert excluded(r)["K81.0"].replaced_by == "K80.00"
     assert "K80.10" in codes(coder.code("Cholelithiasis with chronic cholecystitis.", setting="inpatient"))
+
+
+@pytest.mark.parametrize(("text", "code", "not_code"), [
+    ("Hypertension with heart failure.", "I11.0", "I11.9"),
+    ("Hypertensive heart disease without heart failure.", "I11.9", "I11.0"),
+    ("Type 2 diabetes mellitus without complications.", "E11.9", "E11.8"),
+    ("Migraine without aura.", "G43.009", "G43.109"),
+    ("Migraine with aura.", "G43.109", "G43.009"),
+])
+def test_with_and_without_are_read(coder, text, code, not_code):
+    c = codes(coder.code(text, setting="inpatient"))
+    assert code in c and not_code not in c
+
+
+def test_a_word_of_one_concept_does_not_make_another(coder):
+    # "fibrillation ... ventricular" read order-free would be ventricular fibrillation (I49.01)
+    c = codes(coder.code("Atrial fibrillation with rapid ventricular response.", setting="inpatient"))
+    assert "I48.91" in c and "I49.01" not in c
+    # words of the same term may still be apart
+    assert "C64.2" in codes(coder.code("Carcinoma, kidney, left.", setting="inpatient"))
+
+
+def test_codes_that_need_a_companion_bring_it(coder):
+    r = coder.code("Severe sepsis with septic shock.", setting="inpatient")
+    assert {"R65.21", "A41.9"} <= set(codes(r)) and "R65.20" not in codes(r)
+    c = set(codes(coder.code("Sepsis due to methicillin susceptible Staphylococcus aureus. Severe sepsis.",
+                             setting="inpatient")))
+    assert {"A41.01", "R65.20"} <= c and "A41.9" not in c  # the organism's sepsis code is the companion
+    assert {"I11.0", "I50.9"} <= set(codes(coder.code("Hypertension with heart failure.", setting="inpatient")))
+    assert {"E11.22", "N18.9"} <= set(codes(coder.code("Type 2 diabetes with diabetic chronic kidney disease.",
+                                                       setting="inpatient")))
+    c = set(codes(coder.code("Hypertension with chronic kidney disease stage 4 and heart failure.", setting="inpatient")))
+    assert {"I13.0", "N18.4", "I50.9"} <= c and "N18.9" not in c
+
+
+def test_diabetic_peripheral_neuropathy_is_one_code(coder):
+    c = codes(coder.code("Type 2 diabetes with diabetic peripheral neuropathy.", setting="inpatient"))
+    assert "E11.42" in c and "G62.9" not in c and "E11.40" not in c

@@ -46,11 +46,15 @@ def test_excludes1_notes_that_exclude_each_other_keep_the_stronger_code(icd10cm)
     assert set(hits) == {"E10.9"}
 
 
-def test_excludes1_keeps_the_code_the_note_names_whatever_the_scores(icd10cm):
+def test_excludes1_keeps_the_code_the_note_names(icd10cm):
     # J90 "Pleural effusion NEC": Excludes1 malignant pleural effusion (J91.0) -> J91.0 is the code for it
-    hits = {"J90": hit("J90", 0.9), "J91.0": hit("J91.0", 0.5)}
+    hits = {"J90": hit("J90", 0.9), "J91.0": hit("J91.0", 0.7)}
     ex = guidelines.apply_excludes1(hits, icd10cm)
     assert set(hits) == {"J91.0"} and ex[0].code == "J90" and ex[0].replaced_by == "J91.0"
+    # a much weaker reading of the named code does not displace a strong one
+    hits = {"C64.2": hit("C64.2", 0.86), "C65.2": hit("C65.2", 0.38)}
+    guidelines.apply_excludes1(hits, icd10cm)
+    assert set(hits) == {"C64.2"}
     # F32 "Depressive episode": Excludes1 recurrent depressive disorder (F33.-)
     hits = {"F32.A": hit("F32.A", 0.9), "F33.1": hit("F33.1", 0.6)}
     guidelines.apply_excludes1(hits, icd10cm)
