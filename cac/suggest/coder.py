@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spacy.language import Language
-from cac.pipeline.extensions import ABBREVIATIONS_KEY, doc_text
+from cac.pipeline.extensions import ABBREVIATIONS_KEY, doc_text, section_record_at
 from spacy.tokens import Doc, Span
 
 from cac import __version__
@@ -38,6 +38,7 @@ from cac.suggest import guidelines
 from cac.suggest.hits import Hit
 from cac.suggest.procedure_link import procedure_hits, make_procedure_coder
 from cac.suggest.scoring import held_confidence, term_score
+from cac.suggest.values import value_hits
 from cac.suggest.specificity import (SIDES, ChildrenIndex, Specificity, children_index, children_to_json, code_by_seventh,
                                      title_words)
 from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Setting
@@ -230,6 +231,11 @@ class Coder:
         log.info("coding document id=%s sha256=%s chars=%d", info.id, sha[:16], len(text))
         doc = self.nlp(text)
         hits, excluded = self._diagnoses(doc, cm, setting_v)
+        for h in value_hits(text, cm, lambda char: (r[0] if (r := section_record_at(doc, char)) else None), hits):
+            if h.code in hits:
+                hits[h.code].merge(h)
+            else:
+                hits[h.code] = h
         excluded += guidelines.apply_combinations(hits, cm)
         guidelines.apply_companions(hits, cm)
         excluded += guidelines.apply_superseded_unspecified(hits, cm)

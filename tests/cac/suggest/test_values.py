@@ -1,0 +1,47 @@
+"""Codes read from stated values: BMI (Z68.-) and weeks of gestation (Z3A.-)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cac.suggest.values import value_hits, value_rules
+
+
+def codes(result):
+    return {s.code for s in result.suggestions}
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("BMI 42", "Z68.41"), ("BMI of 31.5 kg/m2", "Z68.31"), ("body mass index: 19.2", "Z68.1"),
+    ("BMI 75", "Z68.45"), ("28 weeks pregnant", "Z3A.28"), ("34+2/7 weeks gestation", "Z3A.34"),
+    ("6 weeks of gestation", "Z3A.01"), ("44 weeks gestation", "Z3A.49"),
+])
+def test_values_map_to_their_range(icd10cm, text, code):
+    hits = value_hits(text, icd10cm, found=["E66.9"])
+    assert [h.code for h in hits] == [code]
+    h = hits[0]
+    assert text[h.evidence[0].start:h.evidence[0].end] == h.evidence[0].text and h.rationale
+
+
+@pytest.mark.parametrize("text", ["BMI 85th percentile", "BMI was not measured", "2 weeks ago", "pregnancy test",
+                                  "Her mother had 38 weeks of gestation.", "His wife is 20 weeks pregnant."])
+def test_no_value_no_code(icd10cm, text):
+    assert value_hits(text, icd10cm, found=["E66.9"]) == []
+
+
+def test_every_range_code_is_billable(icd10cm):
+    for rule in value_rules():
+        for _, _, code in rule.ranges:
+            assert icd10cm.is_valid(code), (rule.id, code)
+
+
+def test_a_bmi_is_suggested_beside_its_associated_diagnosis_only(coder):
+    r = coder.code("Morbid obesity, BMI 42.", setting="outpatient")
+    assert {"E66.01", "Z68.41"} <= codes(r)
+    r = coder.code("Exam: weight 70 kg, BMI: 22.4.", setting="outpatient")
+    assert "Z68.22" not in codes(r) and "Z68.22" in {c.code for c in r.candidates}
+
+
+def test_weeks_of_gestation_replace_the_unspecified_weeks_code(coder):
+    r = coder.code("G2P1 at 34+2/7 weeks gestation.", setting="inpatient")
+    assert "Z3A.34" in codes(r) and "Z3A.00" not in codes(r)
