@@ -266,9 +266,13 @@ class HybridCoder:
         them leave the ranking for ``held`` (label -> (probability, why)): the learned layer scores them, so
         they rank among the candidates, but it never overrides the rules."""
         keep: list[int] = []
+        aside = _set_aside_procedures(kview)
         for i, lab in enumerate(labels):
             if gated(kview.get(lab), self.hold):
                 ex = kview[lab].excluded
+                _merge_held(held, {lab: (float(proba[i]), f"{ex.rule}: {ex.reason}")})
+            elif self.hold != "none" and (ex := _stem_of_set_aside(lab, kview, aside)) is not None:
+                # the learned stem B030 of "Plan: MRI brain" (B030ZZZ, set aside as planned)
                 _merge_held(held, {lab: (float(proba[i]), f"{ex.rule}: {ex.reason}")})
             else:
                 keep.append(i)
@@ -338,6 +342,24 @@ class HybridCoder:
         return Suggestion(code=code, system=system, title=title, confidence=p, evidence=evidence,
                           rationale=rationale, alternatives=list(base.alternatives) if base is not None else [],
                           flags=flags)
+
+
+def _set_aside_procedures(kview: Mapping[str, Any]) -> dict[str, Any]:
+    """``label -> Excluded`` of the procedures the rules set aside by context (planned, past, negated)."""
+    return {lab: info.excluded for lab, info in kview.items()
+            if not lab.startswith("ICD-10-CM:") and info.suggestion is None and info.excluded is not None
+            and any(r.startswith("context:") for r in info.rules)}
+
+
+def _stem_of_set_aside(label: str, kview: Mapping[str, Any], aside: Mapping[str, Any]) -> Any:
+    """The set-aside procedure a learned label is a stem of (and no documented procedure starts with it)."""
+    if not aside or label.startswith("ICD-10-CM:") or label in kview and kview[label].suggestion is not None:
+        return None
+    found = next((ex for lab, ex in aside.items() if lab != label and lab.startswith(label)), None)
+    if found is None:
+        return None
+    done = any(lab.startswith(label) and info.suggestion is not None for lab, info in kview.items())
+    return None if done else found
 
 
 def _drop_covered_stems(suggestions: list[Suggestion]) -> list[Suggestion]:

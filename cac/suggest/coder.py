@@ -236,6 +236,7 @@ class Coder:
                 hits[h.code].merge(h)
             else:
                 hits[h.code] = h
+        excluded += guidelines.apply_poisoning_intent(hits, cm, text)
         excluded += guidelines.apply_combinations(hits, cm)
         guidelines.apply_companions(hits, cm)
         excluded += guidelines.apply_superseded_unspecified(hits, cm)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -125,12 +126,55 @@ def apply_companions(hits: dict[str, Hit], cs: CodeSet) -> None:
                            matched=target)
 
 
+@lru_cache(maxsize=1)
+def _intent_cues() -> list[tuple[str, re.Pattern[str]]]:
+    rules = guideline_rules().get("poisoning_intent", {})
+    return [(char, re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(p) for p in phrases) + r")(?![\w-])", re.IGNORECASE))
+            for char, phrases in rules.get("cues", {}).items()]
+
+
+def apply_poisoning_intent(hits: dict[str, Hit], cs: CodeSet, text: str) -> list[Excluded]:
+    """A poisoning or toxic-effect code (T36-T65, 6th character 1-4) takes the intent the note states
+    ("intentional overdose", "suicide attempt" -> 2; "assault" -> 3); the Table of Drugs defaults to
+    accidental.  With a self-harm poisoning, suicide attempt NOS (T14.91-) and the suicidal ideation it
+    acted on (R45.851, Excludes1 suicide attempt) are not coded (``self_harm_covers``)."""
+    rules = guideline_rules().get("poisoning_intent")
+    if not rules:
+        return []
+    categories = tuple(rules["categories"])
+    targets = [c for c in hits if c.startswith(categories) and len(c) >= 7 and c[6] in "1234"]
+    intent = next((char for char, cue in _intent_cues() if cue.search(text)), None) if targets else None
+    excluded: list[Excluded] = []
+    if intent is None:
+        return excluded
+    for code in targets:
+        new = code[:6] + intent + code[7:]
+        if new == code or not cs.is_valid(new):
+            continue
+        hit = hits.pop(code)
+        hit.rationale.append(f"intent stated in the note: {code} -> {new}")
+        hit.code, hit.title = new, cs[new].title
+        if new in hits:
+            hits[new].merge(hit)
+        else:
+            hits[new] = hit
+    self_harm = [c for c in hits if c.startswith(categories) and len(c) >= 7 and c[6] == "2"]
+    covered = tuple(rules.get("self_harm_covers", ()))
+    for code in [c for c in hits if covered and c.startswith(covered)] if self_harm else []:
+        excluded.append(hits.pop(code).to_excluded(
+            f"the suicide attempt is coded by its method ({self_harm[0]}, intentional self-harm)", "specificity",
+            self_harm[0]))
+    return excluded
+
+
 def apply_integral_symptoms(hits: dict[str, Hit]) -> list[Excluded]:
     """Drop symptom codes integral to a confirmed diagnosis in the same document."""
     table = guideline_rules()["integral_symptoms"]
+    keys = tuple(table)
     excluded: list[Excluded] = []
-    confirmed = [c for c, h in hits.items() if not h.uncertain and not c.startswith("R")]
-    for code in [c for c in hits if c.startswith("R")]:
+    # a symptom is an R code or a code the table names as one (H92.0 otalgia)
+    confirmed = [c for c, h in hits.items() if not h.uncertain and not c.startswith("R") and not c.startswith(keys)]
+    for code in [c for c in hits if c.startswith(keys)]:
         prefix = next((p for p in table if code.startswith(p)), None)
         if prefix is None:
             continue

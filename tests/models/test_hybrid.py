@@ -110,3 +110,18 @@ def test_a_learned_stem_is_not_suggested_beside_the_code_that_completes_it() -> 
     full = Suggestion("0FT44ZZ", "ICD-10-PCS", "Resection of Gallbladder, Percutaneous Endoscopic Approach", 0.69)
     assert _drop_covered_stems([full, stem, other]) == [full, other]
     assert _drop_covered_stems([stem, other]) == [stem, other]
+
+
+def test_a_learned_stem_of_a_planned_procedure_is_held_back() -> None:
+    from cac.types import CodingResult, DocumentInfo, Excluded
+    from models.features import knowledge_view
+    from models.hybrid import _set_aside_procedures, _stem_of_set_aside
+
+    k = CodingResult(document=DocumentInfo(id="d", sha256="0" * 64), code_sets={}, model="k",
+                     excluded=[Excluded("B030ZZZ", "ICD-10-PCS", "MRI of Brain", "planned (plan section)",
+                                        "context:hypothetical")])
+    kview = knowledge_view(k)
+    aside = _set_aside_procedures(kview)
+    assert _stem_of_set_aside("ICD-10-PCS:B030", kview, aside).code == "B030ZZZ"
+    assert _stem_of_set_aside("ICD-10-PCS:0DTJ", kview, aside) is None
+    assert _stem_of_set_aside("ICD-10-CM:B03", kview, aside) is None

@@ -310,3 +310,10 @@ def test_codes_that_need_a_companion_bring_it(coder):
 def test_diabetic_peripheral_neuropathy_is_one_code(coder):
     c = codes(coder.code("Type 2 diabetes with diabetic peripheral neuropathy.", setting="inpatient"))
     assert "E11.42" in c and "G62.9" not in c and "E11.40" not in c
+
+
+def test_chemotherapy_anemia_and_ear_pain(coder):
+    assert "D64.81" in codes(coder.code("Chemotherapy-induced anemia.", setting="outpatient"))
+    assert "H92.02" in codes(coder.code("Left ear pain.", setting="outpatient"))
+    r = coder.code("Right ear pain. Acute suppurative otitis media of the right ear.", setting="outpatient")
+    assert "H66.001" in codes(r) and "H92.01" not in codes(r)  # otalgia is integral to otitis media

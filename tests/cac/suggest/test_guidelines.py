@@ -65,3 +65,22 @@ def test_encounter_character():
     assert guidelines.encounter_character("seen for subsequent encounter, routine healing") == "D"
     assert guidelines.encounter_character("sequela of burn") == "S"
     assert guidelines.encounter_character("fell today") == "A"
+
+
+def test_poisoning_takes_the_stated_intent(icd10cm):
+    hits = {"T39.1X1A": hit("T39.1X1A", 0.7), "T14.91XA": hit("T14.91XA"), "R45.851": hit("R45.851")}
+    ex = guidelines.apply_poisoning_intent(hits, icd10cm, "Intentional overdose of acetaminophen, a suicide attempt.")
+    assert set(hits) == {"T39.1X2A"} and hits["T39.1X2A"].title.endswith("intentional self-harm, initial encounter")
+    assert {(e.code, e.replaced_by) for e in ex} == {("T14.91XA", "T39.1X2A"), ("R45.851", "T39.1X2A")}
+    hits = {"T39.1X1A": hit("T39.1X1A")}
+    assert guidelines.apply_poisoning_intent(hits, icd10cm, "Unintentional ingestion; unintentional weight loss.") == []
+    assert set(hits) == {"T39.1X1A"}
+    hits = {"T39.1X1A": hit("T39.1X1A")}
+    guidelines.apply_poisoning_intent(hits, icd10cm, "He was assaulted and poisoned.")
+    assert set(hits) == {"T39.1X3A"}
+
+
+def test_a_symptom_outside_chapter_r_can_be_integral(icd10cm):
+    hits = {"H92.01": hit("H92.01"), "H66.001": hit("H66.001")}
+    ex = guidelines.apply_integral_symptoms(hits)
+    assert set(hits) == {"H66.001"} and ex[0].code == "H92.01" and ex[0].rule == "integral-symptom"
