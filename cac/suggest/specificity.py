@@ -73,7 +73,7 @@ class Specificity:
         titles = {k: self.cs[k].title.lower() for k in kids}
         shared = _common_words_prefix(list(titles.values())) if len(kids) > 1 else 0
 
-        def rank(k: str) -> tuple[int, int, int, str]:
+        def rank(k: str) -> tuple[int, bool, int, int, str]:
             t = titles[k][shared:]
             if "unspecified" in t:
                 r = 0
@@ -88,8 +88,9 @@ class Specificity:
             else:
                 r = 5
             # among unspecified children, the one unspecified on the most axes ("of unspecified
-            # behavior of unspecified site" over "of unspecified behavior of brain")
-            return (r, -t.count("unspecified"), len(t), k)
+            # behavior of unspecified site" over "of unspecified behavior of brain"); "bilateral" is a
+            # documented detail, never the default (K40.90 unilateral inguinal hernia, not K40.20)
+            return (r, "bilateral" in t, -t.count("unspecified"), len(t), k)
 
         best = min(map(rank, kids))
         return None if best[0] == 5 else best[-1]

@@ -317,3 +317,17 @@ def test_chemotherapy_anemia_and_ear_pain(coder):
     assert "H92.02" in codes(coder.code("Left ear pain.", setting="outpatient"))
     r = coder.code("Right ear pain. Acute suppurative otitis media of the right ear.", setting="outpatient")
     assert "H66.001" in codes(r) and "H92.01" not in codes(r)  # otalgia is integral to otitis media
+
+
+def test_defaults_and_superseded_nos_codes(coder):
+    r = coder.code("Preoperative diagnosis: right inguinal hernia. Findings: indirect hernia sac, reducible.",
+                   setting="outpatient")
+    assert "K40.90" in codes(r) and "K40.20" not in codes(r) and "K46.9" not in codes(r)  # unilateral by default
+    r = coder.code("Acute exacerbation after a viral upper respiratory infection.", setting="outpatient")
+    assert "J06.9" in codes(r) and "B34.9" not in codes(r)
+
+
+def test_an_up_to_date_immunization_is_no_disease(coder):
+    r = coder.code("Tetanus is up to date. Laceration of the left hand.", setting="outpatient")
+    assert not any(c.startswith("A35") for c in codes(r))
+    assert excluded(r)["A35"].rule == "context:negated"

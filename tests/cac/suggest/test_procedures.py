@@ -386,6 +386,11 @@ def test_real_fy2025_tables_and_index(shared_data_dir: Path, nlp: Language) -> N
     )
     found = codes(coder(nlp(note)))
     assert {"0DTJ4ZZ", "BW03ZZZ", "BW40ZZZ", "0DJD8ZZ", "0FT40ZZ", "0TB03ZX"} <= set(found)
+    # the axes a coder reads, in the real tables
+    for text, code in [("Procedure: Open repair of right inguinal hernia with mesh.", "0YU50JZ"),
+                       ("Procedure: PCI of the right coronary artery with a drug-eluting stent.", "027034Z"),
+                       ("Left heart catheterization.", "4A023N7")]:
+        assert code in codes(coder(nlp(text))), text
     doc = nlp(_long_note())
     coder(doc)
     assert min(_timed(coder, doc) for _ in range(5)) < 0.02  # measured ~1-3 ms
