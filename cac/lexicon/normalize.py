@@ -30,6 +30,7 @@ class NormRules:
     joiners: frozenset[str]
     words: dict[str, tuple[str, ...]]
     not_plurals: frozenset[str] = frozenset()
+    stage_after: tuple[tuple[str, ...], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -42,6 +43,7 @@ def rules() -> NormRules:
         joiners=frozenset(raw["keep_numbers_after"]),
         words={k: tuple(v) for k, v in raw["words"].items()},
         not_plurals=frozenset(raw.get("not_plurals", ())),
+        stage_after=tuple(tuple(x) for x in raw.get("implied_stage_after", ())),
     )
 
 
@@ -100,10 +102,25 @@ def normalize_tokens(toks: list[tuple[str, int, int]]) -> list[tuple[str, int, i
             out.append((joined, s, toks[i + 1][2]))
             i += 2
             continue
+        if r.stage_after and (w[:1].isdigit() or w in _ROMAN or _ROMAN_SUBSTAGE.fullmatch(w)):
+            staged = _implied_stage(toks, i, r.stage_after)
+            if staged is not None:
+                out.append((staged, s, e))
+                i += 1
+                continue
         for c in canon_word(w):
             out.append((c, s, e))
         i += 1
     return out
+
+
+def _implied_stage(toks: list[tuple[str, int, int]], i: int, after: tuple[tuple[str, ...], ...]) -> str | None:
+    """``stage3b`` for the "3b" of "CKD 3b" / "chronic kidney disease 3b" (words in ``after``), else None."""
+    for words in after:
+        k = len(words)
+        if i >= k and tuple(t[0] for t in toks[i - k:i]) == words:
+            return _joined("stage", toks[i][0], frozenset({"stage"}))
+    return None
 
 
 def normalize(text: str) -> list[str]:

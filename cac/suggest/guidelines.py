@@ -224,6 +224,23 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     return excluded
 
 
+_TITLE_WORD = re.compile(r"[a-z]+")
+#: Words that say how specific a title is, not what it is about.
+_GENERIC_TITLE_WORDS = frozenset({"unspecified", "nos", "other", "uncomplicated", "without", "with", "of", "and", "or",
+                                  "the", "in", "site", "part", "specified", "complications", "complication", "type"})
+
+
+def _title_words(title: str) -> frozenset[str]:
+    return frozenset(_TITLE_WORD.findall(title.lower()))
+
+
+def _own_words(cs: CodeSet, c: Any) -> frozenset[str]:
+    """What a code's title names beyond its category's title (generic words aside)."""
+    category = cs.get(c.category) if c.category else None
+    base = _title_words(category.title) if category is not None and category.code != c.code else frozenset()
+    return _title_words(c.title) - base - _GENERIC_TITLE_WORDS
+
+
 _EXCLUDES1_CACHE: dict[tuple[int, str], list[tuple[str, tuple[str, str]]]] = {}
 
 
@@ -265,9 +282,20 @@ def apply_superseded_unspecified(hits: dict[str, Hit], cs: CodeSet) -> list[Excl
         c = cs.get(code)
         if c is None or "unspecified" not in c.title.lower() or code not in hits:
             continue
+        # the specific code must be about what the unspecified one names beyond its category: E11.65
+        # (with hyperglycemia) does not specify E11.40 (with diabetic neuropathy, unspecified)
+        named = _own_words(cs, c)
+
+        def specifies(o: str) -> bool:
+            oc = cs.get(o)
+            if oc is None:
+                return False
+            more = "unspecified" not in oc.title.lower() or _own_words(cs, oc) > named  # J18.1 lobar, for J18.9
+            about = oc.parent == c.parent or named <= _title_words(oc.title)
+            return more and about
+
         better = [o for o in hits if o != code and o[:3] == code[:3] and o.startswith("Z") == code.startswith("Z")
-                  and "unspecified" not in (cs.get(o).title.lower() if cs.get(o) else "unspecified")
-                  and hits[o].score >= hits[code].score * 0.8]
+                  and hits[o].score >= hits[code].score * 0.8 and specifies(o)]
         if better:
             excluded.append(hits.pop(code).to_excluded(
                 f"less specific than {better[0]} documented in the same note", "specificity", better[0]))

@@ -17,6 +17,8 @@ def test_sub_stage_letters_join_the_stage():
     assert normalize("CKD stage 3a") == ["ckd", "stage3a"] and "stage3b" in normalize("stage IIIb")
     assert normalize("stage 3 unspecified") != normalize("stage 3a")
     assert normalize("5mg") == ["5", "mg"]  # a unit is no sub-stage
+    assert normalize("CKD 3b") == ["ckd", "stage3b"] and normalize("chronic kidney disease IV")[-1] == "stage4"
+    assert normalize("i have 3 kids") == ["i", "3", "kid"]
 
 
 def test_nonessential_modifiers_give_variants():

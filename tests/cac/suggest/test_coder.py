@@ -331,3 +331,23 @@ def test_an_up_to_date_immunization_is_no_disease(coder):
     r = coder.code("Tetanus is up to date. Laceration of the left hand.", setting="outpatient")
     assert not any(c.startswith("A35") for c in codes(r))
     assert excluded(r)["A35"].rule == "context:negated"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("AKI on CKD 3b.", {"N17.9", "N18.32"}),
+    ("DM2 w/ neuropathy, poorly controlled, A1c 10.2.", {"E11.40", "E11.65"}),
+    ("Lower back pain radiating to the left leg, lumbar radiculopathy.", {"M54.50", "M54.16"}),
+    ("Cellulitis of right lower extremity.", {"L03.115"}),
+])
+def test_common_note_wordings(coder, text, expected):
+    assert expected <= set(codes(coder.code(text, setting="inpatient")))
+
+
+@pytest.mark.parametrize(("text", "kept", "dropped"), [
+    ("Moderate persistent asthma with acute exacerbation. Asthma.", "J45.41", "J45.909"),
+    ("Pneumonia. Lobar pneumonia.", "J18.1", "J18.9"),
+    ("Smoker, nicotine dependence, cigarettes.", "F17.210", "F17.219"),
+])
+def test_an_unspecified_code_gives_way_only_to_a_code_that_specifies_it(coder, text, kept, dropped):
+    r = coder.code(text, setting="inpatient")
+    assert kept in codes(r) and dropped not in codes(r) and excluded(r)[dropped].replaced_by == kept
