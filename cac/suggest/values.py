@@ -1,8 +1,11 @@
-"""Codes read from a value the note states: body mass index (Z68.-), weeks of gestation (Z3A.-).
+"""Codes read from what the note states: a value (body mass index Z68.-, weeks of gestation Z3A.-) or a
+long-term drug therapy (Z79.-).
 
-The rules are package data (``resources/value_rules.json``): a regular expression whose first
-group is the number, and the code of each range of values.  A value whose code is not billable in
-the release in use is skipped.
+The rules are package data (``resources/value_rules.json``): a regular expression, and either the code
+of each range of the value its first group captures, or one fixed code.  In a medication list section
+the drug name alone is enough (``list_pattern``).  A code not billable in the release in use is skipped;
+a statement in a family or social history section, after a family member in its sentence, or after a
+negation ("stopped warfarin") gives nothing.
 """
 
 from __future__ import annotations
@@ -28,9 +31,19 @@ class ValueRule:
     score: float
     reason: str
     requires_any: tuple[str, ...] = ()
+    unless_any: tuple[str, ...] = ()
+    code: str | None = None  # a fixed code (no value read)
+    list_pattern: re.Pattern[str] | None = None  # enough inside a medication list section
 
-    def code_for(self, value: float) -> str | None:
-        return next((code for low, high, code in self.ranges if low <= value <= high), None)
+    def code_for(self, match: re.Match[str]) -> tuple[str | None, str]:
+        """The code a match gives, and what was read."""
+        if self.code is not None:
+            return self.code, match.group(1) if match.groups() else match.group()
+        try:
+            value = float(match.group(1))
+        except (TypeError, ValueError, IndexError):
+            return None, ""
+        return next((code for low, high, code in self.ranges if low <= value <= high), None), f"{value:g}"
 
 
 @lru_cache(maxsize=1)
@@ -38,11 +51,26 @@ def _raw() -> dict:
     return orjson.loads((resources.files("cac.suggest") / "resources" / "value_rules.json").read_bytes())
 
 
+@dataclass(frozen=True)
+class _Scope:
+    skip_sections: frozenset[str]
+    other_person: re.Pattern[str]
+    negated: re.Pattern[str]
+    medication_sections: frozenset[str]
+
+
+def _alternation(words: Iterable[str]) -> re.Pattern[str]:
+    words = list(words)
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b" if words else r"(?!)", re.IGNORECASE)
+
+
 @lru_cache(maxsize=1)
-def _other_person() -> tuple[frozenset[str], re.Pattern[str]]:
+def _scope() -> _Scope:
     raw = _raw()
-    words = "|".join(re.escape(w) for w in raw.get("other_person_words", ()))
-    return frozenset(raw.get("skip_sections", ())), re.compile(rf"\b(?:{words})\b" if words else r"(?!)", re.IGNORECASE)
+    return _Scope(frozenset(raw.get("skip_sections", ())), _alternation(raw.get("other_person_words", ())),
+                  re.compile(r"(?:" + _alternation(raw.get("negated_before", ())).pattern + r")\W+(?:\w+\W+){0,2}$",
+                             re.IGNORECASE),
+                  frozenset(raw.get("medication_sections", ())))
 
 
 _SENTENCE_START = re.compile(r"[.!?\n][^.!?\n]*$")
@@ -50,38 +78,40 @@ _SENTENCE_START = re.compile(r"[.!?\n][^.!?\n]*$")
 
 @lru_cache(maxsize=1)
 def value_rules() -> tuple[ValueRule, ...]:
-    raw = _raw()
-    return tuple(ValueRule(r["id"], re.compile(r["pattern"], re.IGNORECASE),
-                           tuple((float(a), float(b), str(c)) for a, b, c in r["ranges"]),
-                           float(r["score"]), r["reason"], tuple(r.get("requires_any", ())))
-                 for r in raw["rules"])
+    return tuple(ValueRule(
+        r["id"], re.compile(r["pattern"], re.IGNORECASE),
+        tuple((float(a), float(b), str(c)) for a, b, c in r.get("ranges", ())),
+        float(r["score"]), r["reason"], tuple(r.get("requires_any", ())), tuple(r.get("unless_any", ())),
+        r.get("code"), re.compile(r["list_pattern"], re.IGNORECASE) if r.get("list_pattern") else None,
+    ) for r in _raw()["rules"])
 
 
 def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] | None = None,
                found: Iterable[str] = ()) -> list[Hit]:
-    """One hit per code a stated value gives; ``found`` are the codes already found in the note (a rule
-    with ``requires_any`` scores half without one of them)."""
+    """One hit per code the note's statements give; ``found`` are the codes already found in the note (a
+    rule with ``requires_any`` scores half without one of them; one with ``unless_any`` gives nothing
+    beside one of those)."""
     out: dict[str, Hit] = {}
     found = tuple(found)
-    skip_sections, other_person = _other_person()
+    scope = _scope()
     for rule in value_rules():
+        if rule.unless_any and any(c.startswith(rule.unless_any) for c in found):
+            continue
         factor = 1.0 if not rule.requires_any or any(c.startswith(rule.requires_any) for c in found) else 0.5
-        for m in rule.pattern.finditer(text):
-            try:
-                value = float(m.group(1))
-            except (TypeError, ValueError):
-                continue
-            code = rule.code_for(value)
+        for m in _matches(rule, text, section_at, scope):
+            code, read = rule.code_for(m)
             if code is None or not cm.is_valid(code):
                 continue
             section = section_at(m.start()) if section_at is not None else None
-            if section in skip_sections or _said_of_another_person(text, m.start(), other_person):
+            if (section in scope.skip_sections or _said_of_another_person(text, m.start(), scope.other_person)
+                    or scope.negated.search(text[max(0, m.start() - 40):m.start()])):
                 continue
             ev = Evidence(m.start(), m.end(), text[m.start():m.end()], section)
             if code in out:
-                out[code].evidence.append(ev)
+                if len(out[code].evidence) < 3:
+                    out[code].evidence.append(ev)
                 continue
-            why = f"{rule.reason}: {value:g} -> {code} (rule {rule.id})"
+            why = f"{rule.reason}: {read} -> {code} (rule {rule.id})"
             if factor < 1.0:
                 why += "; no associated diagnosis found, so only a candidate"
             out[code] = Hit(code=code, system="ICD-10-CM", title=cm[code].title, score=rule.score * factor,
@@ -89,8 +119,19 @@ def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] |
     return list(out.values())
 
 
+def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None] | None,
+             scope: _Scope) -> list[re.Match[str]]:
+    found = list(rule.pattern.finditer(text))
+    if rule.list_pattern is not None and section_at is not None and scope.medication_sections:
+        taken = [(m.start(), m.end()) for m in found]
+        found += [m for m in rule.list_pattern.finditer(text)
+                  if section_at(m.start()) in scope.medication_sections
+                  and not any(a <= m.start() < b for a, b in taken)]
+    return found
+
+
 def _said_of_another_person(text: str, start: int, words: re.Pattern[str]) -> bool:
-    """A family member or other person is named earlier in the value's sentence ("her mother had ...")."""
+    """A family member or other person is named earlier in the statement's sentence ("her mother had ...")."""
     before = text[max(0, start - 200):start]
     cut = _SENTENCE_START.search(before)
     return words.search(before[cut.start() + 1:] if cut else before) is not None

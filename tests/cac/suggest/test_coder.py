@@ -351,3 +351,8 @@ def test_common_note_wordings(coder, text, expected):
 def test_an_unspecified_code_gives_way_only_to_a_code_that_specifies_it(coder, text, kept, dropped):
     r = coder.code(text, setting="inpatient")
     assert kept in codes(r) and dropped not in codes(r) and excluded(r)[dropped].replaced_by == kept
+
+
+def test_e_coli_is_read_as_the_organism(coder):
+    assert "A41.51" in codes(coder.code("E coli sepsis.", setting="inpatient"))
+    assert {"N39.0", "B96.20"} <= set(codes(coder.code("UTI with E. coli.", setting="inpatient")))

@@ -45,3 +45,23 @@ def test_a_bmi_is_suggested_beside_its_associated_diagnosis_only(coder):
 def test_weeks_of_gestation_replace_the_unspecified_weeks_code(coder):
     r = coder.code("G2P1 at 34+2/7 weeks gestation.", setting="inpatient")
     assert "Z3A.34" in codes(r) and "Z3A.00" not in codes(r)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("A-fib on Eliquis.", {"Z79.01"}),
+    ("Type 2 diabetes on insulin and metformin.", {"Z79.4", "Z79.84"}),
+    ("Medications:\n1. Aspirin 81 mg daily\n2. Clopidogrel 75 mg daily", {"Z79.82", "Z79.02"}),
+])
+def test_long_term_drug_therapy_gives_its_status_code(coder, text, expected):
+    assert expected <= codes(coder.code(text, setting="outpatient"))
+
+
+@pytest.mark.parametrize("text", ["He stopped warfarin last year.", "Not on anticoagulation.", "Her mother is on warfarin.",
+                                  "Aspirin allergy; allergic to aspirin.", "Family history: father on insulin."])
+def test_stopped_negated_or_anothers_drugs_give_none(coder, text):
+    assert not any(c.startswith("Z79") for c in codes(coder.code(text, setting="outpatient")))
+
+
+def test_insulin_status_is_not_coded_with_type_1_diabetes(coder):
+    c = codes(coder.code("Type 1 diabetes on insulin pump.", setting="outpatient"))
+    assert "E10.9" in c and "Z79.4" not in c
