@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from cac.lexicon.build import Lexicon, Term, lexicon_rules, token_frequencies
 from cac.lexicon.normalize import normalize
 
-#: A "without" clause of a term or a sentence, up to the next comma, semicolon, bracket or stop.
-_WITHOUT = re.compile(r"\bwithout\b([^,;.()\[\]]*)", re.IGNORECASE)
+#: A "without" clause of a term or a note, up to the next comma, semicolon, colon, bracket, stop or line end;
+#: group 1 is what it denies.
+WITHOUT_CLAUSE = re.compile(r"\bwithout\b([^,;.:()\[\]\n]*)", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -226,7 +227,7 @@ class TermMatcher:
         words = self._without_cache.get(tid)
         if words is None:
             text = self.terms[tid].text
-            words = frozenset(w for clause in _WITHOUT.findall(text) for w in normalize(clause)) \
+            words = frozenset(w for clause in WITHOUT_CLAUSE.findall(text) for w in normalize(clause)) \
                 if "without" in text.lower() else frozenset()
             self._without_cache[tid] = words
         return words

@@ -27,7 +27,7 @@ from spacy.tokens import Doc, Span, Token
 from cac.errors import CacError, Errors
 from cac.lexicon.build import Lexicon
 from cac.pipeline.extensions import doc_text
-from cac.lexicon.matcher import TermMatcher
+from cac.lexicon.matcher import WITHOUT_CLAUSE, TermMatcher
 from cac.lexicon.normalize import normalize_tokens, raw_tokens
 
 if not Span.has_extension("concept_terms"):
@@ -151,12 +151,9 @@ def _list_segments(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> li
     return [[bisect_left(seps, start) for _, start, _ in toks] for toks in sent_toks]
 
 
-_WITHOUT_CLAUSE = re.compile(r"\bwithout\b[^,;.:()\[\]\n]*", re.IGNORECASE)
-
-
 def _without_positions(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> list[set[int]]:
     """Per sentence, the positions of the tokens inside a "without ..." clause of the note."""
-    spans = [(m.start(), m.end()) for m in _WITHOUT_CLAUSE.finditer(text)]
+    spans = [(m.start(), m.end()) for m in WITHOUT_CLAUSE.finditer(text)]
     if not spans:
         return [set() for _ in sent_toks]
     starts = [a for a, _ in spans]

@@ -24,6 +24,7 @@ import orjson
 from cac.codesets.icd10cm import in_ref, note_code_refs
 from cac.codesets.model import CodeSet
 from cac.suggest.hits import Hit
+from cac.suggest.specificity import title_words
 from cac.types import Excluded
 
 
@@ -224,21 +225,16 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     return excluded
 
 
-_TITLE_WORD = re.compile(r"[a-z]+")
 #: Words that say how specific a title is, not what it is about.
 _GENERIC_TITLE_WORDS = frozenset({"unspecified", "nos", "other", "uncomplicated", "without", "with", "of", "and", "or",
                                   "the", "in", "site", "part", "specified", "complications", "complication", "type"})
 
 
-def _title_words(title: str) -> frozenset[str]:
-    return frozenset(_TITLE_WORD.findall(title.lower()))
-
-
 def _own_words(cs: CodeSet, c: Any) -> frozenset[str]:
     """What a code's title names beyond its category's title (generic words aside)."""
     category = cs.get(c.category) if c.category else None
-    base = _title_words(category.title) if category is not None and category.code != c.code else frozenset()
-    return _title_words(c.title) - base - _GENERIC_TITLE_WORDS
+    base = title_words(category.title) if category is not None and category.code != c.code else frozenset()
+    return title_words(c.title) - base - _GENERIC_TITLE_WORDS
 
 
 _EXCLUDES1_CACHE: dict[tuple[int, str], list[tuple[str, tuple[str, str]]]] = {}
@@ -291,7 +287,7 @@ def apply_superseded_unspecified(hits: dict[str, Hit], cs: CodeSet) -> list[Excl
             if oc is None:
                 return False
             more = "unspecified" not in oc.title.lower() or _own_words(cs, oc) > named  # J18.1 lobar, for J18.9
-            about = oc.parent == c.parent or named <= _title_words(oc.title)
+            about = oc.parent == c.parent or named <= title_words(oc.title)
             return more and about
 
         better = [o for o in hits if o != code and o[:3] == code[:3] and o.startswith("Z") == code.startswith("Z")
