@@ -84,3 +84,12 @@ def test_a_symptom_outside_chapter_r_can_be_integral(icd10cm):
     hits = {"H92.01": hit("H92.01"), "H66.001": hit("H66.001")}
     ex = guidelines.apply_integral_symptoms(hits)
     assert set(hits) == {"H66.001"} and ex[0].code == "H92.01" and ex[0].rule == "integral-symptom"
+
+
+def test_edema_is_integral_to_heart_failure_only(icd10cm):
+    hits = {"R60.0": hit("R60.0"), "I50.23": hit("I50.23")}
+    guidelines.apply_integral_symptoms(hits)
+    assert set(hits) == {"I50.23"}
+    hits = {"R60.0": hit("R60.0"), "L03.116": hit("L03.116")}
+    guidelines.apply_integral_symptoms(hits)
+    assert set(hits) == {"R60.0", "L03.116"}
