@@ -199,7 +199,10 @@ class LinearCoder:
 
         if y.max() == 0:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32), -10.0
-        lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", dual=True, max_iter=500)
+        # liblinear shuffles its coordinates: without a fixed random_state it draws a seed from numpy's global
+        # generator, so labels fitted in parallel threads got different seeds from run to run
+        lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", dual=True, max_iter=500,
+                                random_state=self.seed)
         lr.fit(X, y)
         w = lr.coef_[0]
         k = min(self.keep_per_label, w.size)

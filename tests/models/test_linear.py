@@ -104,3 +104,17 @@ def test_inference_features_equal_scikit_learns(fitted: LinearCoder) -> None:
     np.testing.assert_allclose(fitted._char_tfidf(texts).toarray(), char.transform(texts).toarray(), atol=1e-6)
     np.testing.assert_allclose(fitted._word_tfidf(texts).toarray(), word.transform(texts).toarray(), atol=1e-6)
     np.testing.assert_allclose(fitted._char_tfidf(texts).toarray(), fitted._char_tfidf(texts).toarray())  # cached
+
+
+def test_fits_in_parallel_are_reproducible() -> None:
+    """liblinear's coordinate shuffling is seeded per fit, so threads cannot reorder its seeds."""
+    texts, ys = corpus(60, seed=3)
+
+    def fit() -> LinearCoder:
+        np.random.seed(None)  # the global generator must not matter
+        return LinearCoder(min_df=1, calibration_folds=3, min_calibration_positives=4, max_word_features=500,
+                           max_char_features=500, n_jobs=2).fit(texts, ys)
+
+    a, b = fit(), fit()
+    assert (a.coef_ != b.coef_).nnz == 0 and np.array_equal(a.intercept_, b.intercept_)
+    assert np.array_equal(a.calibration_, b.calibration_)
