@@ -78,6 +78,29 @@ def _platt(scores: np.ndarray, y: np.ndarray, weight: float = 1.0) -> tuple[floa
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
+def _fit_one(X: sp.csr_matrix, y: np.ndarray, C: float, class_weight: str | None, keep: int, seed: int
+             ) -> tuple[np.ndarray, np.ndarray, float]:
+    """One label's logistic regression: the ``keep`` heaviest weights (indices, values) and the intercept."""
+    from sklearn.linear_model import LogisticRegression
+
+    if y.max() == 0:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32), -10.0
+    # liblinear shuffles its coordinates; a fixed random_state seeds it for every fit
+    lr = LogisticRegression(C=C, class_weight=class_weight, solver="liblinear", dual=True, max_iter=500,
+                            random_state=seed)
+    lr.fit(X, y)
+    w = lr.coef_[0]
+    k = min(keep, w.size)
+    idx = np.argpartition(-np.abs(w), k - 1)[:k]
+    idx = idx[w[idx] != 0]
+    return idx.astype(np.int32), w[idx].astype(np.float32), float(lr.intercept_[0])
+
+
+def _fit_block(X: sp.csr_matrix, Y: np.ndarray, params: tuple) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """:func:`_fit_one` for each column of ``Y``, in order (one worker process's share)."""
+    return [_fit_one(X, Y[:, j], *params) for j in range(Y.shape[1])]
+
+
 class LinearCoder:
     """TF-IDF + per-label logistic regression + per-label Platt calibration."""
 
@@ -174,16 +197,25 @@ class LinearCoder:
         return self
 
     def _fit_labels(self, X: sp.csr_matrix, Y: np.ndarray, desc: str) -> tuple[sp.csc_matrix, np.ndarray]:
-        """One logistic regression per label; weights pruned to ``keep_per_label``; CSC (features x labels)."""
-        from joblib import Parallel, delayed
+        """One logistic regression per label; weights pruned to ``keep_per_label``; CSC (features x labels).
 
-        cols = range(Y.shape[1])
-        if self.progress:
-            from rich.progress import track
+        With ``n_jobs > 1`` the labels are split into one block per worker *process*: liblinear seeds and
+        draws from the C library's one random generator, which threads would share (and interleave)."""
+        params = (self.C, self.class_weight, self.keep_per_label, self.seed)
+        if self.n_jobs == 1:
+            cols = range(Y.shape[1])
+            if self.progress:
+                from rich.progress import track
 
-            cols = track(cols, description=desc, transient=True)
-        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-            delayed(self._fit_one)(X, Y[:, j]) for j in cols)
+                cols = track(cols, description=desc, transient=True)
+            results = [_fit_one(X, Y[:, j], *params) for j in cols]
+        else:
+            from joblib import Parallel, delayed
+
+            blocks = [b for b in np.array_split(np.arange(Y.shape[1]), self.n_jobs) if len(b)]
+            done = Parallel(n_jobs=self.n_jobs, backend="loky")(
+                delayed(_fit_block)(X, Y[:, block], params) for block in blocks)
+            results = [r for block_results in done for r in block_results]
         rows, cols_, vals, b = [], [], [], np.zeros(Y.shape[1], dtype=np.float32)
         for j, (idx, w, icpt) in enumerate(results):
             rows.append(idx)
@@ -193,22 +225,6 @@ class LinearCoder:
         W = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols_))),
                           shape=(X.shape[1], Y.shape[1]), dtype=np.float32)
         return W, b
-
-    def _fit_one(self, X: sp.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        from sklearn.linear_model import LogisticRegression
-
-        if y.max() == 0:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32), -10.0
-        # liblinear shuffles its coordinates: without a fixed random_state it draws a seed from numpy's global
-        # generator, so labels fitted in parallel threads got different seeds from run to run
-        lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", dual=True, max_iter=500,
-                                random_state=self.seed)
-        lr.fit(X, y)
-        w = lr.coef_[0]
-        k = min(self.keep_per_label, w.size)
-        idx = np.argpartition(-np.abs(w), k - 1)[:k]
-        idx = idx[w[idx] != 0]
-        return idx.astype(np.int32), w[idx].astype(np.float32), float(lr.intercept_[0])
 
     def _out_of_fold(self, X: sp.csr_matrix, Y: np.ndarray) -> np.ndarray:
         from sklearn.model_selection import KFold
