@@ -213,7 +213,7 @@ class LinearCoder:
             from joblib import Parallel, delayed
 
             blocks = [b for b in np.array_split(np.arange(Y.shape[1]), self.n_jobs) if len(b)]
-            done = Parallel(n_jobs=self.n_jobs, backend="loky")(
+            done = Parallel(n_jobs=self.n_jobs, backend="loky", max_nbytes=None)(  # no read-only memmaps
                 delayed(_fit_block)(X, Y[:, block], params) for block in blocks)
             results = [r for block_results in done for r in block_results]
         rows, cols_, vals, b = [], [], [], np.zeros(Y.shape[1], dtype=np.float32)
