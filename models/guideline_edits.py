@@ -37,7 +37,7 @@ rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -186,8 +186,8 @@ def transfer_replaced(
             out.received[labels[j]] = f"guideline: reported instead of {why}; learned {p[i]:.2f}"
 
     specific = _rule_specific(labels, kview, cs)
-    negated = _context_only_categories(kview)
-    negated_blocks = _context_only_blocks(kview, cs)
+    negated = _context_only(kview, lambda code: code[:3])
+    negated_blocks = _context_only(kview, lambda code: _block(cs, code))
     for i, lab in enumerate(labels):
         if not lab.startswith(CM + ":"):
             continue
@@ -225,50 +225,36 @@ def transfer_replaced(
     return out
 
 
-def _context_only_categories(kview: Mapping[str, KnowledgeInfo]) -> set[str]:
-    """ICD-10-CM categories in which the rules found mentions only to exclude them by assertion (negated,
-    family, hypothetical...): a learned code of such a category without support of its own restates them."""
+def _context_only(kview: Mapping[str, KnowledgeInfo], group: Callable[[str], str | None]) -> set[str]:
+    """Groups of ICD-10-CM codes (``group(code)``: a category, a block; None for none) in which the rules
+    found mentions only to exclude them by assertion (negated, family, hypothetical...): a learned code of
+    such a group without support of its own restates them."""
     excluded: set[str] = set()
     supported: set[str] = set()
     for lab, info in kview.items():
         system, _, code = lab.partition(":")
-        if system != CM:
+        key = group(code) if system == CM else None
+        if key is None:
             continue
         if info.suggestion is not None:
-            supported.add(code[:3])
+            supported.add(key)
         elif any(r.startswith("context:") for r in info.rules):
-            excluded.add(code[:3])
+            excluded.add(key)
     return excluded - supported
 
 
 #: ICD-10-CM chapters whose blocks group unlike findings (symptoms; external causes; health-status
-#: factors): :func:`_context_only_blocks` leaves them to the category rule.
+#: factors): only the category rule applies there.
 _HETEROGENEOUS_CHAPTERS = frozenset({"18", "20", "21"})
 
 
 def _block(cs: Any, code: str) -> str | None:
+    """The code's block (E08-E13 diabetes, I10-I1A hypertension, S00-S09 head injuries...), outside
+    :data:`_HETEROGENEOUS_CHAPTERS`: the brother's type 1 diabetes (E10.9) makes a learned E11.9 a restatement."""
     entry = cs.get(code) if cs is not None else None
     if entry is None or not entry.block or entry.chapter in _HETEROGENEOUS_CHAPTERS:
         return None
     return entry.block
-
-
-def _context_only_blocks(kview: Mapping[str, KnowledgeInfo], cs: Any) -> set[str]:
-    """ICD-10-CM blocks (E08-E13 diabetes, I10-I1A hypertension, S00-S09 head injuries...) in which the rules
-    found mentions only to exclude them by assertion: a learned code of such a block without support of its
-    own restates them under another category (type 2 for the brother's type 1 diabetes)."""
-    excluded: set[str] = set()
-    supported: set[str] = set()
-    for lab, info in kview.items():
-        system, _, code = lab.partition(":")
-        block = _block(cs, code) if system == CM else None
-        if block is None:
-            continue
-        if info.suggestion is not None:
-            supported.add(block)
-        elif any(r.startswith("context:") for r in info.rules):
-            excluded.add(block)
-    return excluded - supported
 
 
 def _title(cs: Any, code: str) -> str:
