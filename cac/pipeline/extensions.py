@@ -202,6 +202,28 @@ def _ctx(span: Span) -> Any:
     return span.doc.user_data.get(context_key(span))
 
 
+def assertion_record(doc: Doc, start_char: int, end_char: int) -> Any:
+    """The raw assertion record of the spans at ``[start_char, end_char)`` (keys: the
+    ``CONTEXT_FLAGS``, ``experiencer``, ``other_context``, ``triggers``), or ``None`` when the
+    context step found nothing there: one look-up where each ``span._`` flag read is one."""
+    return doc.user_data.get(("._.", CONTEXT_ATTR, start_char, end_char))
+
+
+def is_cac_assertion(name: str) -> bool:
+    """True when ``Span._.<name>`` is one of the ConText flags registered here (read by
+    :func:`assertion_record`), not another pipeline's attribute of the same name."""
+    if name not in CONTEXT_FLAGS or not Span.has_extension(name):
+        return False
+    getter = Span.get_extension(name)[2]
+    return getattr(getter, "__module__", None) == __name__
+
+
+def span_value(doc: Doc, name: str, start_char: int, end_char: int) -> Any:
+    """The stored value of a plain (default-valued) span extension ``name`` at those offsets, or
+    ``None`` when unset: what ``span._.<name>`` reads, without building the span's ``._`` object."""
+    return doc.user_data.get(("._.", name, start_char, end_char))
+
+
 def _ctx_for_write(span: Span) -> dict[str, Any]:
     key = context_key(span)
     record = span.doc.user_data.get(key)

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spacy.language import Language
-from cac.pipeline.extensions import ABBREVIATIONS_KEY, doc_text, section_record_at
+from cac.pipeline.extensions import (ABBREVIATIONS_KEY, CONTEXT_FLAGS, DEFAULT_EXPERIENCER, assertion_record, doc_text,
+                                     section_record_at, span_value)
 from spacy.tokens import Doc, Span
 
 from cac import __version__
@@ -137,17 +138,20 @@ class Mention:
 
     @classmethod
     def of(cls, span: Span, text: str) -> "Mention":
-        u = span._
-        has = Span.has_extension
-        table = span.doc.user_data.get(ABBREVIATIONS_KEY) or {}
+        doc = span.doc
+        start, end = span.start_char, span.end_char
+        table = doc.user_data.get(ABBREVIATIONS_KEY) or {}
         expansions = " ".join(str(table[i][0]) for i in range(span.start, span.end) if i in table) if table else ""
+        section = section_record_at(doc, start)
+        record = assertion_record(doc, start, end)  # the context flags, read once (not one ``span._`` each)
+        flags = (bool(record[f]) for f in CONTEXT_FLAGS) if record is not None else (False,) * len(CONTEXT_FLAGS)
         return cls(
-            span.start_char, span.end_char, text[span.start_char:span.end_char], len(span),
-            u.section if has("section") else None, u.concept_terms or [], u.concept_partial_terms or [],
-            *(bool(getattr(u, f)) if has(f) else False for f in ("negated", "uncertain", "historical", "family",
-                                                                 "hypothetical")),
-            u.experiencer if has("experiencer") else "patient",
-            u.context_triggers if has("context_triggers") else [],
+            start, end, text[start:end], len(span), section[0] if section is not None else None,
+            span_value(doc, "concept_terms", start, end) or [],
+            span_value(doc, "concept_partial_terms", start, end) or [],
+            *flags,
+            record["experiencer"] if record is not None else DEFAULT_EXPERIENCER,
+            list(record["triggers"]) if record is not None else [],
             expansions,
             text,
         )
@@ -337,7 +341,7 @@ class Coder:
         for tid in [*m.terms, *partial]:
             term = self.lexicon.terms[tid]
             target = self.spec.default_billable(term.code, seventh)
-            if target is not None:
+            if target is not None and self.spec.has_sides(target):
                 if side is False:
                     side = _documented_side(m)
                 if side is not None:

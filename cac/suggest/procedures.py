@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from spacy.attrs import ENT_IOB, IDX, SENT_START
-from cac.pipeline.extensions import doc_text
+from cac.pipeline.extensions import assertion_record, doc_text, is_cac_assertion
 from spacy.tokens import Doc, Span, Token
 
 from cac.codesets.icd10pcs import (
@@ -1016,8 +1016,16 @@ def _context_intervals(doc: Doc, flags: list[str]) -> tuple[list[int], list[tupl
     """Pipeline spans (entities and span groups) as sorted ``(start, end, excluded)``."""
     ents = doc.ents if doc.to_array(ENT_IOB).any() else ()  # to_array: no per-token Python loop
     spans = [*ents, *(s for group in doc.spans.values() for s in group)]
-    items = sorted((s.start_char, s.end_char, next((n for n in flags if getattr(s._, n, False)), ""))
-                   for s in spans)
+    if all(is_cac_assertion(n) for n in flags):  # cac's own ConText: one record read per span
+        items = []
+        for s in spans:
+            a, b = s.start_char, s.end_char
+            record = assertion_record(doc, a, b)
+            items.append((a, b, next((n for n in flags if record[n]), "") if record is not None else ""))
+        items.sort()
+    else:
+        items = sorted((s.start_char, s.end_char, next((n for n in flags if getattr(s._, n, False)), ""))
+                       for s in spans)
     return [i[0] for i in items], items
 
 

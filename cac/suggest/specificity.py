@@ -46,6 +46,7 @@ class Specificity:
         self.default_billable = lru_cache(maxsize=65536)(self._default_billable)
         self.siblings = lru_cache(maxsize=65536)(self._siblings)  # type: ignore[method-assign]
         self._alternatives = lru_cache(maxsize=65536)(self._alternatives_uncached)
+        self.has_sides = lru_cache(maxsize=65536)(self._has_sides)  # type: ignore[method-assign]
 
     def _default_billable(self, code: str, seventh: str = "A") -> str | None:
         c = self.cs.get(code)
@@ -122,6 +123,17 @@ class Specificity:
         while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
             root = self.cs[root].parent
         return [k for k in self._specific_descendants(root) if k != code][:limit]
+
+    def _has_sides(self, code: str) -> bool:
+        """Whether :meth:`lateral` can ever refine ``code``: its title names no side and a billable code of
+        its family does (cached; most codes have no sides, so the note's words need not be read)."""
+        c = self.cs.get(code)
+        if c is None or not c.parent or title_words(c.title) & SIDES:
+            return False
+        root = c.parent
+        while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
+            root = self.cs[root].parent
+        return any(title_words(self.cs[k].title) & SIDES for k in self._specific_descendants(root))
 
     def lateral(self, code: str, side: str, context: frozenset[str], neutral: frozenset[str]) -> str | None:
         """The billable code of ``code``'s family that adds the documented ``side`` ("right", "left",

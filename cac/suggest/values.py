@@ -34,6 +34,11 @@ class ValueRule:
     unless_any: tuple[str, ...] = ()
     code: str | None = None  # a fixed code (no value read)
     list_pattern: re.Pattern[str] | None = None  # enough inside a medication list section
+    keywords: tuple[str, ...] = ()  # lower-case substrings, one of which every match contains
+
+    def may_match(self, lowered: str) -> bool:
+        """False when the lower-cased note holds none of the rule's keywords (so neither pattern can match)."""
+        return not self.keywords or any(k in lowered for k in self.keywords)
 
     def code_for(self, match: re.Match[str]) -> tuple[str | None, str]:
         """The code a match gives, and what was read."""
@@ -83,6 +88,7 @@ def value_rules() -> tuple[ValueRule, ...]:
         tuple((float(a), float(b), str(c)) for a, b, c in r.get("ranges", ())),
         float(r["score"]), r["reason"], tuple(r.get("requires_any", ())), tuple(r.get("unless_any", ())),
         r.get("code"), re.compile(r["list_pattern"], re.IGNORECASE) if r.get("list_pattern") else None,
+        tuple(k.lower() for k in r.get("keywords", ())),
     ) for r in _raw()["rules"])
 
 
@@ -94,7 +100,10 @@ def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] |
     out: dict[str, Hit] = {}
     found = tuple(found)
     scope = _scope()
+    lowered = text.lower()
     for rule in value_rules():
+        if not rule.may_match(lowered):
+            continue
         if rule.unless_any and any(c.startswith(rule.unless_any) for c in found):
             continue
         factor = 1.0 if not rule.requires_any or any(c.startswith(rule.requires_any) for c in found) else 0.5

@@ -421,3 +421,16 @@ def test_no_phrase_is_a_terminator_in_two_rules() -> None:
     phrases = Counter(p.lower() for rule in raw["rules"] if rule.get("direction") == "terminate"
                       for p in (rule["literal"] if isinstance(rule.get("literal"), list) else []))
     assert [p for p, n in phrases.items() if n > 1] == []
+
+
+def test_assertion_record_reads_what_the_span_flags_say(context_of) -> None:
+    from cac.pipeline.extensions import CONTEXT_FLAGS, assertion_record, is_cac_assertion
+
+    spans = context_of("Denies chest pain. Mother had diabetes.", "chest pain", "diabetes")
+    for span in spans.values():
+        record = assertion_record(span.doc, span.start_char, span.end_char)
+        assert record is not None
+        assert {f: bool(record[f]) for f in CONTEXT_FLAGS} == {f: getattr(span._, f) for f in CONTEXT_FLAGS}
+        assert record["experiencer"] == span._.experiencer
+    assert spans["chest pain"]._.negated and spans["diabetes"]._.family
+    assert is_cac_assertion("negated") and not is_cac_assertion("section")

@@ -356,3 +356,10 @@ def test_an_unspecified_code_gives_way_only_to_a_code_that_specifies_it(coder, t
 def test_e_coli_is_read_as_the_organism(coder):
     assert "A41.51" in codes(coder.code("E coli sepsis.", setting="inpatient"))
     assert {"N39.0", "B96.20"} <= set(codes(coder.code("UTI with E. coli.", setting="inpatient")))
+
+
+def test_only_codes_with_sided_relatives_read_the_side(coder):
+    spec = coder.spec
+    assert spec.has_sides("M17.9") and spec.has_sides("H66.90")
+    assert not spec.has_sides("I10") and not spec.has_sides("M17.11")  # no family sides / already sided
+    assert spec.lateral("I10", "right", frozenset({"right"}), frozenset()) is None

@@ -65,3 +65,22 @@ def test_stopped_negated_or_anothers_drugs_give_none(coder, text):
 def test_insulin_status_is_not_coded_with_type_1_diabetes(coder):
     c = codes(coder.code("Type 1 diabetes on insulin pump.", setting="outpatient"))
     assert "E10.9" in c and "Z79.4" not in c
+
+
+def test_every_rule_names_keywords_its_patterns_contain():
+    for rule in value_rules():
+        assert rule.keywords, rule.id
+        sources = [rule.pattern.pattern.lower()] + ([rule.list_pattern.pattern.lower()] if rule.list_pattern else [])
+        for src in sources:
+            assert any(k in src for k in rule.keywords), (rule.id, src)
+
+
+@pytest.mark.parametrize(("text", "code"), [("on Eliquis", "Z79.01"), ("BODY MASS INDEX 42", "Z68.41"),
+                                            ("taking METFORMIN daily", "Z79.84")])
+def test_keywords_prefilter_any_letter_case(icd10cm, text, code):
+    assert code in {h.code for h in value_hits(text, icd10cm, found=["E66.9"])}
+
+
+def test_a_rule_without_its_keywords_is_skipped(icd10cm):
+    rule = next(r for r in value_rules() if r.id == "long-term-anticoagulant")
+    assert rule.may_match("on warfarin") and not rule.may_match("on metoprolol")
