@@ -15,9 +15,13 @@ Saved as JSON (vocabularies, labels, params) and safetensors (weights).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from functools import lru_cache
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Sequence
+
+from collections import Counter
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,14 +35,30 @@ _SENTENCE = re.compile(r"[^\n.!?;]+[.!?;]?")
 _TOKEN = re.compile(r"(?u)\b\w[\w\-]*\b")  # the word vectoriser's token_pattern
 
 
-def _tfidf_rows(rows: Sequence[np.ndarray], idf: np.ndarray) -> sp.csr_matrix:
-    """CSR TF-IDF (sublinear tf, l2-normalised rows, float32) from each row's feature ids."""
+#: Largest ``rows x features`` table whose n-gram counts :func:`_tfidf_rows` keeps in a dense array.
+_DENSE_COUNT_LIMIT = 250_000
+
+
+def _tfidf_rows(rows: Sequence[np.ndarray], idf: np.ndarray,
+                weights: Sequence[np.ndarray] | None = None) -> sp.csr_matrix:
+    """CSR TF-IDF (sublinear tf, l2-normalised rows, float32) from each row's feature ids (a feature
+    counted once per occurrence, or ``weights`` times: one entry per word type, weighted by its count)."""
     n_rows, n_cols = len(rows), len(idf)
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=n_rows)
     if not lengths.sum():
         return sp.csr_matrix((n_rows, n_cols), dtype=np.float32)
     row_of = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
-    keys, counts = np.unique(row_of * n_cols + np.concatenate(rows).astype(np.int64), return_counts=True)
+    flat = row_of * n_cols + np.concatenate(rows).astype(np.int64)
+    w = None if weights is None else np.concatenate(weights).astype(np.float64)
+    if n_rows * n_cols <= _DENSE_COUNT_LIMIT:  # a few documents (prediction): count in a dense array, no sort
+        dense = np.bincount(flat, weights=w, minlength=n_rows * n_cols)
+        keys = np.flatnonzero(dense)
+        counts = dense[keys]
+    elif w is None:
+        keys, counts = np.unique(flat, return_counts=True)
+    else:
+        keys, inverse = np.unique(flat, return_inverse=True)
+        counts = np.bincount(inverse, weights=w, minlength=len(keys))
     r, cols = np.divmod(keys, n_cols)  # one sort for all rows: sorted by row, then column
     vals = (np.log(counts) + 1.0) * idf[cols]
     norms = np.sqrt(np.bincount(r, weights=vals * vals, minlength=n_rows))
@@ -48,19 +68,51 @@ def _tfidf_rows(rows: Sequence[np.ndarray], idf: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((vals.astype(np.float32), cols, indptr), shape=(n_rows, n_cols), dtype=np.float32)
 
 
+def _grams(tokens: Sequence[str], lo: int, hi: int) -> list[str]:
+    """The ``lo``..``hi`` word n-grams of a token list, joined by a space (scikit-learn's order)."""
+    grams = list(tokens) if lo == 1 else []
+    for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
+        grams += map(" ".join, zip(*(tokens[k:] for k in range(n))))
+    return grams
+
+
+@lru_cache(maxsize=4)
+def _text_grams(text: str, lo: int, hi: int) -> list[str]:
+    """:func:`_grams` of a text's lower-cased ``_TOKEN`` tokens; cached, since the linear and neighbour
+    models read the same note one after the other (callers must not modify the list)."""
+    return _grams(_TOKEN.findall(text.lower()), lo, hi)
+
+
+def _gram_ids(grams: list[str], vocab: dict[str, int]) -> np.ndarray:
+    ids = np.fromiter(map(vocab.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+    return ids[ids >= 0]
+
+
 def word_ngram_ids(texts: Sequence[str], vocab: dict[str, int], ngram_range: tuple[int, int]) -> list[np.ndarray]:
     """Each text's vocabulary ids of its word n-grams (lower-cased ``_TOKEN`` tokens joined by a
     space, as scikit-learn's word analyser makes them); n-grams outside ``vocab`` are dropped."""
     lo, hi = ngram_range
-    rows = []
-    for text in texts:
-        tokens = _TOKEN.findall(text.lower())
-        grams = list(tokens) if lo == 1 else []
-        for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
-            grams += map(" ".join, zip(*(tokens[k:] for k in range(n))))
-        ids = np.fromiter(map(vocab.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
-        rows.append(ids[ids >= 0])
-    return rows
+    if len(texts) > 1:  # a training batch: nothing to share
+        return [_gram_ids(_grams(_TOKEN.findall(t.lower()), lo, hi), vocab) for t in texts]
+    return [_gram_ids(_text_grams(t, lo, hi), vocab) for t in texts]
+
+
+def sentence_ngram_ids(text: str, spans: Sequence[tuple[int, int]], vocab: dict[str, int],
+                       ngram_range: tuple[int, int]) -> list[np.ndarray]:
+    """``word_ngram_ids([text[a:b] for a, b in spans], ...)`` for sentence ``spans`` of ``text`` (sorted,
+    not overlapping, each ending before a non-word character), tokenizing the note once."""
+    low = text.lower()
+    if len(low) != len(text):  # lower-casing moved offsets (rare letters): tokenize each sentence
+        return word_ngram_ids([text[a:b] for a, b in spans], vocab, ngram_range)
+    lo, hi = ngram_range
+    starts = [a for a, _ in spans]
+    per: list[list[str]] = [[] for _ in spans]
+    for m in _TOKEN.finditer(low):
+        k = bisect_right(starts, m.start()) - 1
+        if k >= 0 and m.end() <= spans[k][1]:
+            per[k].append(m.group())
+    grams = [_grams(toks, lo, hi) for toks in per]
+    return [_gram_ids(row, vocab) for row in grams]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -278,33 +330,52 @@ class LinearCoder:
         return sp.hstack([self._word_tfidf(texts), self._char_tfidf(texts)], format="csr", dtype=np.float32)
 
     def _word_char_ids(self, word: str) -> np.ndarray:
-        """Vocabulary ids of the ``char_wb`` n-grams of one (lower-cased) word, cached: notes reuse
-        the same few thousand words, so the character block costs one dictionary look-up per word."""
-        ids = self._char_cache.get(word)
-        if ids is None:
-            w = f" {word} "
+        """Vocabulary ids of the ``char_wb`` n-grams of one (lower-cased) word (cached)."""
+        return self._words_char_ids([word])[0]
+
+    def _words_char_ids(self, words: Sequence[str]) -> list[np.ndarray]:
+        """Vocabulary ids of the ``char_wb`` n-grams of each (lower-cased) word, cached: notes reuse the
+        same few thousand words, so the character block costs one dictionary look-up per known word;
+        the n-grams of the words not seen before are looked up together, in one array."""
+        cache = self._char_cache
+        found = [cache.get(w) for w in words]
+        missing = [i for i, ids in enumerate(found) if ids is None]
+        if not missing:
+            return found  # type: ignore[return-value]
+        lo, hi = self.char_ngrams
+        grams: list[str] = []
+        ends: list[int] = []
+        for i in missing:  # the n-grams of scikit-learn's char_wb analyser
+            w = f" {words[i]} "
             size = len(w)
-            grams: list[str] = []
-            lo, hi = self.char_ngrams
-            for n in range(lo, hi + 1):  # the n-grams of scikit-learn's char_wb analyser
+            for n in range(lo, hi + 1):
                 if size <= n:
                     grams.append(w)
                     break
-                grams += [w[i:i + n] for i in range(size - n + 1)]
-            ids = np.fromiter(map(self.char_vocabulary_.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
-            ids = ids[ids >= 0]
-            if len(self._char_cache) < 500_000:
-                self._char_cache[word] = ids
-        return ids
+                grams += [w[k:k + n] for k in range(size - n + 1)]
+            ends.append(len(grams))
+        ids = np.fromiter(map(self.char_vocabulary_.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+        known = ids >= 0
+        kept_ends = np.cumsum(known)[np.asarray(ends, dtype=np.int64) - 1] if grams else np.zeros(0, np.int64)
+        pieces = np.split(ids[known], kept_ends[:-1]) if len(missing) else []
+        room = len(cache) < 500_000
+        for i, piece in zip(missing, pieces):
+            found[i] = piece
+            if room:
+                cache[words[i]] = piece
+        return found  # type: ignore[return-value]
 
     def _char_tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Exactly ``TfidfVectorizer(analyzer="char_wb", sublinear_tf=True, norm="l2")`` with the fitted
         vocabulary and idf, computed from cached per-word n-gram ids."""
-        rows = []
+        rows, weights = [], []
         for text in texts:
-            parts = [self._word_char_ids(w) for w in text.lower().split()]
+            counts = Counter(text.lower().split())  # each word type's n-grams once, weighted by its count
+            parts = self._words_char_ids(list(counts))
             rows.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
-        return _tfidf_rows(rows, self.char_idf_)
+            weights.append(np.repeat(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)),
+                                     [len(p) for p in parts]))
+        return _tfidf_rows(rows, self.char_idf_, weights)
 
     def _word_tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Exactly the fitted word ``TfidfVectorizer`` (lower-cased tokens of ``_TOKEN``, 1..n-grams
@@ -338,7 +409,7 @@ class LinearCoder:
         if not spans or not cols:
             return {}
         # word features only: a fraction of the cost of character n-grams, and words are what a coder reads
-        X = self._word_tfidf([text[a:b] for a, b in spans])
+        X = _tfidf_rows(sentence_ngram_ids(text, spans, self.word_vocabulary_, self.word_ngrams), self.word_idf_)
         contrib = (X @ self.coef_[: X.shape[1], cols]).toarray()
         best = contrib.argmax(axis=0)
         names = [lab for lab in labels if lab in self._label_index]

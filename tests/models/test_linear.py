@@ -104,6 +104,41 @@ def test_inference_features_equal_scikit_learns(fitted: LinearCoder) -> None:
     np.testing.assert_allclose(fitted._char_tfidf(texts).toarray(), char.transform(texts).toarray(), atol=1e-6)
     np.testing.assert_allclose(fitted._word_tfidf(texts).toarray(), word.transform(texts).toarray(), atol=1e-6)
     np.testing.assert_allclose(fitted._char_tfidf(texts).toarray(), fitted._char_tfidf(texts).toarray())  # cached
+    for text in texts:  # one note at a time: the dense counting path and the shared n-grams
+        np.testing.assert_allclose(fitted._char_tfidf([text]).toarray(), char.transform([text]).toarray(), atol=1e-6)
+        np.testing.assert_allclose(fitted._word_tfidf([text]).toarray(), word.transform([text]).toarray(), atol=1e-6)
+
+
+def test_counting_paths_agree() -> None:
+    rng = np.random.default_rng(0)
+    idf = rng.uniform(1, 3, 50)
+    rows = [rng.integers(0, 50, 30), np.zeros(0, dtype=np.int64), rng.integers(0, 50, 7)]
+    weights = [rng.integers(1, 4, 30).astype(float), np.zeros(0), np.ones(7)]
+    repeated = [np.repeat(r, w.astype(int)) for r, w in zip(rows, weights)]
+    import models.linear as linear
+
+    dense = linear._tfidf_rows(repeated, idf).toarray()
+    assert np.array_equal(linear._tfidf_rows(rows, idf, weights).toarray(), dense)
+    limit = linear._DENSE_COUNT_LIMIT
+    try:
+        linear._DENSE_COUNT_LIMIT = 0  # the sorting path of training batches
+        assert np.array_equal(linear._tfidf_rows(repeated, idf).toarray(), dense)
+        assert np.array_equal(linear._tfidf_rows(rows, idf, weights).toarray(), dense)
+    finally:
+        linear._DENSE_COUNT_LIMIT = limit
+
+
+@pytest.mark.parametrize("text", ["Chest pain. No fever; cough!\nDiabetes type 2? x-ray done", "İstanbul. Ünïcode pain",
+                                  "one sentence without a stop"])
+def test_sentence_ngrams_equal_each_sentences_own(fitted: LinearCoder, text: str) -> None:
+    from models.linear import _SENTENCE, sentence_ngram_ids, word_ngram_ids
+
+    spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if m.group().strip()]
+    vocab = {g: i for i, g in enumerate(["chest", "pain", "no", "fever", "cough", "diabetes", "type", "2", "x-ray",
+                                         "chest pain", "type 2", "pain ünïcode", "sentence", "a stop"])}
+    together = sentence_ngram_ids(text, spans, vocab, (1, 2))
+    alone = [word_ngram_ids([text[a:b]], vocab, (1, 2))[0] for a, b in spans]
+    assert [sorted(r.tolist()) for r in together] == [sorted(r.tolist()) for r in alone]
 
 
 def test_fits_in_parallel_are_reproducible() -> None:
