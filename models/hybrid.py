@@ -64,6 +64,7 @@ class HybridCoder:
     ) -> None:
         self.knowledge = knowledge
         self.linear = linear
+        self._prior_table: dict[str, int] | None = None
         self.reranker = reranker
         self.retrieval = retrieval
         self.neighbors = neighbors
@@ -142,6 +143,17 @@ class HybridCoder:
         """Training documents with ``label``, or the summed count of a :func:`models.features.category_key`."""
         return self.linear.label_prior(label) if self.linear is not None else 0
 
+    def prior_table(self) -> dict[str, int]:
+        """:meth:`prior` of every label and category key with a count, as one dict (built once)."""
+        table = self._prior_table
+        if table is None:
+            table = {}
+            if self.linear is not None:
+                table = {lab: int(n) for lab, n in zip(self.linear.labels_, self.linear.label_counts_.tolist()) if n}
+                table.update((k, n) for k, n in self.linear._category_counts().items() if n)
+            self._prior_table = table
+        return table
+
     # --- coding ----------------------------------------------------------------------------------
     def code(self, text: str, *, setting: Any = None, date_of_service: Any = None, top_k: int = 20,
              doc_id: str | None = None) -> CodingResult:
@@ -166,7 +178,7 @@ class HybridCoder:
         for system in SYSTEMS:
             cs = sets.get(system)
             titles = TitleLookup(cs, system)
-            labels, X = candidate_table(outputs, system, prior=PriorLookup(self), titles=titles, knowledge=kview,
+            labels, X = candidate_table(outputs, system, prior=self.prior_table(), titles=titles, knowledge=kview,
                                         gate=self.gate, words=words)
             out[system] = (labels, X, self.reranker.predict_proba(X, system))
         return out
@@ -402,4 +414,4 @@ class PriorLookup:
         self.coder = coder
 
     def get(self, label: str, default: int = 0) -> int:
-        return self.coder.prior(label) or default
+        return self.coder.prior_table().get(label) or default

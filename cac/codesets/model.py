@@ -72,10 +72,13 @@ class LazyCodes(dict):
         return value
 
     def get(self, key: str, default: "Code | None" = None) -> "Code | None":  # type: ignore[override]
-        try:
-            return self[key]
-        except KeyError:
+        value = dict.get(self, key)  # one frame: coding a note reads thousands of codes
+        if value is None:
             return default
+        if not isinstance(value, Code):
+            value = self._make(value)
+            dict.__setitem__(self, key, value)
+        return value
 
     def values(self):  # type: ignore[override]
         return (self[k] for k in self)

@@ -21,6 +21,7 @@ import orjson
 _TOKEN = re.compile(r"[A-Za-z]+|[0-9]+(?:\.[0-9]+)?(?:[A-Da-d](?![A-Za-z]))?")
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
 _ROMAN_SUBSTAGE = re.compile(r"(i{1,3}|iv|vi?)([a-d])")
+_ROMAN_INITIALS = frozenset("iv")  # the first letters _ROMAN_SUBSTAGE can match
 
 
 @dataclass(frozen=True)
@@ -92,24 +93,28 @@ def _joined(word: str, nxt: str, joiners: frozenset[str]) -> str | None:
 def normalize_tokens(toks: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     """Canonical tokens (with the offsets of the words they came from)."""
     r = rules()
+    joiners, stage_after = r.joiners, r.stage_after
     out: list[tuple[str, int, int]] = []
+    append = out.append
     i = 0
     n = len(toks)
-    while i < n:
+    while i < n:  # the hot loop of every note: cheap tests first
         w, s, e = toks[i]
-        joined = _joined(w, toks[i + 1][0], r.joiners) if i + 1 < n else None
-        if joined is not None:
-            out.append((joined, s, toks[i + 1][2]))
-            i += 2
-            continue
-        if r.stage_after and (w[:1].isdigit() or w in _ROMAN or _ROMAN_SUBSTAGE.fullmatch(w)):
-            staged = _implied_stage(toks, i, r.stage_after)
+        if w in joiners and i + 1 < n:
+            joined = _joined(w, toks[i + 1][0], joiners)
+            if joined is not None:
+                append((joined, s, toks[i + 1][2]))
+                i += 2
+                continue
+        if stage_after and (w[:1].isdigit() or w in _ROMAN
+                            or (w[:1] in _ROMAN_INITIALS and _ROMAN_SUBSTAGE.fullmatch(w))):
+            staged = _implied_stage(toks, i, stage_after)
             if staged is not None:
-                out.append((staged, s, e))
+                append((staged, s, e))
                 i += 1
                 continue
         for c in canon_word(w):
-            out.append((c, s, e))
+            append((c, s, e))
         i += 1
     return out
 

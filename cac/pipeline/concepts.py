@@ -84,6 +84,7 @@ class ConceptMatcher:
                 per_sentence.append([*self.matcher.match(c, partial, seg), *partial])
         else:
             per_sentence = self.matcher.match_many(canon, segments, without)
+        terms: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
         for toks, matches in zip(sent_toks, per_sentence):
             for m in matches:
                 start, end = toks[m.start_token][1], toks[m.end_token][2]  # optional words included
@@ -92,12 +93,15 @@ class ConceptMatcher:
                     continue
                 key = (span.start, span.end)
                 if key not in seen:
-                    span._.concept_terms = []
-                    span._.concept_partial_terms = []
                     seen[key] = span
                     spans.append(span)
-                attr = "concept_partial_terms" if m.partial else "concept_terms"
-                setattr(seen[key]._, attr, getattr(seen[key]._, attr) + m.term_ids)
+                    terms[key] = ([], [])
+                terms[key][1 if m.partial else 0].extend(m.term_ids)
+        for key, span in seen.items():  # each attribute written once per span
+            full, partial = terms[key]
+            underscore = span._
+            underscore.concept_terms = full
+            underscore.concept_partial_terms = partial
         doc.spans[self.spans_key] = spans
         return doc
 
