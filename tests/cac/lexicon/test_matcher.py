@@ -83,3 +83,22 @@ def test_terms_and_sentences_must_agree_on_without():
     toks = normalize("migraine without aura")  # "aura" is the token under the note's "without"
     assert found("migraine without aura", {toks.index("aura")}) == {"G43.0"}
     assert found("migraine with aura") == {"G43.1"}
+
+
+def test_array_screen_keeps_the_set_tests_answers_and_order(monkeypatch):
+    import cac.lexicon.matcher as matcher_module
+
+    long = "malignant neoplasm of upper outer quadrant of right female breast"
+    lex = _lex(("breast cancer", "C50.919"), (long, "C50.411"), ("right breast pain", "N64.4"),
+               ("neoplasm of breast", "D49.3"), ("lymph node involvement of right breast", "R59.0"))
+    m = TermMatcher(lex)
+    monkeypatch.setattr(matcher_module, "_SCREEN_WIDTH", 3)  # the long terms take the set-test path
+    sentences = [normalize("right female breast malignant neoplasm, upper outer quadrant"),
+                 normalize("lymph node involvement noted; breast pain on the right")]
+    present = frozenset(t for s in sentences for t in s)
+    anchors = sorted(t for t in present if t in m._anchors)
+    by_set = [(tok, tid) for tok in anchors for tid in m._anchors[tok] if m._req_sets[tid] <= present]
+    assert m._screen(anchors, present) == by_set
+    assert any(len(m._req_sets[tid]) > 3 for _, tid in by_set)
+    assert [[lex.terms[t].code for x in ms for t in x.term_ids] for ms in m.match_many(sentences)] == \
+        [[lex.terms[t].code for x in m.match(s) for t in x.term_ids] for s in sentences]
