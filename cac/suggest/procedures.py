@@ -1066,7 +1066,10 @@ def _sentence_of_words(doc: Doc, words: _Words) -> list[int]:
         starts = [0] + arr[1:, 0][arr[1:, 1] == 1].tolist()
     else:
         starts = [m.start() for m in _SENT_RE.finditer(doc_text(doc))] or [0]
-    return [bisect.bisect_right(starts, s) - 1 for s in words.starts]
+    import numpy as np
+
+    # the sentence start at or before each word (``bisect_right - 1``), for every word at once
+    return (np.searchsorted(np.asarray(starts), np.asarray(words.starts, dtype=np.int64), side="right") - 1).tolist()
 
 
 def _words_text(words: _Words, m: _Match) -> str:
@@ -1127,7 +1130,7 @@ class DescriptorMatcher:
                 for word in content:
                     by_word.setdefault(word, []).append(len(self._codes))
                 self._codes.append((cs.system, code.code, code.title, content))
-        self._by_word = {w: np.asarray(ids, dtype=np.int32) for w, ids in by_word.items()}
+        self._by_word = {w: np.asarray(ids, dtype=np.int64) for w, ids in by_word.items()}
         self._sizes = np.asarray([len(c[3]) for c in self._codes], dtype=np.float64)
 
     def _scored(self, sentences: Sequence[set[str]]) -> list[list[tuple[int, float, int]]]:
@@ -1136,12 +1139,20 @@ class DescriptorMatcher:
         import numpy as np
 
         out: list[list[tuple[int, float, int]]] = [[] for _ in sentences]
-        parts = [(k, ids) for k, present in enumerate(sentences) for w in present
-                 if (ids := self._by_word.get(w)) is not None]
-        if not parts:
+        by_word = self._by_word
+        arrays: list[np.ndarray] = []
+        owners: list[int] = []
+        for k, present in enumerate(sentences):
+            for w in present:
+                ids = by_word.get(w)
+                if ids is not None:
+                    arrays.append(ids)
+                    owners.append(k)
+        if not arrays:
             return out
         n_codes = len(self._codes)
-        keys = np.concatenate([ids.astype(np.int64) + k * n_codes for k, ids in parts])
+        keys = np.concatenate(arrays) + np.repeat(np.asarray(owners, dtype=np.int64) * n_codes,
+                                                  [len(a) for a in arrays])
         keys, counts = np.unique(keys, return_counts=True)
         keep = counts >= self.min_overlap
         sent, idx = np.divmod(keys[keep], n_codes)
