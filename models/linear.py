@@ -77,15 +77,28 @@ def _grams(tokens: Sequence[str], lo: int, hi: int) -> list[str]:
 
 
 @lru_cache(maxsize=4)
+def _note_tokens(text: str) -> tuple[list[str], np.ndarray]:
+    """A note's lower-cased ``_TOKEN`` tokens and their ``(start, end)`` offsets in the lower-cased text
+    (cached: the linear and neighbour models and the sentence evidence read the same note in turn;
+    callers must not modify the results)."""
+    found = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text.lower())]
+    return [t for t, _, _ in found], np.asarray([(a, b) for _, a, b in found], dtype=np.int64).reshape(-1, 2)
+
+
+@lru_cache(maxsize=4)
 def _text_grams(text: str, lo: int, hi: int) -> list[str]:
-    """:func:`_grams` of a text's lower-cased ``_TOKEN`` tokens; cached, since the linear and neighbour
-    models read the same note one after the other (callers must not modify the list)."""
-    return _grams(_TOKEN.findall(text.lower()), lo, hi)
+    """:func:`_grams` of a note's tokens (cached, as :func:`_note_tokens`)."""
+    return _grams(_note_tokens(text)[0], lo, hi)
 
 
 def _gram_ids(grams: list[str], vocab: dict[str, int]) -> np.ndarray:
-    ids = np.fromiter(map(vocab.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+    ids = _all_gram_ids(grams, vocab)
     return ids[ids >= 0]
+
+
+def _all_gram_ids(grams: list[str], vocab: dict[str, int]) -> np.ndarray:
+    """The vocabulary id of every n-gram, -1 for those outside ``vocab`` (positions kept)."""
+    return np.fromiter(map(vocab.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
 
 
 def word_ngram_ids(texts: Sequence[str], vocab: dict[str, int], ngram_range: tuple[int, int]) -> list[np.ndarray]:
@@ -98,21 +111,41 @@ def word_ngram_ids(texts: Sequence[str], vocab: dict[str, int], ngram_range: tup
 
 
 def sentence_ngram_ids(text: str, spans: Sequence[tuple[int, int]], vocab: dict[str, int],
-                       ngram_range: tuple[int, int]) -> list[np.ndarray]:
+                       ngram_range: tuple[int, int], note_ids: np.ndarray | None = None) -> list[np.ndarray]:
     """``word_ngram_ids([text[a:b] for a, b in spans], ...)`` for sentence ``spans`` of ``text`` (sorted,
-    not overlapping, each ending before a non-word character), tokenizing the note once."""
-    low = text.lower()
-    if len(low) != len(text):  # lower-casing moved offsets (rare letters): tokenize each sentence
+    not overlapping, each ending before a non-word character), read off the note's own n-grams:
+    those inside one sentence.  ``note_ids``: :func:`_all_gram_ids` of the note's n-grams, if known."""
+    if len(text.lower()) != len(text) or not spans:  # lower-casing moved offsets (rare letters)
         return word_ngram_ids([text[a:b] for a, b in spans], vocab, ngram_range)
     lo, hi = ngram_range
-    starts = [a for a, _ in spans]
-    per: list[list[str]] = [[] for _ in spans]
-    for m in _TOKEN.finditer(low):
-        k = bisect_right(starts, m.start()) - 1
-        if k >= 0 and m.end() <= spans[k][1]:
-            per[k].append(m.group())
-    grams = [_grams(toks, lo, hi) for toks in per]
-    return [_gram_ids(row, vocab) for row in grams]
+    tokens, offsets = _note_tokens(text)
+    n_tok = len(tokens)
+    if note_ids is None:
+        note_ids = _all_gram_ids(_text_grams(text, lo, hi), vocab)
+    if not n_tok:
+        return [np.zeros(0, dtype=np.int64) for _ in spans]
+    bounds = np.asarray(spans, dtype=np.int64)
+    owner = np.searchsorted(bounds[:, 0], offsets[:, 0], side="right") - 1
+    inside = (owner >= 0) & (offsets[:, 1] <= bounds[np.maximum(owner, 0), 1])
+    outside_before = np.concatenate([[0], np.cumsum(~inside)])  # tokens outside any sentence, so far
+    ids_parts, owner_parts = [], []
+    offset = 0
+    for n in range(lo, hi + 1):  # the blocks of _grams: unigrams, then bigrams, ...
+        m = max(n_tok - n + 1, 0)
+        if m == 0:
+            continue
+        k = np.arange(m)
+        ok = (owner[k] == owner[k + n - 1]) & (outside_before[k + n] - outside_before[k] == 0)
+        ids_parts.append(note_ids[offset:offset + m][ok])
+        owner_parts.append(owner[k][ok])
+        offset += m
+    ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, dtype=np.int64)
+    rows_of = np.concatenate(owner_parts) if owner_parts else np.zeros(0, dtype=np.int64)
+    known = ids >= 0
+    ids, rows_of = ids[known], rows_of[known]
+    order = np.argsort(rows_of, kind="stable")
+    sizes = np.bincount(rows_of, minlength=len(spans))
+    return np.split(ids[order], np.cumsum(sizes)[:-1])
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -317,6 +350,7 @@ class LinearCoder:
 
     def _build_vectorizers(self) -> None:
         self._char_cache: dict[str, np.ndarray] = {}
+        self._last_note_ids: tuple[str, np.ndarray] | None = None
         self._coef_rows = sp.csr_matrix(self.coef_)  # a document row times CSR weights: ~10x faster than CSC
         self._label_index = {lab: i for i, lab in enumerate(self.labels_)}
 
@@ -380,7 +414,20 @@ class LinearCoder:
     def _word_tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Exactly the fitted word ``TfidfVectorizer`` (lower-cased tokens of ``_TOKEN``, 1..n-grams
         joined by a space, sublinear tf, idf, l2), without importing scikit-learn."""
+        if len(texts) == 1:
+            ids = self._note_word_ids(texts[0])
+            return _tfidf_rows([ids[ids >= 0]], self.word_idf_)
         return _tfidf_rows(word_ngram_ids(texts, self.word_vocabulary_, self.word_ngrams), self.word_idf_)
+
+    def _note_word_ids(self, text: str) -> np.ndarray:
+        """:func:`_all_gram_ids` of a note's word n-grams, kept for the last note (its sentence evidence
+        reads them again)."""
+        last = self._last_note_ids
+        if last is not None and last[0] == text:
+            return last[1]
+        ids = _all_gram_ids(_text_grams(text, *self.word_ngrams), self.word_vocabulary_)
+        self._last_note_ids = (text, ids)  # one tuple: read and replaced atomically
+        return ids
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         X = self.transform(texts)
@@ -409,7 +456,9 @@ class LinearCoder:
         if not spans or not cols:
             return {}
         # word features only: a fraction of the cost of character n-grams, and words are what a coder reads
-        X = _tfidf_rows(sentence_ngram_ids(text, spans, self.word_vocabulary_, self.word_ngrams), self.word_idf_)
+        note_ids = self._note_word_ids(text) if len(text.lower()) == len(text) else None
+        X = _tfidf_rows(sentence_ngram_ids(text, spans, self.word_vocabulary_, self.word_ngrams, note_ids),
+                        self.word_idf_)
         contrib = (X @ self.coef_[: X.shape[1], cols]).toarray()
         best = contrib.argmax(axis=0)
         names = [lab for lab in labels if lab in self._label_index]
