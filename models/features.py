@@ -84,16 +84,24 @@ def note_words(text: str) -> frozenset[str]:
     return word_set(text)
 
 
-def _overlap(title: str, words: frozenset[str]) -> float:
-    """Share of a code text's content words that the note has (NaN for no words)."""
-    tw = _title_words(title)
-    return len(tw & words) / len(tw) if tw else math.nan
+@lru_cache(maxsize=100_000)
+def _title_info(title: str) -> tuple[frozenset[str], float]:
+    """``(_title_words(title), 1.0 if the title says "unspecified" else 0.0)``."""
+    return _title_words(title), float("unspecified" in title.lower())
 
 
 def category(label: str) -> str:
     """Hierarchy key of a label: the 3-character ICD-10-CM category / PCS section-body-operation."""
-    system, _, code = label.partition(":")
-    return f"{system}:{code[:3]}"
+    cat = _CATEGORIES.get(label)
+    if cat is None:
+        system, _, code = label.partition(":")
+        cat = f"{system}:{code[:3]}"
+        if len(_CATEGORIES) < 200_000:
+            _CATEGORIES[label] = cat
+    return cat
+
+
+_CATEGORIES: dict[str, str] = {}  # label -> category (labels repeat in every note)
 
 
 def category_key(cat: str) -> str:
@@ -150,13 +158,6 @@ def knowledge_view(result: Any) -> dict[str, KnowledgeInfo]:
         if e.score is not None and not info.excluded_score >= e.score:
             info.excluded_score = e.score
     return out
-
-
-def _rationale_has(info: KnowledgeInfo, *words: str) -> float:
-    if info.suggestion is None:
-        return math.nan
-    text = " ".join(info.suggestion.rationale).lower()
-    return float(any(w in text for w in words))
 
 
 def _sections(info: KnowledgeInfo) -> tuple[float, float, float]:
@@ -233,6 +234,10 @@ def candidate_table(
             top[2] = p
     cats_by_source = [{category(lab) for lab in k_labels if kview[lab].suggestion is not None},
                       set(lin_top), {category(lab) for lab in ret}, {category(lab) for lab in knn}]
+    n_sources_of: dict[str, int] = {}  # category -> how many sources name a code of it
+    for cats in cats_by_source:
+        for c in cats:
+            n_sources_of[c] = n_sources_of.get(c, 0) + 1
     doc_len = math.log1p(len(outputs.text))
     titles = titles or {}
     words = note_words(outputs.text) if words is None else words
@@ -268,9 +273,10 @@ def candidate_table(
             row[col["k_suggested"]] = float(info.suggested)
             row[col["k_rank"]] = info.rank
             row[col["k_n_evidence"]] = len(info.suggestion.evidence)
-            row[col["k_sibling"]] = _rationale_has(info, "related to")
-            row[col["k_uncertain"]] = _rationale_has(info, "uncertain")
-            row[col["k_history_code"]] = _rationale_has(info, "personal history", "family history")
+            said = " ".join(info.suggestion.rationale).lower()  # the rationale, joined once
+            row[col["k_sibling"]] = float("related to" in said)
+            row[col["k_uncertain"]] = float("uncertain" in said)
+            row[col["k_history_code"]] = float("personal history" in said or "family history" in said)
             row[col["k_sec_dx"]], row[col["k_sec_history"]], row[col["k_sec_procedure"]] = _sections(info)
         row[c_k_same] = k_cats.get(cat, 0) - (1 if info is not None and info.suggested else 0)
         if info is not None and info.rules:
@@ -302,12 +308,11 @@ def candidate_table(
             cat_prior[cat] = math.log1p(float(prior.get(category_key(cat), 0)))
         row[c_prior_cat] = cat_prior[cat]
         row[c_len] = len(lab[n_prefix:].replace(".", ""))
-        title = titles.get(lab, "")
-        row[c_unspec] = float("unspecified" in title.lower())
-        row[c_title] = _overlap(title, words)
+        tw, row[c_unspec] = _title_info(titles.get(lab, ""))
+        row[c_title] = len(tw & words) / len(tw) if tw else math.nan  # share of the title's words in the note
         row[c_knn_cat] = knn_cat.get(cat, 0.0) - (v_knn or 0.0)
         row[c_n_src] = float(has_k) + float(p_lin is not None) + float(in_ret) + float(v_knn is not None)
-        row[c_n_src_cat] = float(sum(cat in s for s in cats_by_source))
+        row[c_n_src_cat] = float(n_sources_of.get(cat, 0))
     return labels, np.asarray(rows, dtype=np.float32)
 
 
