@@ -36,6 +36,7 @@ rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
@@ -75,13 +76,26 @@ def release_sources(outputs: SourceOutputs, kview: Mapping[str, KnowledgeInfo], 
     if cs is None:
         return outputs
 
+    found = sorted((k, info.score) for k, info in kview.items() if info.suggestion is not None)
+    keys = [k for k, _ in found]
+
+    def found_under(lab: str) -> list[tuple[float, str]]:
+        """``(score, label)`` of the codes the rules found under ``lab`` (a sorted range of ``keys``)."""
+        out = []
+        for i in range(bisect_left(keys, lab), len(keys)):
+            k = keys[i]
+            if not k.startswith(lab):
+                break
+            if k != lab:
+                out.append((found[i][1], k))
+        return out
+
     def mapped(scores: Mapping[str, float]) -> dict[str, float]:
         out: dict[str, float] = {}
         for lab, p in scores.items():
             system, _, code = lab.partition(":")
             if system == CM and not cs.is_valid(code):
-                under = [(info.score, k) for k, info in kview.items()
-                         if info.suggestion is not None and k != lab and k.startswith(lab)]
+                under = found_under(lab)
                 if under:
                     lab = max(under)[1]
                 elif default_billable is not None and cs.get(code) is not None:
@@ -210,7 +224,7 @@ def transfer_replaced(
             if exc.replaced_by and exc.rule.startswith(TRANSFER_RULES):
                 give(i, index.get(label_of(CM, exc.replaced_by)), f"{exc.code} ({exc.rule})")
             continue
-        better = _more_specific(lab, kview, cs, specific)
+        better = _more_specific(lab, kview, cs, specific) if lab.partition(":")[2][:3] in specific else None
         if better is not None:
             drop.add(i)
             code = lab.partition(":")[2]
@@ -251,10 +265,19 @@ _HETEROGENEOUS_CHAPTERS = frozenset({"18", "20", "21"})
 def _block(cs: Any, code: str) -> str | None:
     """The code's block (E08-E13 diabetes, I10-I1A hypertension, S00-S09 head injuries...), outside
     :data:`_HETEROGENEOUS_CHAPTERS`: the brother's type 1 diabetes (E10.9) makes a learned E11.9 a restatement."""
-    entry = cs.get(code) if cs is not None else None
-    if entry is None or not entry.block or entry.chapter in _HETEROGENEOUS_CHAPTERS:
+    if cs is None:
         return None
-    return entry.block
+    key = (cs.release.system, cs.release.version, code)
+    if key in _BLOCKS:
+        return _BLOCKS[key]
+    entry = cs.get(code)
+    block = None if entry is None or not entry.block or entry.chapter in _HETEROGENEOUS_CHAPTERS else entry.block
+    if len(_BLOCKS) < 200_000:
+        _BLOCKS[key] = block
+    return block
+
+
+_BLOCKS: dict[tuple[str, str, str], str | None] = {}  # (system, release, code) -> :func:`_block`
 
 
 def _title(cs: Any, code: str) -> str:
