@@ -35,6 +35,9 @@ _SENTENCE = re.compile(r"[^\n.!?;]+[.!?;]?")
 _TOKEN = re.compile(r"(?u)\b\w[\w\-]*\b")  # the word vectoriser's token_pattern
 
 
+#: New words in one call from which their character n-grams are looked up as arrays.
+_VECTOR_MIN_WORDS = 32
+
 #: Largest ``rows x features`` table whose n-gram counts :func:`_tfidf_rows` keeps in a dense array.
 _DENSE_COUNT_LIMIT = 250_000
 
@@ -351,6 +354,7 @@ class LinearCoder:
     def _build_vectorizers(self) -> None:
         self._char_cache: dict[str, np.ndarray] = {}
         self._last_note_ids: tuple[str, np.ndarray] | None = None
+        self._ascii_codes: tuple[np.ndarray, np.ndarray] | None = None
         self._coef_rows = sp.csr_matrix(self.coef_)  # a document row times CSR weights: ~10x faster than CSC
         self._label_index = {lab: i for i, lab in enumerate(self.labels_)}
 
@@ -377,6 +381,15 @@ class LinearCoder:
         if not missing:
             return found  # type: ignore[return-value]
         lo, hi = self.char_ngrams
+        if len(missing) >= _VECTOR_MIN_WORDS and lo <= 3 and hi <= 8:  # many new words: ASCII ones as arrays
+            ascii_ = [i for i in missing if words[i].isascii()]
+            for i, piece in zip(ascii_, self._ascii_char_ids([words[i] for i in ascii_])):
+                found[i] = piece
+            missing = [i for i in missing if found[i] is None]
+            if not missing:
+                self._remember(words, ascii_, found)
+                return found  # type: ignore[return-value]
+            self._remember(words, ascii_, found)
         grams: list[str] = []
         ends: list[int] = []
         for i in missing:  # the n-grams of scikit-learn's char_wb analyser
@@ -392,12 +405,67 @@ class LinearCoder:
         known = ids >= 0
         kept_ends = np.cumsum(known)[np.asarray(ends, dtype=np.int64) - 1] if grams else np.zeros(0, np.int64)
         pieces = np.split(ids[known], kept_ends[:-1]) if len(missing) else []
-        room = len(cache) < 500_000
         for i, piece in zip(missing, pieces):
             found[i] = piece
-            if room:
-                cache[words[i]] = piece
+        self._remember(words, missing, found)
         return found  # type: ignore[return-value]
+
+    def _remember(self, words: Sequence[str], which: Sequence[int], found: list) -> None:
+        cache = self._char_cache
+        if len(cache) < 500_000:
+            for i in which:
+                cache[words[i]] = found[i]
+
+    def _ascii_char_ids(self, words: Sequence[str]) -> list[np.ndarray]:
+        """:meth:`_words_char_ids` of ASCII words, computed as arrays: each n-gram (up to 8 characters) is
+        one integer, 7 bits a character plus its length, looked up in the sorted codes of the vocabulary's
+        ASCII n-grams.  Exact, like the dictionary look-up: a code names one string."""
+        codes, ids = self._ascii_vocabulary()
+        if not words or not len(codes):
+            return [np.zeros(0, dtype=np.int64) for _ in words]
+        lo, hi = self.char_ngrams
+        padded = [f" {w} " for w in words]
+        sizes = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+        buf = np.frombuffer("".join(padded).encode("ascii"), dtype=np.uint8).astype(np.int64)
+        total = len(buf)
+        ends = np.cumsum(sizes)
+        end_of = np.repeat(ends, sizes)  # where each position's word ends
+        word_of = np.repeat(np.arange(len(words)), sizes)
+        buf = np.concatenate([buf, np.zeros(hi, dtype=np.int64)])
+        pos = np.arange(total)
+        got_ids, got_words = [], []
+        for n in range(lo, hi + 1):  # char_wb: every n-gram of the padded word up to its own length
+            starts = pos[pos + n <= end_of]
+            code = np.zeros(len(starts), dtype=np.int64)
+            for k in range(n):
+                code |= buf[starts + k] << (7 * k)
+            code |= n << (7 * 8)
+            at = np.searchsorted(codes, code)
+            at = np.minimum(at, len(codes) - 1)
+            hit = codes[at] == code
+            got_ids.append(ids[at[hit]])
+            got_words.append(word_of[starts[hit]])
+        all_ids = np.concatenate(got_ids)
+        owner = np.concatenate(got_words)
+        order = np.argsort(owner, kind="stable")
+        counts = np.bincount(owner, minlength=len(words))
+        return np.split(all_ids[order], np.cumsum(counts)[:-1])
+
+    def _ascii_vocabulary(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted integer codes of the character vocabulary's ASCII n-grams and their ids (built once)."""
+        table = self._ascii_codes
+        if table is None:
+            pairs = []
+            for gram, i in self.char_vocabulary_.items():
+                if gram.isascii() and len(gram) <= 8:
+                    code = len(gram) << (7 * 8)
+                    for k, ch in enumerate(gram):
+                        code |= ord(ch) << (7 * k)
+                    pairs.append((code, i))
+            pairs.sort()
+            table = self._ascii_codes = (np.asarray([c for c, _ in pairs], dtype=np.int64),
+                                         np.asarray([i for _, i in pairs], dtype=np.int64))
+        return table
 
     def _char_tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Exactly ``TfidfVectorizer(analyzer="char_wb", sublinear_tf=True, norm="l2")`` with the fitted

@@ -109,6 +109,19 @@ def test_inference_features_equal_scikit_learns(fitted: LinearCoder) -> None:
         np.testing.assert_allclose(fitted._word_tfidf([text]).toarray(), word.transform([text]).toarray(), atol=1e-6)
 
 
+def test_character_ngrams_as_arrays_equal_scikit_learns(fitted: LinearCoder, monkeypatch) -> None:
+    import models.linear as linear
+
+    texts = ["The patient has type 2 diabetes mellitus, x-ray (CT) 5-mg a b", "Ünïcode wörds and naïve café pain",
+             "Essential hypertension; blood pressure high. Pneumonia!"]
+    _, char = fitted.sklearn_vectorizers()
+    monkeypatch.setattr(linear, "_VECTOR_MIN_WORDS", 1)  # every new ASCII word through the array path
+    fitted._char_cache.clear()
+    for text in texts:
+        np.testing.assert_allclose(fitted._char_tfidf([text]).toarray(), char.transform([text]).toarray(), atol=1e-6)
+    assert fitted._ascii_codes is not None and len(fitted._ascii_codes[0])
+
+
 def test_counting_paths_agree() -> None:
     rng = np.random.default_rng(0)
     idf = rng.uniform(1, 3, 50)
