@@ -29,6 +29,10 @@ from cac.lexicon.normalize import normalize
 
 #: A "without" clause of a term or a note, up to the next comma, semicolon, colon, bracket, stop or line end;
 #: group 1 is what it denies.
+#: Segment numbers (see :meth:`TermMatcher.match`) this far apart are separated by a hard break: no term
+#: spans it (commas and semicolons count 1: a term may bridge list items that do not match on their own).
+HARD_BREAK = 1 << 20
+
 #: Required tokens a term may have and still be screened as an array row (wider terms are few).
 _SCREEN_WIDTH = 8
 
@@ -219,7 +223,7 @@ class TermMatcher:
         for tid in tids:
             if not self._agrees_on_without(tid, where, without or set()):
                 continue
-            positions = self._window(self.terms[tid].required, where)
+            positions = self._window(self.terms[tid].required, where, segments)
             if positions is None:
                 continue
             m = by_positions.get(positions)
@@ -277,7 +281,10 @@ class TermMatcher:
             self._without_cache[tid] = words
         return words
 
-    def _window(self, required: tuple[str, ...], where: dict[str, list[int]]) -> tuple[int, ...] | None:
+    def _window(self, required: tuple[str, ...], where: dict[str, list[int]],
+                segments: list[int] | None = None) -> tuple[int, ...] | None:
+        """Token positions of ``required`` in the tightest window around an occurrence of its rarest token:
+        for each other token its nearest occurrence, one in the pivot's list item (``segments``) first."""
         if len(required) == 1:
             return (where[required[0]][0],)
         limit = len(required) + self.window_slack
@@ -289,7 +296,14 @@ class TermMatcher:
             for t in required:
                 if t == pivot:
                     continue
-                q = min(where[t], key=lambda x: abs(x - p))
+                options = where[t]
+                if len(options) == 1:
+                    q = options[0]
+                elif segments is None:
+                    q = min(options, key=lambda x: abs(x - p))
+                else:
+                    item = segments[p]
+                    q = min(options, key=lambda x: (segments[x] != item, abs(x - p)))
                 chosen.append(q)
             span = max(chosen) - min(chosen) + 1
             if span < best_span and len(set(chosen)) == len(chosen):
@@ -304,13 +318,16 @@ def _scattered(m: Match, covered: set[int]) -> bool:
 
 
 def _drop_list_bridges(matches: list[Match], segments: list[int]) -> list[Match]:
-    """Matches minus those that bridge list items each already matched on its own."""
+    """Matches minus those that bridge list items each already matched on its own, and those that span
+    a hard break (a segment number that differs by :data:`HARD_BREAK` or more)."""
     inside = [m for m in matches if segments[m.first] == segments[m.last]]
     if len(inside) == len(matches):
         return matches
     covered = {p for m in inside for p in m.positions}
     keep = []
     for m in matches:
+        if segments[m.first] // HARD_BREAK != segments[m.last] // HARD_BREAK:
+            continue
         if segments[m.first] != segments[m.last]:
             by_segment: dict[int, list[int]] = defaultdict(list)
             for p in m.positions:

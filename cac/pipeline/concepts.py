@@ -25,9 +25,9 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
 from cac.errors import CacError, Errors
-from cac.lexicon.build import Lexicon
+from cac.lexicon.build import Lexicon, lexicon_rules
 from cac.pipeline.extensions import doc_text
-from cac.lexicon.matcher import WITHOUT_CLAUSE, TermMatcher
+from cac.lexicon.matcher import HARD_BREAK, WITHOUT_CLAUSE, TermMatcher
 from cac.lexicon.normalize import normalize_tokens, raw_tokens
 
 if not Span.has_extension("concept_terms"):
@@ -149,10 +149,28 @@ def _header_ranges(doc: Doc) -> list[tuple[int, int]]:
 _LIST_SEPARATORS = re.compile(r"[,;]")
 
 
+def _segment_breaks() -> list[re.Pattern[str]]:
+    """The lexicon rules' ``segment_breaks``: phrases that start a new list item, like a comma."""
+    global _BREAKS
+    if _BREAKS is None:
+        _BREAKS = [re.compile(p, re.IGNORECASE) for p in lexicon_rules().get("segment_breaks", ())]
+    return _BREAKS
+
+
+_BREAKS: list[re.Pattern[str]] | None = None
+
+
 def _list_segments(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> list[list[int]]:
-    """Each token's list item: how many commas/semicolons of the note precede it."""
+    """Each token's list item: how many commas/semicolons of the note precede it, plus
+    :data:`HARD_BREAK` times how many ``segment_breaks`` do ("lung cancer | with metastases to the brain":
+    no term spans those)."""
     seps = [m.start() for m in _LIST_SEPARATORS.finditer(text)]
-    return [[bisect_left(seps, start) for _, start, _ in toks] for toks in sent_toks]
+    breaks = sorted((m.start("at") if "at" in p.groupindex else m.start()) - 1  # just before the word
+                    for p in _segment_breaks() for m in p.finditer(text))
+    if not breaks:
+        return [[bisect_left(seps, start) for _, start, _ in toks] for toks in sent_toks]
+    return [[bisect_left(seps, start) + HARD_BREAK * bisect_left(breaks, start) for _, start, _ in toks]
+            for toks in sent_toks]
 
 
 def _without_positions(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> list[set[int]]:

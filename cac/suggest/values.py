@@ -35,6 +35,7 @@ class ValueRule:
     code: str | None = None  # a fixed code (no value read)
     list_pattern: re.Pattern[str] | None = None  # enough inside a medication list section
     keywords: tuple[str, ...] = ()  # lower-case substrings, one of which every match contains
+    negated_before: re.Pattern[str] | None = None  # this rule's own negation words, beside the shared ones
 
     def may_match(self, lowered: str) -> bool:
         """False when the lower-cased note holds none of the rule's keywords (so neither pattern can match)."""
@@ -69,13 +70,16 @@ def _alternation(words: Iterable[str]) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b" if words else r"(?!)", re.IGNORECASE)
 
 
+def _negation(words: Iterable[str]) -> re.Pattern[str]:
+    """One of ``words``, then at most two more words, at the end of the text before a match."""
+    return re.compile(r"(?:" + _alternation(words).pattern + r")\W+(?:\w+\W+){0,2}$", re.IGNORECASE)
+
+
 @lru_cache(maxsize=1)
 def _scope() -> _Scope:
     raw = _raw()
     return _Scope(frozenset(raw.get("skip_sections", ())), _alternation(raw.get("other_person_words", ())),
-                  re.compile(r"(?:" + _alternation(raw.get("negated_before", ())).pattern + r")\W+(?:\w+\W+){0,2}$",
-                             re.IGNORECASE),
-                  frozenset(raw.get("medication_sections", ())))
+                  _negation(raw.get("negated_before", ())), frozenset(raw.get("medication_sections", ())))
 
 
 _SENTENCE_START = re.compile(r"[.!?\n][^.!?\n]*$")
@@ -89,6 +93,7 @@ def value_rules() -> tuple[ValueRule, ...]:
         float(r["score"]), r["reason"], tuple(r.get("requires_any", ())), tuple(r.get("unless_any", ())),
         r.get("code"), re.compile(r["list_pattern"], re.IGNORECASE) if r.get("list_pattern") else None,
         tuple(k.lower() for k in r.get("keywords", ())),
+        _negation(r["negated_before"]) if r.get("negated_before") else None,
     ) for r in _raw()["rules"])
 
 
@@ -112,8 +117,9 @@ def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] |
             if code is None or not cm.is_valid(code):
                 continue
             section = section_at(m.start()) if section_at is not None else None
+            before = text[max(0, m.start() - 40):m.start()]
             if (section in scope.skip_sections or _said_of_another_person(text, m.start(), scope.other_person)
-                    or scope.negated.search(text[max(0, m.start() - 40):m.start()])):
+                    or scope.negated.search(before) or (rule.negated_before and rule.negated_before.search(before))):
                 continue
             ev = Evidence(m.start(), m.end(), text[m.start():m.end()], section)
             if code in out:

@@ -102,3 +102,18 @@ def test_array_screen_keeps_the_set_tests_answers_and_order(monkeypatch):
     assert any(len(m._req_sets[tid]) > 3 for _, tid in by_set)
     assert [[lex.terms[t].code for x in ms for t in x.term_ids] for ms in m.match_many(sentences)] == \
         [[lex.terms[t].code for x in m.match(s) for t in x.term_ids] for s in sentences]
+
+
+def test_a_hard_break_is_never_bridged_and_the_window_prefers_the_pivots_item():
+    from cac.lexicon.matcher import HARD_BREAK
+
+    lex = _lex(("Secondary malignant neoplasm of lung", "C78.00"), ("Malignant neoplasm of lung", "C34.90"),
+               ("Secondary malignant neoplasm of liver", "C78.7"))
+    m = TermMatcher(lex)
+    toks = normalize("lung cancer metastasis liver")  # lung malignant neoplasm | secondary malignant neoplasm liver
+    cut = toks.index("secondary")
+    segments = [0 if i < cut else HARD_BREAK for i in range(len(toks))]
+    found = {lex.terms[i].code for mm in m.match(toks, segments=segments) for i in mm.term_ids}
+    assert found == {"C34.90", "C78.7"}
+    soft = [0 if i < cut else 1 for i in range(len(toks))]  # a comma: the bridge stays unless both sides match
+    assert "C34.90" in {lex.terms[i].code for mm in m.match(toks, segments=soft) for i in mm.term_ids}

@@ -363,3 +363,16 @@ def test_only_codes_with_sided_relatives_read_the_side(coder):
     assert spec.has_sides("M17.9") and spec.has_sides("H66.90")
     assert not spec.has_sides("I10") and not spec.has_sides("M17.11")  # no family sides / already sided
     assert spec.lateral("I10", "right", frozenset({"right"}), frozenset()) is None
+
+
+@pytest.mark.parametrize(("text", "expected", "absent"), [
+    ("Adenocarcinoma of the right upper lobe of the lung with metastases to the brain.", {"C34.11", "C79.31"},
+     {"C78.01", "C78.00"}),
+    ("Lung cancer with metastasis to the liver.", {"C34.90", "C78.7"}, {"C78.00"}),
+    ("Breast cancer metastatic to bone.", {"C50.919", "C79.51"}, {"C79.81"}),
+    ("Lung metastases from colon cancer.", {"C78.00", "C18.9"}, {"C78.5"}),
+    ("Colon cancer with liver metastases.", {"C18.9", "C78.7"}, {"C78.5"}),
+])
+def test_metastases_go_to_the_site_named_after_to_not_the_primary(coder, text, expected, absent):
+    found = set(codes(coder.code(text, setting="inpatient")))
+    assert expected <= found and not absent & found

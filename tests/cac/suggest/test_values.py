@@ -84,3 +84,15 @@ def test_keywords_prefilter_any_letter_case(icd10cm, text, code):
 def test_a_rule_without_its_keywords_is_skipped(icd10cm):
     rule = next(r for r in value_rules() if r.id == "long-term-anticoagulant")
     assert rule.may_match("on warfarin") and not rule.may_match("on metoprolol")
+
+
+@pytest.mark.parametrize("text", ["History of coronary artery disease, s/p CABG in 2015.",
+                                  "Status post coronary artery bypass grafting.", "Prior CABG x3."])
+def test_a_past_coronary_bypass_gives_its_status_code(coder, text):
+    assert "Z95.1" in codes(coder.code(text, setting="outpatient"))
+
+
+@pytest.mark.parametrize("text", ["No prior CABG.", "Denies previous coronary artery bypass.", "He underwent CABG today.",
+                                  "Her father is status post CABG."])
+def test_no_status_code_for_a_denied_current_or_anothers_bypass(coder, text):
+    assert "Z95.1" not in codes(coder.code(text, setting="outpatient"))
