@@ -239,6 +239,46 @@ def transfer_replaced(
     return out
 
 
+def hold_denied_qualifiers(labels: Sequence[str], proba: np.ndarray, kview: Mapping[str, KnowledgeInfo], cs: Any,
+                           text: str) -> tuple[list[str], np.ndarray, dict[str, tuple[float, str]]]:
+    """Learned diagnosis codes the rules did not find whose title asserts a word the note names only under
+    a "without" ("Brief psychotic disorder" beside "depression without psychotic features"; K40.30 "with
+    obstruction" beside "hernia without obstruction") leave the ranking: ``(labels, proba, held)``.  A
+    title's own "without ..." words are not asserted (K40.90 "without obstruction" stays)."""
+    from cac.lexicon.matcher import WITHOUT_CLAUSE
+    from cac.lexicon.normalize import normalize, word_set
+    from models.features import _title_words
+
+    clauses = list(WITHOUT_CLAUSE.finditer(text))
+    if not clauses or cs is None:
+        return list(labels), proba, {}
+    denied: set[str] = set()
+    rest, last = [], 0
+    for m in clauses:
+        denied.update(normalize(m.group(1)))
+        rest.append(text[last:m.start()])
+        last = m.end()
+    rest.append(text[last:])
+    only_denied = denied - word_set(" ".join(rest))
+    if not only_denied:
+        return list(labels), proba, {}
+    keep: list[int] = []
+    held: dict[str, tuple[float, str]] = {}
+    for i, lab in enumerate(labels):
+        info = kview.get(lab)
+        if lab.startswith(CM + ":") and (info is None or info.suggestion is None):
+            title = _title(cs, lab.partition(":")[2])
+            said = _title_words(WITHOUT_CLAUSE.sub(" ", title)) & only_denied
+            if said:
+                held[lab] = (float(proba[i]), f"context: the note says 'without {sorted(said)[0]}' "
+                                              "and the code's title asserts it")
+                continue
+        keep.append(i)
+    if len(keep) == len(labels):
+        return list(labels), proba, {}
+    return [labels[i] for i in keep], proba[keep], held
+
+
 def _context_only(kview: Mapping[str, KnowledgeInfo], group: Callable[[str], str | None]) -> set[str]:
     """Groups of ICD-10-CM codes (``group(code)``: a category, a block; None for none) in which the rules
     found mentions only to exclude them by assertion (negated, family, hypothetical...): a learned code of

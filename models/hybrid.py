@@ -31,8 +31,8 @@ from cac.types import CodingResult, Evidence, Suggestion
 from cac.suggest.scoring import held_confidence
 from models.base import label_of
 from models.features import GATES, SYSTEMS, SourceOutputs, candidate_table, category, gated, knowledge_view, note_words
-from models.guideline_edits import (billable_labels, documented_floor, edit_suggestions, release_sources,
-                                    transfer_replaced)
+from models.guideline_edits import (billable_labels, documented_floor, edit_suggestions, hold_denied_qualifiers,
+                                    release_sources, transfer_replaced)
 from models.linear import LinearCoder
 from models.reranker import Reranker
 
@@ -213,7 +213,7 @@ class HybridCoder:
                 labels, proba = self._hold_back(labels, proba, kview, held_back)
             if self.guideline_edits and system == "ICD-10-CM":
                 labels, proba, received, edited_out, held, alias = self._edit_ranking(
-                    labels, proba, kview, sets.get(system), top_k)
+                    labels, proba, kview, sets.get(system), top_k, outputs.text)
                 _merge_held(held_back, held)
                 need_lin += list(alias.values())
             cut = self.reranker.threshold(system)
@@ -257,7 +257,7 @@ class HybridCoder:
                             suggestions=suggestions, candidates=candidates[:top_k], excluded=excluded, text=result.text)
 
     # --- helpers ---------------------------------------------------------------------------------
-    def _edit_ranking(self, labels: list[str], proba: np.ndarray, kview: dict, cs: Any, top_k: int
+    def _edit_ranking(self, labels: list[str], proba: np.ndarray, kview: dict, cs: Any, top_k: int, text: str = ""
                       ) -> tuple[list[str], np.ndarray, dict[str, str], list[Any], dict[str, tuple[float, str]],
                                  dict[str, str]]:
         """The diagnosis ranking after the guideline edits that precede the threshold (billable defaults,
@@ -270,6 +270,8 @@ class HybridCoder:
         proba, raised = documented_floor(billable.labels, billable.proba, kview)
         moved = transfer_replaced(billable.labels, proba, kview, cs)
         _merge_held(held, moved.held)
+        moved.labels, moved.proba, denied = hold_denied_qualifiers(moved.labels, moved.proba, kview, cs, text)
+        _merge_held(held, denied)
         # only the most probable can make the candidate list (``top_k``): evidence for those alone
         held = dict(sorted(held.items(), key=lambda kv: -kv[1][0])[:top_k])
         return moved.labels, moved.proba, {**raised, **moved.received}, moved.excluded, held, billable.alias

@@ -7,7 +7,8 @@ import pytest
 
 from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Suggestion
 from models.features import knowledge_view
-from models.guideline_edits import billable_labels, documented_floor, edit_suggestions, transfer_replaced
+from models.guideline_edits import (billable_labels, documented_floor, edit_suggestions, hold_denied_qualifiers,
+                                    transfer_replaced)
 
 CM = "ICD-10-CM"
 TEXT = "Type 2 diabetes with diabetic chronic kidney disease stage 3. Pleural effusion. Illness."
@@ -173,3 +174,18 @@ def test_learned_labels_of_an_older_release_meet_the_rules_code_before_reranking
     assert got.neighbors == {f"{CM}:R05.1": 0.5}  # the best score per code
     assert out.linear[f"{CM}:R05"] == 0.6  # the input is not modified
     assert release_sources(out, knowledge_view(k), None) is out
+
+
+def test_learned_codes_asserting_what_the_note_denies_are_held_back(icd10cm) -> None:
+    text = "Inguinal hernia without obstruction or gangrene. Depression without psychotic features."
+    labels = [f"{CM}:{c}" for c in ("K40.90", "K40.30", "F23", "F32.9")]
+    proba = np.array([0.9, 0.5, 0.6, 0.4])
+    kview = knowledge_view(CodingResult(document=DocumentInfo(id="d", sha256="0" * 64), code_sets={}, model="k",
+                                        suggestions=[], text=text))
+    kept, p, held = hold_denied_qualifiers(labels, proba, kview, icd10cm, text)
+    assert kept == [f"{CM}:K40.90", f"{CM}:F32.9"] and p.tolist() == [0.9, 0.4]
+    assert set(held) == {f"{CM}:K40.30", f"{CM}:F23"} and held[f"{CM}:F23"][0] == pytest.approx(0.6)
+    assert "without psychotic" in held[f"{CM}:F23"][1]
+    # said elsewhere without a "without": nothing is held
+    again = text + " Later a brief psychotic episode; the hernia showed obstruction."
+    assert hold_denied_qualifiers(labels, proba, kview, icd10cm, again)[0] == labels
