@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -247,36 +248,47 @@ def hold_denied_qualifiers(labels: Sequence[str], proba: np.ndarray, kview: Mapp
     title's own "without ..." words are not asserted (K40.90 "without obstruction" stays)."""
     from cac.lexicon.matcher import WITHOUT_CLAUSE
     from cac.lexicon.normalize import normalize, word_set
-    from models.features import _title_words
 
     clauses = list(WITHOUT_CLAUSE.finditer(text))
     if not clauses or cs is None:
         return list(labels), proba, {}
     denied: set[str] = set()
-    rest, last = [], 0
     for m in clauses:
         denied.update(normalize(m.group(1)))
-        rest.append(text[last:m.start()])
-        last = m.end()
-    rest.append(text[last:])
-    only_denied = denied - word_set(" ".join(rest))
-    if not only_denied:
-        return list(labels), proba, {}
-    keep: list[int] = []
-    held: dict[str, tuple[float, str]] = {}
+    asserting: dict[int, frozenset[str]] = {}  # learned codes whose title asserts a denied word
     for i, lab in enumerate(labels):
         info = kview.get(lab)
         if lab.startswith(CM + ":") and (info is None or info.suggestion is None):
-            title = _title(cs, lab.partition(":")[2])
-            said = _title_words(WITHOUT_CLAUSE.sub(" ", title)) & only_denied
+            said = _asserted_words(_title(cs, lab.partition(":")[2])) & denied
             if said:
-                held[lab] = (float(proba[i]), f"context: the note says 'without {sorted(said)[0]}' "
-                                              "and the code's title asserts it")
-                continue
-        keep.append(i)
-    if len(keep) == len(labels):
+                asserting[i] = said
+    if not asserting:
         return list(labels), proba, {}
+    rest, last = [], 0  # the note outside its "without" clauses: a word said there is not only denied
+    for m in clauses:
+        rest.append(text[last:m.start()])
+        last = m.end()
+    rest.append(text[last:])
+    elsewhere = word_set(" ".join(rest))
+    held: dict[str, tuple[float, str]] = {}
+    for i, said in asserting.items():
+        only = sorted(said - elsewhere)
+        if only:
+            held[labels[i]] = (float(proba[i]), f"context: the note says 'without {only[0]}' "
+                                                "and the code's title asserts it")
+    if not held:
+        return list(labels), proba, {}
+    keep = [i for i, lab in enumerate(labels) if lab not in held]
     return [labels[i] for i in keep], proba[keep], held
+
+
+@lru_cache(maxsize=100_000)
+def _asserted_words(title: str) -> frozenset[str]:
+    """A code title's content words outside its own "without ..." clauses."""
+    from cac.lexicon.matcher import WITHOUT_CLAUSE
+    from models.features import _title_words
+
+    return _title_words(WITHOUT_CLAUSE.sub(" ", title))
 
 
 def _context_only(kview: Mapping[str, KnowledgeInfo], group: Callable[[str], str | None]) -> set[str]:
