@@ -191,6 +191,7 @@ def candidate_table(
     knowledge: Mapping[str, KnowledgeInfo] | None = None,
     gate: str = "context",
     words: frozenset[str] | None = None,
+    static: dict[str, tuple] | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """Candidate labels of ``system`` for one document and their ``(n, len(FEATURES))`` features.
 
@@ -198,7 +199,9 @@ def candidate_table(
     training row), and a :func:`category_key` to its category's summed count; ``titles`` a label
     to its code title (for the "unspecified" flag); ``knowledge`` a precomputed
     :func:`knowledge_view`; ``gate`` which rule exclusions remove a code from the candidates
-    (:func:`gated`); ``words`` the note's :func:`note_words` (computed here when not given)."""
+    (:func:`gated`); ``words`` the note's :func:`note_words` (computed here when not given); ``static`` a
+    cache of the features that depend on the label alone, kept across notes by a caller whose ``prior``
+    and ``titles`` do not change (a loaded coder; not training, whose priors differ by note)."""
     if gate not in GATES:
         raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
     kview = knowledge if knowledge is not None else knowledge_view(outputs.knowledge)
@@ -301,14 +304,17 @@ def candidate_table(
         if v_knn is not None:
             row[c_knn_score] = v_knn
             row[c_knn_rank] = knn_rank[lab]
-        n_prior = float(prior.get(lab, 0))
-        row[c_prior] = math.log1p(n_prior)
-        row[c_seen] = float(n_prior > 0)
-        if cat not in cat_prior:
-            cat_prior[cat] = math.log1p(float(prior.get(category_key(cat), 0)))
-        row[c_prior_cat] = cat_prior[cat]
-        row[c_len] = len(lab[n_prefix:].replace(".", ""))
-        tw, row[c_unspec] = _title_info(titles.get(lab, ""))
+        fixed = static.get(lab) if static is not None else None
+        if fixed is None:  # what depends on the label alone (and the priors and titles)
+            n_prior = float(prior.get(lab, 0))
+            if cat not in cat_prior:
+                cat_prior[cat] = math.log1p(float(prior.get(category_key(cat), 0)))
+            tw, unspec = _title_info(titles.get(lab, ""))
+            fixed = (math.log1p(n_prior), float(n_prior > 0), cat_prior[cat], len(lab[n_prefix:].replace(".", "")),
+                     unspec, tw)
+            if static is not None and len(static) < 200_000:
+                static[lab] = fixed
+        row[c_prior], row[c_seen], row[c_prior_cat], row[c_len], row[c_unspec], tw = fixed
         row[c_title] = len(tw & words) / len(tw) if tw else math.nan  # share of the title's words in the note
         row[c_knn_cat] = knn_cat.get(cat, 0.0) - (v_knn or 0.0)
         row[c_n_src] = float(has_k) + float(p_lin is not None) + float(in_ret) + float(v_knn is not None)

@@ -66,6 +66,7 @@ class HybridCoder:
         self.linear = linear
         self._prior_table: dict[str, int] | None = None
         self._title_cache: dict[tuple[str, str | None], dict[str, str | None]] = {}
+        self._static_cache: dict[tuple[str, str | None], dict[str, tuple]] = {}  # candidate_table's
         self.reranker = reranker
         self.retrieval = retrieval
         self.neighbors = neighbors
@@ -181,7 +182,7 @@ class HybridCoder:
             key = (system, cs.release.version if cs is not None else None)
             titles = TitleLookup(cs, system, self._title_cache.setdefault(key, {}))  # one cache per release
             labels, X = candidate_table(outputs, system, prior=self.prior_table(), titles=titles, knowledge=kview,
-                                        gate=self.gate, words=words)
+                                        gate=self.gate, words=words, static=self._static_cache.setdefault(key, {}))
             out[system] = (labels, X, self.reranker.predict_proba(X, system))
         return out
 
