@@ -279,6 +279,7 @@ class LinearCoder:
         self.char_idf_ = char.idf_.astype(np.float32)
         self.labels_ = kept
         self.label_counts_ = np.array([counts[lab] for lab in kept], dtype=np.int32)
+        W.data = np.clip(W.data, -65504, 65504).astype(np.float16).astype(np.float32)  # as the pack stores them
         self.coef_ = W
         self.intercept_ = b
         self._build_vectorizers()
@@ -559,7 +560,8 @@ class LinearCoder:
             "family": FAMILY, "params": self.get_params(), "labels": self.labels_, "n_features": int(W.shape[0]),
             "word_vocabulary": self.word_vocabulary_, "char_vocabulary": self.char_vocabulary_,
         }, {
-            "coef_data": W.data.astype(np.float32), "coef_indices": W.indices.astype(np.int32),
+            # half precision: the weights are the pack's largest array, and fit() already rounded them to it
+            "coef_data": W.data.astype(np.float16), "coef_indices": W.indices.astype(np.int32),
             "coef_indptr": W.indptr.astype(np.int64), "intercept": self.intercept_.astype(np.float32),
             "calibration": self.calibration_.astype(np.float32), "word_idf": self.word_idf_,
             "char_idf": self.char_idf_, "label_counts": self.label_counts_,
@@ -572,8 +574,8 @@ class LinearCoder:
         params["word_ngrams"], params["char_ngrams"] = tuple(params["word_ngrams"]), tuple(params["char_ngrams"])
         self = cls(**params)
         n_labels = len(meta["labels"])
-        self.coef_ = sp.csc_matrix((arrays["coef_data"], arrays["coef_indices"], arrays["coef_indptr"]),
-                                   shape=(meta["n_features"], n_labels))
+        data = arrays["coef_data"].astype(np.float32)  # half precision in packs from this version on
+        self.coef_ = sp.csc_matrix((data, arrays["coef_indices"], arrays["coef_indptr"]), shape=(meta["n_features"], n_labels))
         self.intercept_ = arrays["intercept"]
         self.calibration_ = arrays["calibration"]
         self.word_idf_, self.char_idf_ = arrays["word_idf"], arrays["char_idf"]
