@@ -15,13 +15,11 @@ Saved as JSON (vocabularies, labels, params) and safetensors (weights).
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from collections import Counter
 from functools import lru_cache
 from itertools import repeat
 from pathlib import Path
 from typing import Any, Sequence
-
-from collections import Counter
 
 import numpy as np
 import scipy.sparse as sp
@@ -374,27 +372,36 @@ class LinearCoder:
 
     def _words_char_ids(self, words: Sequence[str]) -> list[np.ndarray]:
         """Vocabulary ids of the ``char_wb`` n-grams of each (lower-cased) word, cached: notes reuse the
-        same few thousand words, so the character block costs one dictionary look-up per known word;
-        the n-grams of the words not seen before are looked up together, in one array."""
+        same few thousand words, so the character block costs one dictionary look-up per known word.
+        The words not seen before are looked up together: as integer arrays when they are many and ASCII
+        (:meth:`_ascii_char_ids`), else through one list of n-gram strings."""
         cache = self._char_cache
         found = [cache.get(w) for w in words]
         missing = [i for i, ids in enumerate(found) if ids is None]
         if not missing:
             return found  # type: ignore[return-value]
         lo, hi = self.char_ngrams
-        if len(missing) >= _VECTOR_MIN_WORDS and lo <= 3 and hi <= 8:  # many new words: ASCII ones as arrays
-            ascii_ = [i for i in missing if words[i].isascii()]
-            for i, piece in zip(ascii_, self._ascii_char_ids([words[i] for i in ascii_])):
+        as_arrays = [i for i in missing if words[i].isascii()] \
+            if len(missing) >= _VECTOR_MIN_WORDS and lo <= 3 and hi <= 8 else []
+        if as_arrays:
+            for i, piece in zip(as_arrays, self._ascii_char_ids([words[i] for i in as_arrays])):
                 found[i] = piece
-            missing = [i for i in missing if found[i] is None]
-            if not missing:
-                self._remember(words, ascii_, found)
-                return found  # type: ignore[return-value]
-            self._remember(words, ascii_, found)
+        rest = [i for i in missing if found[i] is None]
+        if rest:
+            for i, piece in zip(rest, self._string_char_ids([words[i] for i in rest])):
+                found[i] = piece
+        if len(cache) < 500_000:
+            for i in missing:
+                cache[words[i]] = found[i]
+        return found  # type: ignore[return-value]
+
+    def _string_char_ids(self, words: Sequence[str]) -> list[np.ndarray]:
+        """:meth:`_words_char_ids` of uncached words, the n-grams as strings (scikit-learn's ``char_wb``)."""
+        lo, hi = self.char_ngrams
         grams: list[str] = []
         ends: list[int] = []
-        for i in missing:  # the n-grams of scikit-learn's char_wb analyser
-            w = f" {words[i]} "
+        for word in words:
+            w = f" {word} "
             size = len(w)
             for n in range(lo, hi + 1):
                 if size <= n:
@@ -404,18 +411,8 @@ class LinearCoder:
             ends.append(len(grams))
         ids = np.fromiter(map(self.char_vocabulary_.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
         known = ids >= 0
-        kept_ends = np.cumsum(known)[np.asarray(ends, dtype=np.int64) - 1] if grams else np.zeros(0, np.int64)
-        pieces = np.split(ids[known], kept_ends[:-1]) if len(missing) else []
-        for i, piece in zip(missing, pieces):
-            found[i] = piece
-        self._remember(words, missing, found)
-        return found  # type: ignore[return-value]
-
-    def _remember(self, words: Sequence[str], which: Sequence[int], found: list) -> None:
-        cache = self._char_cache
-        if len(cache) < 500_000:
-            for i in which:
-                cache[words[i]] = found[i]
+        kept_ends = np.cumsum(known)[np.asarray(ends, dtype=np.int64) - 1]
+        return np.split(ids[known], kept_ends[:-1])
 
     def _ascii_char_ids(self, words: Sequence[str]) -> list[np.ndarray]:
         """:meth:`_words_char_ids` of ASCII words, computed as arrays: each n-gram (up to 8 characters) is
