@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 #: Levels walked by every (row, tree) pair before those at a leaf are dropped from the arrays.
-_COMPACT_FROM_LEVEL = 6
+_COMPACT_FROM_LEVEL = 8
 _FIELDS = ("feature", "threshold", "missing_left", "left", "right", "is_leaf", "value")
 
 
