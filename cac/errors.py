@@ -54,6 +54,8 @@ class Errors:
     E402 = "corpus file {path} is malformed at line {line}: {detail}"
     E403 = "corpus split {split!r} not found under {root}"
     E404 = "predictions/gold file {path} is malformed: {detail}"
+    # --- benchmark (E5xx) ----------------------------------------------------
+    E501 = "no notes to benchmark: set CAC_DATA_DIR (CodiEsp background texts) or run from a checkout with examples/"
 
 
 class CacError(Exception):

@@ -30,3 +30,37 @@ def test_warmup_notes_are_coded_first_and_not_timed(settings):
     res = run_bench(n=3, words=100, settings=settings, cold=False, make_coder=Counting, warmup=2)
     assert res["notes"] == 3 and res["warmup_notes"] == 2
     assert len(coded) == 5  # 2 warm-up notes, then the 3 timed ones
+
+
+def test_without_any_note_the_bench_says_so(settings, monkeypatch, tmp_path):
+    import pytest
+
+    import cac.bench as bench
+    from cac.errors import CacError
+
+    monkeypatch.setattr(bench, "EXAMPLES", tmp_path / "none")  # an installed wheel: no examples beside it
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CacError, match="E501"):
+        build_notes(settings.model_copy(update={"data_dir": None}), 2)
+
+
+def test_a_failed_cold_start_is_no_time(settings, monkeypatch, capsys):
+    import subprocess
+
+    import cac.bench as bench
+
+    monkeypatch.setattr(bench.subprocess, "run",
+                        lambda *a, **k: subprocess.CompletedProcess(a[0], 2, b"", b"error E009: input file not found"))
+    assert bench.cold_start_seconds(settings) is None
+    assert "E009" in capsys.readouterr().err
+
+
+def test_the_cold_start_runs_without_the_examples(settings, monkeypatch, tmp_path):
+    import cac.bench as bench
+
+    seen = []
+    monkeypatch.setattr(bench, "EXAMPLES", tmp_path / "none")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench.subprocess, "run", lambda cmd, **k: seen.append(open(cmd[4]).read()) or
+                        __import__("subprocess").CompletedProcess(cmd, 0, b"", b""))
+    assert bench.cold_start_seconds(settings) is not None and "pneumonia" in seen[0]
