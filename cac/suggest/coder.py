@@ -82,6 +82,14 @@ def _documented_side(m: Mention) -> tuple[str, frozenset[str]] | None:
     return next(iter(sides)), words
 
 
+def _mention_window(m: Mention) -> str:
+    """A mention with the few words either side of it in its clause (as :func:`_documented_side` reads)."""
+    n = _laterality_window()
+    before = _CLAUSE_END.split(m.note[max(0, m.start - 80):m.start])[-1].split()
+    after = _CLAUSE_END.split(m.note[m.end:m.end + 80])[0].split()
+    return " ".join([*before[-n:], m.text, *after[:n]]) if n else m.text
+
+
 def _head_words() -> tuple[frozenset[str], float]:
     """Disease head words a term may leave out, and the score cost when the mention names none."""
     rules = lexicon_rules()
@@ -346,6 +354,8 @@ class Coder:
                     side = _documented_side(m)
                 if side is not None:
                     target = self.spec.lateral(target, side[0], side[1], _laterality_neutral()) or target
+            if target is not None and self.spec.qualifier_options(target):
+                target = self.spec.qualified(target, _mention_window(m)) or target
             if target is not None and seventh != "A":
                 target = code_by_seventh(self.cm, target, seventh) or target
             if target is None or not cm.is_valid(target):

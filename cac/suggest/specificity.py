@@ -47,6 +47,7 @@ class Specificity:
         self.siblings = lru_cache(maxsize=65536)(self._siblings)  # type: ignore[method-assign]
         self._alternatives = lru_cache(maxsize=65536)(self._alternatives_uncached)
         self.has_sides = lru_cache(maxsize=65536)(self._has_sides)  # type: ignore[method-assign]
+        self.qualifier_options = lru_cache(maxsize=65536)(self._qualifier_options)  # type: ignore[method-assign]
 
     def _default_billable(self, code: str, seventh: str = "A") -> str | None:
         c = self.cs.get(code)
@@ -123,6 +124,36 @@ class Specificity:
         while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
             root = self.cs[root].parent
         return [k for k in self._specific_descendants(root) if k != code][:limit]
+
+    def _qualifier_options(self, code: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Billable codes of ``code``'s subcategory whose title differs from its own only by qualifiers the
+        note would have to state ("intractable", "with status migrainosus") where ``code`` has their
+        default ("not intractable", "without ..."): ``(code, the stated qualifiers)`` (cached)."""
+        c = self.cs.get(code)
+        if c is None or "." not in code or len(code) <= 5 or code[:5] not in self.cs:
+            return ()
+        own = _title_parts(c.title)
+        out = []
+        for k in self._specific_descendants(code[:5]):
+            if k == code:
+                continue
+            parts = _title_parts(self.cs[k].title)
+            stated, dropped = parts - own, own - parts
+            if stated and all(not p.startswith(_DEFAULT_FORMS) for p in stated) \
+                    and all(p.startswith(_DEFAULT_FORMS) for p in dropped):
+                out.append((k, tuple(sorted(stated))))
+        return tuple(out)
+
+    def qualified(self, code: str, window: str) -> str | None:
+        """The code of :meth:`qualifier_options` whose qualifiers ``window`` (the words at a mention) all
+        states, the most qualifiers first; None when it states none. "Intractable migraine without aura":
+        G43.009 (not intractable) -> G43.019; "not intractable" or "non-intractable" keeps G43.009."""
+        options = self.qualifier_options(code)
+        if not options:
+            return None
+        words = _WORDS.findall(window.lower())
+        said = [(len(parts), k) for k, parts in options if all(_states(p, words) for p in parts)]
+        return min(said, key=lambda x: (-x[0], x[1]))[1] if said else None
 
     def _has_sides(self, code: str) -> bool:
         """Whether :meth:`lateral` can ever refine ``code``: its title names no side and a billable code of
@@ -241,3 +272,24 @@ def code_by_seventh(cs: CodeSet, code: str, seventh: str) -> str | None:
         return None
     other = code[:-1] + seventh
     return other if other in cs else None
+
+
+_WORDS = re.compile(r"[a-z]+")
+#: How a title states a qualifier's default ("not intractable", "without status migrainosus").
+_DEFAULT_FORMS = ("not ", "without ", "no ")
+_NEGATORS = frozenset({"not", "non", "no", "without"})
+
+
+def _title_parts(title: str) -> frozenset[str]:
+    """A title's comma-separated parts, lower case ("migraine without aura", "not intractable", ...)."""
+    return frozenset(p.strip().lower() for p in title.split(",") if p.strip())
+
+
+def _states(part: str, words: list[str]) -> bool:
+    """Whether ``words`` state a qualifier: all its words ("with" aside) occur, its first one not right after
+    a negation ("not intractable", "non-intractable")."""
+    need = [w for w in _WORDS.findall(part) if w != "with"]
+    if not need or not all(w in words for w in need):
+        return False
+    return any(words[i - 1] not in _NEGATORS for i, w in enumerate(words) if w == need[0] and i > 0) or \
+        words[0] == need[0]

@@ -378,3 +378,18 @@ def test_metastases_go_to_the_site_named_after_to_not_the_primary(coder, text, e
     assert expected <= found and not absent & found
     primary = {c[:3] for c in expected if not c.startswith(("C77", "C78", "C79"))} or {"C34"}
     assert all(any(c.startswith(p) for c in found) for p in primary)  # the primary site is still coded
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Intractable migraine without aura.", "G43.019"), ("Intractable epilepsy.", "G40.919"),
+    ("Intractable migraine with status migrainosus.", "G43.911"), ("Migraine without aura, not intractable.", "G43.009"),
+    ("Non-intractable epilepsy.", "G40.909"), ("Migraine without aura.", "G43.009"),
+])
+def test_stated_qualifiers_choose_the_code_that_says_them(coder, text, code):
+    assert code in codes(coder.code(text, setting="outpatient"))
+
+
+def test_qualifier_options_need_the_defaults_replaced_not_another_condition(coder):
+    options = dict(coder.spec.qualifier_options("G43.009"))
+    assert options["G43.019"] == ("intractable",) and "G43.109" not in options  # G43.1: migraine *with* aura
+    assert coder.spec.qualifier_options("I10") == () and coder.spec.qualified("G43.009", "migraine") is None
