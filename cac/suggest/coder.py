@@ -82,10 +82,14 @@ def _documented_side(m: Mention) -> tuple[str, frozenset[str]] | None:
     return next(iter(sides)), words
 
 
+_ITEM_END = re.compile(r"[.;:\n,]")
+
+
 def _mention_window(m: Mention) -> str:
-    """A mention with the few words either side of it in its clause (as :func:`_documented_side` reads)."""
+    """A mention with the few words either side of it: before it within its list item ("intractable nausea,
+    migraine" does not make the migraine intractable), after it within its clause ("epilepsy, intractable")."""
     n = _laterality_window()
-    before = _CLAUSE_END.split(m.note[max(0, m.start - 80):m.start])[-1].split()
+    before = _ITEM_END.split(m.note[max(0, m.start - 80):m.start])[-1].split()
     after = _CLAUSE_END.split(m.note[m.end:m.end + 80])[0].split()
     return " ".join([*before[-n:], m.text, *after[:n]]) if n else m.text
 

@@ -384,6 +384,7 @@ def test_metastases_go_to_the_site_named_after_to_not_the_primary(coder, text, e
     ("Intractable migraine without aura.", "G43.019"), ("Intractable epilepsy.", "G40.919"),
     ("Intractable migraine with status migrainosus.", "G43.911"), ("Migraine without aura, not intractable.", "G43.009"),
     ("Non-intractable epilepsy.", "G40.909"), ("Migraine without aura.", "G43.009"),
+    ("Epilepsy, intractable.", "G40.919"),
 ])
 def test_stated_qualifiers_choose_the_code_that_says_them(coder, text, code):
     assert code in codes(coder.code(text, setting="outpatient"))
