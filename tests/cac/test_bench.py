@@ -11,6 +11,8 @@ def test_bench_reports_every_figure(settings):
     for key in ("throughput_notes_per_s_per_core", "latency_ms_p50", "latency_ms_p95", "latency_ms_p99",
                 "peak_rss_mb", "reference_notes_per_s", "ratio_to_reference", "load_s"):
         assert res[key] > 0
+    before, after = res["reference_before_after"]
+    assert min(before, after) <= res["reference_notes_per_s"] <= max(before, after)
 
 
 def test_warmup_notes_are_coded_first_and_not_timed(settings):
