@@ -94,11 +94,6 @@ def cold_start_seconds(settings: Settings, extra_args: Sequence[str] = ()) -> fl
     return elapsed
 
 
-def reference_limit(notes: list[str], lexicon_texts: list[str]) -> float:
-    """Notes/s of spacy.blank('en') tokenizer + PhraseMatcher over the lexicon terms."""
-    return reference_timer(lexicon_texts)(notes)
-
-
 def reference_timer(lexicon_texts: list[str]) -> Callable[[list[str]], float]:
     """A function timing the reference (spacy.blank('en') tokenizer + PhraseMatcher over the lexicon terms)
     on notes, in notes/s; the matcher is built once, so the reference can be timed before and after a run."""

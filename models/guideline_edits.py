@@ -43,11 +43,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from cac.lexicon.matcher import WITHOUT_CLAUSE
+from cac.lexicon.normalize import normalize, word_set
 from cac.suggest import guidelines
 from cac.suggest.hits import Hit
 from cac.types import Excluded, Suggestion
 from models.base import label_of
-from models.features import KnowledgeInfo, SourceOutputs, gated
+from models.features import KnowledgeInfo, SourceOutputs, _title_words, gated
 
 #: Sections that hold the provider's diagnostic statement.
 STATEMENT_SECTIONS = frozenset({"diagnoses", "assessment", "assessment_and_plan", "impression", "postoperative_diagnosis"})
@@ -246,9 +248,6 @@ def hold_denied_qualifiers(labels: Sequence[str], proba: np.ndarray, kview: Mapp
     a "without" ("Brief psychotic disorder" beside "depression without psychotic features"; K40.30 "with
     obstruction" beside "hernia without obstruction") leave the ranking: ``(labels, proba, held)``.  A
     title's own "without ..." words are not asserted (K40.90 "without obstruction" stays)."""
-    from cac.lexicon.matcher import WITHOUT_CLAUSE
-    from cac.lexicon.normalize import normalize, word_set
-
     clauses = list(WITHOUT_CLAUSE.finditer(text))
     if not clauses or cs is None:
         return list(labels), proba, {}
@@ -285,9 +284,6 @@ def hold_denied_qualifiers(labels: Sequence[str], proba: np.ndarray, kview: Mapp
 @lru_cache(maxsize=100_000)
 def _asserted_words(title: str) -> frozenset[str]:
     """A code title's content words outside its own "without ..." clauses."""
-    from cac.lexicon.matcher import WITHOUT_CLAUSE
-    from models.features import _title_words
-
     return _title_words(WITHOUT_CLAUSE.sub(" ", title))
 
 

@@ -65,7 +65,6 @@ class HybridCoder:
         self.knowledge = knowledge
         self.linear = linear
         self._prior_table: dict[str, int] | None = None
-        self._title_cache: dict[tuple[str, str | None], dict[str, str | None]] = {}
         self._static_cache: dict[tuple[str, str | None], dict[str, tuple]] = {}  # candidate_table's
         self.reranker = reranker
         self.retrieval = retrieval
@@ -180,7 +179,7 @@ class HybridCoder:
         for system in SYSTEMS:
             cs = sets.get(system)
             key = (system, cs.release.version if cs is not None else None)
-            titles = TitleLookup(cs, system, self._title_cache.setdefault(key, {}))  # one cache per release
+            titles = TitleLookup(cs, system)  # read once per label: the static cache keeps what it gives
             labels, X = candidate_table(outputs, system, prior=self.prior_table(), titles=titles, knowledge=kview,
                                         gate=self.gate, words=words, static=self._static_cache.setdefault(key, {}))
             out[system] = (labels, X, self.reranker.predict_proba(X, system))
@@ -402,19 +401,14 @@ def _no_mention(info: Any) -> bool:
 class TitleLookup:
     """Lazy ``label -> title`` view of a code set."""
 
-    def __init__(self, cs: Any, system: str, cache: dict[str, str | None] | None = None) -> None:
+    def __init__(self, cs: Any, system: str) -> None:
         self.cs, self.prefix = cs, system + ":"
-        self._cache = {} if cache is None else cache  # label -> title (None: not in the code set)
 
     def get(self, label: str, default: str = "") -> str:
         if self.cs is None:
             return default
-        title = self._cache.get(label)
-        if title is None:
-            entry = self.cs.get(label[len(self.prefix):])
-            title = entry.title if entry is not None else None
-            self._cache[label] = title
-        return title if title is not None else default
+        entry = self.cs.get(label[len(self.prefix):])
+        return entry.title if entry is not None else default
 
 
 class PriorLookup:

@@ -366,10 +366,6 @@ class LinearCoder:
         self._check_fitted()
         return sp.hstack([self._word_tfidf(texts), self._char_tfidf(texts)], format="csr", dtype=np.float32)
 
-    def _word_char_ids(self, word: str) -> np.ndarray:
-        """Vocabulary ids of the ``char_wb`` n-grams of one (lower-cased) word (cached)."""
-        return self._words_char_ids([word])[0]
-
     def _words_char_ids(self, words: Sequence[str]) -> list[np.ndarray]:
         """Vocabulary ids of the ``char_wb`` n-grams of each (lower-cased) word, cached: notes reuse the
         same few thousand words, so the character block costs one dictionary look-up per known word.

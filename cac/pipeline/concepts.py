@@ -14,8 +14,8 @@ component (``to_disk``/``from_disk``, JSON).
 from __future__ import annotations
 
 import re
-
 from bisect import bisect_left
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -149,15 +149,10 @@ def _header_ranges(doc: Doc) -> list[tuple[int, int]]:
 _LIST_SEPARATORS = re.compile(r"[,;]")
 
 
-def _segment_breaks() -> list[re.Pattern[str]]:
-    """The lexicon rules' ``segment_breaks``: phrases that start a new list item, like a comma."""
-    global _BREAKS
-    if _BREAKS is None:
-        _BREAKS = [re.compile(p, re.IGNORECASE) for p in lexicon_rules().get("segment_breaks", ())]
-    return _BREAKS
-
-
-_BREAKS: list[re.Pattern[str]] | None = None
+@lru_cache(maxsize=1)
+def _segment_breaks() -> tuple[re.Pattern[str], ...]:
+    """The lexicon rules' ``segment_breaks``: phrases no term spans (hard breaks)."""
+    return tuple(re.compile(p, re.IGNORECASE) for p in lexicon_rules().get("segment_breaks", ()))
 
 
 def _list_segments(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> list[list[int]]:

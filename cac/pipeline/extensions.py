@@ -199,14 +199,14 @@ def new_context_record() -> dict[str, Any]:
 
 
 def _ctx(span: Span) -> Any:
-    return span.doc.user_data.get(context_key(span))
+    return assertion_record(span.doc, span.start_char, span.end_char)
 
 
 def assertion_record(doc: Doc, start_char: int, end_char: int) -> Any:
     """The raw assertion record of the spans at ``[start_char, end_char)`` (keys: the
     ``CONTEXT_FLAGS``, ``experiencer``, ``other_context``, ``triggers``), or ``None`` when the
     context step found nothing there: one look-up where each ``span._`` flag read is one."""
-    return doc.user_data.get(("._.", CONTEXT_ATTR, start_char, end_char))
+    return span_value(doc, CONTEXT_ATTR, start_char, end_char)
 
 
 def is_cac_assertion(name: str) -> bool:

@@ -67,14 +67,22 @@ def _laterality_window() -> int:
 
 
 _CLAUSE_END = re.compile(r"[.;:\n]")
+_ITEM_END = re.compile(r"[.;:\n,]")
+
+
+def _words_around(m: Mention, before_end: re.Pattern[str] = _CLAUSE_END) -> tuple[list[str], list[str]]:
+    """The words before a mention back to ``before_end`` and after it up to the clause end (80 characters
+    each way at most)."""
+    before = before_end.split(m.note[max(0, m.start - 80):m.start])[-1].split()
+    after = _CLAUSE_END.split(m.note[m.end:m.end + 80])[0].split()
+    return before, after
 
 
 def _documented_side(m: Mention) -> tuple[str, frozenset[str]] | None:
     """The one side (right, left, bilateral) said in a mention or within a few words of it, with the words
     there; None when none is said, or when its clause names another side too ("right worse than left")."""
     n = _laterality_window()
-    before = _CLAUSE_END.split(m.note[max(0, m.start - 80):m.start])[-1].lower().split()
-    after = _CLAUSE_END.split(m.note[m.end:m.end + 80])[0].lower().split()
+    before, after = _words_around(m)
     words = title_words(" ".join([*before[-n:], m.text, *after[:n]])) if n else title_words(m.text)
     sides = words & SIDES
     if len(sides) != 1 or len(title_words(" ".join([*before, *after])) & SIDES - sides):
@@ -82,15 +90,11 @@ def _documented_side(m: Mention) -> tuple[str, frozenset[str]] | None:
     return next(iter(sides)), words
 
 
-_ITEM_END = re.compile(r"[.;:\n,]")
-
-
 def _mention_window(m: Mention) -> str:
     """A mention with the few words either side of it: before it within its list item ("intractable nausea,
     migraine" does not make the migraine intractable), after it within its clause ("epilepsy, intractable")."""
     n = _laterality_window()
-    before = _ITEM_END.split(m.note[max(0, m.start - 80):m.start])[-1].split()
-    after = _CLAUSE_END.split(m.note[m.end:m.end + 80])[0].split()
+    before, after = _words_around(m, _ITEM_END)
     return " ".join([*before[-n:], m.text, *after[:n]]) if n else m.text
 
 

@@ -115,14 +115,19 @@ class Specificity:
     def _specific_descendants(self, code: str) -> list[str]:
         return [k for k in self.billable_descendants(code) if self.cs[k].attrs.get("seventh", "A") == "A"]
 
+    def _family_root(self, code: str) -> str:
+        """``code`` or its nearest ancestor with at least two specific billable descendants."""
+        root = code
+        while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
+            root = self.cs[root].parent
+        return root
+
     def _siblings(self, code: str, limit: int = 8) -> list[str]:
         """Billable codes sharing the nearest ancestor that has other billable descendants."""
         c = self.cs.get(code)
         if c is None or not c.parent:
             return []
-        root = c.parent
-        while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
-            root = self.cs[root].parent
+        root = self._family_root(c.parent)
         return [k for k in self._specific_descendants(root) if k != code][:limit]
 
     def _qualifier_options(self, code: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -161,9 +166,7 @@ class Specificity:
         c = self.cs.get(code)
         if c is None or not c.parent or title_words(c.title) & SIDES:
             return False
-        root = c.parent
-        while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
-            root = self.cs[root].parent
+        root = self._family_root(c.parent)
         return any(title_words(self.cs[k].title) & SIDES for k in self._specific_descendants(root))
 
     def lateral(self, code: str, side: str, context: frozenset[str], neutral: frozenset[str]) -> str | None:
@@ -178,9 +181,7 @@ class Specificity:
         own = title_words(c.title)
         if own & SIDES:
             return None
-        root = c.parent
-        while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
-            root = self.cs[root].parent
+        root = self._family_root(c.parent)
         best: tuple[tuple[int, int, str], str] | None = None
         for k in self._specific_descendants(root):
             words = title_words(self.cs[k].title)
@@ -202,9 +203,7 @@ class Specificity:
         if matched == chosen:
             if not self.is_unspecified(chosen) or c is None or not c.parent:
                 return ()
-            root = c.parent
-            while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
-                root = self.cs[root].parent
+            root = self._family_root(c.parent)
         chosen_title = (c.title.lower() if c else "")
         out: list[Alternative] = []
         for k in self.billable_descendants(root):
