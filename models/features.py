@@ -56,6 +56,8 @@ FEATURES: tuple[str, ...] = (
     # code knowledge: prior, specificity, hierarchy agreement
     "prior_log", "prior_category_log", "seen_in_training", "code_length", "unspecified", "n_sources", "n_sources_category",
     "doc_log_chars", "title_overlap", "knn_category",
+    # where the code sits in its classification (chapter or section letter, the next two characters)
+    "code_chapter", "code_block",
 )
 _COLUMNS: dict[str, int] = {name: i for i, name in enumerate(FEATURES)}
 
@@ -259,7 +261,7 @@ def candidate_table(
     c_prior, c_seen, c_len, c_unspec, c_title, c_knn_cat, c_n_src, c_n_src_cat = (col[n] for n in (
         "prior_log", "seen_in_training", "code_length", "unspecified", "title_overlap", "knn_category",
         "n_sources", "n_sources_category"))
-    c_prior_cat = col["prior_category_log"]
+    c_prior_cat, c_chapter, c_block = col["prior_category_log"], col["code_chapter"], col["code_block"]
     cat_prior: dict[str, float] = {}
     flags = [(rule_prefix, col[name]) for rule_prefix, name in _EXCLUSION_FLAGS]
     c_guideline, c_ex_score = col["ex_guideline"], col["ex_score"]
@@ -310,16 +312,28 @@ def candidate_table(
             if cat not in cat_prior:
                 cat_prior[cat] = math.log1p(float(prior.get(category_key(cat), 0)))
             tw, unspec = _title_info(titles.get(lab, ""))
+            chapter, block = code_position(lab[n_prefix:])
             fixed = (math.log1p(n_prior), float(n_prior > 0), cat_prior[cat], len(lab[n_prefix:].replace(".", "")),
-                     unspec, tw)
+                     unspec, tw, chapter, block)
             if static is not None and len(static) < 200_000:
                 static[lab] = fixed
-        row[c_prior], row[c_seen], row[c_prior_cat], row[c_len], row[c_unspec], tw = fixed
+        row[c_prior], row[c_seen], row[c_prior_cat], row[c_len], row[c_unspec], tw, row[c_chapter], row[c_block] = fixed
         row[c_title] = len(tw & words) / len(tw) if tw else math.nan  # share of the title's words in the note
         row[c_knn_cat] = knn_cat.get(cat, 0.0) - (v_knn or 0.0)
         row[c_n_src] = float(has_k) + float(p_lin is not None) + float(in_ret) + float(v_knn is not None)
         row[c_n_src_cat] = float(n_sources_of.get(cat, 0))
     return labels, np.asarray(rows, dtype=np.float32)
+
+
+def code_position(code: str) -> tuple[float, float]:
+    """``(code_chapter, code_block)``: the ordinal of a code's first character (the ICD-10-CM chapter
+    letter, the PCS section) and of its next two (``R50.9`` -> block ``'5','0'``; PCS body system and
+    operation), so the trees can learn what a part of the classification is like from its neighbours
+    (codes in one block share conventions).  Ordinals keep "R50" between "R40" and "R60"."""
+    c = code.replace(".", "")
+    chapter = float(ord(c[0])) if c else math.nan
+    block = float(ord(c[1]) * 128 + ord(c[2])) if len(c) >= 3 else math.nan
+    return chapter, block
 
 
 def is_positive(label: str, gold: set[str], stems: Collection[str] | None = None) -> bool:

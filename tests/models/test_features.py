@@ -147,3 +147,16 @@ def test_held_back_candidates_are_seen_as_exclusions_only() -> None:
     info = knowledge_view(r)["ICD-10-CM:J18.9"]
     assert info.suggestion is None and math.isnan(info.score) and info.rules == {"context:negated"}
     assert knowledge_view(r)["ICD-10-CM:E11.8"].rank == 2  # ranks count the rules' own codes only
+
+
+def test_code_position_orders_codes_by_their_place_in_the_classification() -> None:
+    from models.features import code_position
+
+    r50, r40, r60 = (code_position(c) for c in ("R50.9", "R40.20", "R60.0"))
+    assert r50[0] == r40[0] == ord("R") and r40[1] < r50[1] < r60[1]
+    assert code_position("0DTJ4ZZ")[0] == ord("0")
+    assert code_position("R5")[0] == ord("R") and math.isnan(code_position("R5")[1])
+    out = SourceOutputs(TEXT, result(), linear={"ICD-10-CM:C50.919": 0.3})
+    labels, X = candidate_table(out, "ICD-10-CM", prior={}, gate="none")
+    c50 = row(labels, X, "ICD-10-CM:C50.919")
+    assert (c50["code_chapter"], c50["code_block"]) == code_position("C50.919")
