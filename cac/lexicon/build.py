@@ -105,7 +105,7 @@ def make_term(text: str, code: str, source: str) -> Term | None:
         return None  # "HER2+" -> {2}: nothing to anchor on
     if _ambiguous_acronym(text.strip(), toks):
         return None  # "PRES" -> {pre}, "PIN" -> {pin}: the abbreviation table handles acronyms in context
-    weak = rules().weak
+    weak = rules().weak - frozenset(lexicon_rules().get("required_by_source", {}).get(source, ()))
     strong = [t for t in toks if t not in weak]
     if len(strong) >= 2:
         return Term(tuple(strong), tuple(t for t in toks if t in weak), code, source, text)

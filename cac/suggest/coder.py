@@ -32,7 +32,7 @@ from cac.codesets.registry import CodeSets
 from cac.config import Settings, get_settings
 from cac.errors import Errors, InputError
 from cac.heap import settle
-from cac.lexicon.build import Lexicon, build_lexicon, lexicon_rules
+from cac.lexicon.build import Lexicon, Term, build_lexicon, lexicon_rules
 from cac.lexicon.normalize import normalize
 from cac.lexicon.matcher import TermMatcher
 from cac.suggest import guidelines
@@ -96,6 +96,15 @@ def _mention_window(m: Mention) -> str:
     n = _laterality_window()
     before, after = _words_around(m, _ITEM_END)
     return " ".join([*before[-n:], m.text, *after[:n]]) if n else m.text
+
+
+def _head_needed(term: Term) -> bool:
+    """Whether a term whose head word is optional needs it named: a short term always ("cranial nerve"
+    for "Cranial nerve disorder"); a longer one unless it names a second condition with "with"
+    ("hypertension with heart failure" for "Hypertensive heart disease with heart failure"), since
+    "white blood cells" (D72.9 "Disorder of white blood cells") or "inferior vena cava" ("Inferior vena
+    cava syndrome") are only anatomy without it."""
+    return len(term.required) < 3 or " with " not in f" {term.text.lower()} "
 
 
 def _head_words() -> tuple[frozenset[str], float]:
@@ -369,7 +378,7 @@ class Coder:
             if target is None or not cm.is_valid(target):
                 continue
             score = term_score(term, n_tokens, 0, m.section)
-            if heads[0] and len(term.required) < 3 and not heads[0].isdisjoint(term.optional):
+            if heads[0] and not heads[0].isdisjoint(term.optional) and _head_needed(term):
                 said = set(normalize(f"{m.text} {m.expansions}")) if said is None else said
                 if heads[0].isdisjoint(said):  # "cranial nerves" for "Cranial nerve disorder": no disorder named
                     score -= heads[1]

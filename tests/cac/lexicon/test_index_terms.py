@@ -31,6 +31,21 @@ NEOPLASM = """<?xml version="1.0" encoding="utf-8"?>
           <cell col="6">D48.5</cell><cell col="7">D49.2</cell>
         </term>
       </term>
+      <term level="1">
+        <title>lymph, lymphatic channel NEC</title>
+        <cell col="2">C49.9</cell><cell col="3">C79.89</cell><cell col="4">-</cell><cell col="5">D21.9</cell>
+        <cell col="6">D48.1</cell><cell col="7">D49.2</cell>
+        <term level="2">
+          <title>node</title>
+          <cell col="2">-</cell><cell col="3">C77.9</cell><cell col="4">-</cell><cell col="5">-</cell>
+          <cell col="6">-</cell><cell col="7">-</cell>
+          <term level="3">
+            <title>primary (any site) NEC</title>
+            <cell col="2">C96.9</cell><cell col="3">-</cell><cell col="4">-</cell><cell col="5">-</cell>
+            <cell col="6">-</cell><cell col="7">-</cell>
+          </term>
+        </term>
+      </term>
     </mainTerm>
   </letter>
 </ICD10CM.index>
@@ -46,3 +61,32 @@ def test_a_site_that_adds_no_word_gives_no_term(tmp_path: Path) -> None:
     assert not any(text.endswith("neoplasm malignant") for text in terms)
     assert "secondary malignant neoplasm skin NOS site unspecified" in terms
     assert not any(text.endswith("site unspecified") and "skin" not in text for text in terms)
+
+
+def test_a_primary_lymph_node_needs_the_word_primary(tmp_path: Path) -> None:
+    """'Lymph node, primary (any site) NEC' is C96.9 only when the note says primary (lexicon_rules
+    'required_by_source'); the bare 'lymph' site (lymphatic channels) is not indexed ('drop_terms')."""
+    from cac.lexicon.build import build_lexicon
+
+    path = tmp_path / "neoplasm.xml"
+    path.write_text(NEOPLASM, encoding="utf-8")
+    rows = list(index_terms({"neoplasm": path}))
+    assert ("secondary malignant neoplasm lymph node", "C77.9", "neoplasm") in rows
+    by_code: dict[str, list] = {}
+    for t in build_lexicon(_AnyCode(), extra=rows).terms:
+        by_code.setdefault(t.code, []).append(t)
+    assert by_code["C96.9"] and all("primary" in t.required for t in by_code["C96.9"])
+    assert any(set(t.required) == {"secondary", "malignant", "neoplasm", "lymph", "node"} for t in by_code["C77.9"])
+    # 'lymph' alone stays for the row's other wording ('lymphatic channel'), never as a bare site
+    lymph = [t for code in ("C49.9", "D49.2") for t in by_code[code] if "lymph" in t.required]
+    assert lymph and all("channel" in t.required for t in lymph)
+
+
+class _AnyCode:
+    """A code set without a Tabular List that accepts every code: the lexicon holds the index terms alone."""
+
+    def __iter__(self):
+        return iter(())
+
+    def __contains__(self, code: object) -> bool:
+        return True

@@ -394,3 +394,15 @@ def test_qualifier_options_need_the_defaults_replaced_not_another_condition(code
     options = dict(coder.spec.qualifier_options("G43.009"))
     assert options["G43.019"] == ("intractable",) and "G43.109" not in options  # G43.1: migraine *with* aura
     assert coder.spec.qualifier_options("I10") == () and coder.spec.qualified("G43.009", "migraine") is None
+
+
+@pytest.mark.parametrize(("text", "not_code"), [
+    ("Labs: white blood cells 12,000 per mm3.", "D72.9"),  # Disorder of white blood cells
+    ("A catheter was placed in the inferior vena cava.", "I87.1"),  # Vena cava syndrome
+    ("Occlusion was found in the middle cerebral artery territory.", "G46.0"),  # MCA syndrome
+])
+def test_anatomy_alone_is_no_disorder_or_syndrome(coder, text, not_code):
+    """A term whose head word (disorder, syndrome) is optional needs it named, whatever its length,
+    unless a "with" clause names a second condition (I11.0 for "hypertension with heart failure")."""
+    assert not_code not in codes(coder.code(text, setting="inpatient"))
+    assert "D72.9" in codes(coder.code("Disorder of white blood cells.", setting="inpatient"))
