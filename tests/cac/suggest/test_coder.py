@@ -406,3 +406,12 @@ def test_anatomy_alone_is_no_disorder_or_syndrome(coder, text, not_code):
     unless a "with" clause names a second condition (I11.0 for "hypertension with heart failure")."""
     assert not_code not in codes(coder.code(text, setting="inpatient"))
     assert "D72.9" in codes(coder.code("Disorder of white blood cells.", setting="inpatient"))
+
+
+def test_pregnancy_and_donor_named_in_passing_are_no_status_codes(coder):
+    """Z33.1 needs a documented current pregnancy incidental to the encounter, Z52.- a living donor
+    at the donation: a child's birth history or a transplant's donor is neither (lexicon_rules 'drop_terms')."""
+    r = coder.code("The patient received a renal transplant from a cadaveric donor. Pregnancy and delivery "
+                   "were normal.", setting="inpatient")
+    assert "Z52.9" not in codes(r) and "Z33.1" not in codes(r) and "Z94.0" in codes(r)
+    assert "Z33.1" in codes(coder.code("Pregnant state, incidental to this visit.", setting="outpatient"))
