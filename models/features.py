@@ -79,11 +79,18 @@ def _title_words(title: str) -> frozenset[str]:
     return frozenset(t for t in normalize(title) if t not in weak and not t.isdigit())
 
 
+@lru_cache(maxsize=4)
+def note_word_counts(text: str) -> dict[str, int]:
+    """:func:`cac.lexicon.normalize.word_counts` of a note (cached: the candidate features and the
+    guideline edits read the same note in turn; callers must not modify the result)."""
+    from cac.lexicon.normalize import word_counts
+
+    return word_counts(text)
+
+
 def note_words(text: str) -> frozenset[str]:
     """Canonical words of a note, for :func:`candidate_table`'s title features (once per note)."""
-    from cac.lexicon.normalize import word_set
-
-    return word_set(text)
+    return frozenset(note_word_counts(text))
 
 
 @lru_cache(maxsize=100_000)

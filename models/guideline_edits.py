@@ -44,12 +44,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from cac.lexicon.matcher import WITHOUT_CLAUSE
-from cac.lexicon.normalize import normalize, word_set
+from cac.lexicon.normalize import normalize, word_counts
 from cac.suggest import guidelines
 from cac.suggest.hits import Hit
 from cac.types import Excluded, Suggestion
 from models.base import label_of
-from models.features import KnowledgeInfo, SourceOutputs, _title_words, gated
+from models.features import KnowledgeInfo, SourceOutputs, _title_words, gated, note_word_counts
 
 #: Sections that hold the provider's diagnostic statement.
 STATEMENT_SECTIONS = frozenset({"diagnoses", "assessment", "assessment_and_plan", "impression", "postoperative_diagnosis"})
@@ -263,12 +263,10 @@ def hold_denied_qualifiers(labels: Sequence[str], proba: np.ndarray, kview: Mapp
                 asserting[i] = said
     if not asserting:
         return list(labels), proba, {}
-    rest, last = [], 0  # the note outside its "without" clauses: a word said there is not only denied
-    for m in clauses:
-        rest.append(text[last:m.start()])
-        last = m.end()
-    rest.append(text[last:])
-    elsewhere = word_set(" ".join(rest))
+    # a word the note says outside its "without" clauses is not only denied: more mentions in the
+    # whole note than inside the clauses
+    counts, inside = note_word_counts(text), word_counts(" ".join(m.group(0) for m in clauses))
+    elsewhere = {w for said in asserting.values() for w in said if counts.get(w, 0) > inside.get(w, 0)}
     held: dict[str, tuple[float, str]] = {}
     for i, said in asserting.items():
         only = sorted(said - elsewhere)

@@ -133,6 +133,30 @@ def normalize(text: str) -> list[str]:
     return [t for t, _, _ in normalize_tokens(raw_tokens(text))]
 
 
+def word_counts(text: str) -> dict[str, int]:
+    """How many times each word of :func:`word_set` occurs in ``text`` (a canonical word counts once per
+    token it comes from)."""
+    r = rules()
+    joiners = r.joiners
+    toks = [w.lower() for w in _TOKEN.findall(text)]
+    plain: dict[str, int] = {}
+    out: dict[str, int] = {}
+    i, n = 0, len(toks)
+    while i < n:
+        w = toks[i]
+        joined = _joined(w, toks[i + 1], joiners) if i + 1 < n else None
+        if joined is not None:
+            out[joined] = out.get(joined, 0) + 1
+            i += 2
+            continue
+        plain[w] = plain.get(w, 0) + 1
+        i += 1
+    for w, k in plain.items():
+        for c in canon_word(w):
+            out[c] = out.get(c, 0) + k
+    return out
+
+
 def word_set(text: str) -> frozenset[str]:
     """``frozenset(normalize(text))`` for a long text (a whole note): no offsets, and each distinct word
     is normalized once."""

@@ -42,3 +42,12 @@ def test_plurals_fold_except_words_that_only_look_plural():
     assert normalize("kidneys") == normalize("kidney") and normalize("hematomas") == normalize("hematoma")
     for word in ("pancreas", "uterus", "abscess"):
         assert normalize(word) == [word]
+
+
+def test_word_counts_count_the_words_of_word_set():
+    from cac.lexicon.normalize import word_counts, word_set
+
+    text = "Type 2 diabetes. Kidneys and kidney cysts; type 2 again, stage IV."
+    counts = word_counts(text)
+    assert frozenset(counts) == word_set(text)
+    assert counts["kidney"] == 2 and counts["type2"] == 2 and counts["stage4"] == 1
