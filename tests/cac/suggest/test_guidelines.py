@@ -1,3 +1,5 @@
+import pytest
+
 from cac.suggest import guidelines
 from cac.suggest.hits import Hit
 
@@ -84,6 +86,16 @@ def test_a_symptom_outside_chapter_r_can_be_integral(icd10cm):
     hits = {"H92.01": hit("H92.01"), "H66.001": hit("H66.001")}
     ex = guidelines.apply_integral_symptoms(hits)
     assert set(hits) == {"H66.001"} and ex[0].code == "H92.01" and ex[0].rule == "integral-symptom"
+
+
+@pytest.mark.parametrize(("other", "integral"), [
+    ("J18.9", True), ("A41.9", True), ("B99.9", True), ("B01.9", True),  # acute infections: fever is routine
+    ("B20", False), ("B18.2", False), ("B07.9", False), ("B96.20", False),  # HIV, chronic hepatitis C, warts,
+])                                                                          # an organism code: not routine
+def test_fever_is_integral_to_acute_infections_only(icd10cm, other, integral):
+    hits = {"R50.9": hit("R50.9"), other: hit(other)}
+    guidelines.apply_integral_symptoms(hits)
+    assert ("R50.9" not in hits) is integral
 
 
 def test_edema_is_integral_to_heart_failure_only(icd10cm):
