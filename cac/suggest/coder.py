@@ -39,7 +39,7 @@ from cac.suggest import guidelines
 from cac.suggest.hits import Hit
 from cac.suggest.procedure_link import procedure_hits, make_procedure_coder
 from cac.suggest.scoring import held_confidence, term_score
-from cac.suggest.values import value_hits
+from cac.suggest.values import apply_replacements, value_hits
 from cac.suggest.specificity import (SIDES, ChildrenIndex, Specificity, children_index, children_to_json, code_by_seventh,
                                      title_words)
 from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Setting
@@ -260,11 +260,13 @@ class Coder:
         log.info("coding document id=%s sha256=%s chars=%d", info.id, sha[:16], len(text))
         doc = self.nlp(text)
         hits, excluded = self._diagnoses(doc, cm, setting_v)
-        for h in value_hits(text, cm, lambda char: (r[0] if (r := section_record_at(doc, char)) else None), hits):
+        stated = value_hits(text, cm, lambda char: (r[0] if (r := section_record_at(doc, char)) else None), hits)
+        for h in stated:
             if h.code in hits:
                 hits[h.code].merge(h)
             else:
                 hits[h.code] = h
+        excluded += apply_replacements(hits, stated)
         excluded += guidelines.apply_poisoning_intent(hits, cm, text)
         excluded += guidelines.apply_combinations(hits, cm)
         guidelines.apply_companions(hits, cm)

@@ -1,9 +1,9 @@
-"""Codes read from what the note states: a value (body mass index Z68.-, weeks of gestation Z3A.-) or a
-long-term drug therapy (Z79.-).
+"""Codes read from what the note states: a value (body mass index Z68.-, weeks of gestation Z3A.-), a
+long-term drug therapy (Z79.-) or an allergy status (Z88.-, Z91.0-).
 
 The rules are package data (``resources/value_rules.json``): a regular expression, and either the code
 of each range of the value its first group captures, or one fixed code.  In a medication list section
-the drug name alone is enough (``list_pattern``).  A code not billable in the release in use is skipped;
+the drug name alone is enough (``list_pattern``; an allergy list for the allergy statuses).  A code not billable in the release in use is skipped;
 a statement in a family or social history section, after a family member in its sentence, or after a
 negation ("stopped warfarin") gives nothing.
 """
@@ -20,7 +20,7 @@ import orjson
 
 from cac.codesets.model import CodeSet
 from cac.suggest.hits import Hit
-from cac.types import Evidence
+from cac.types import Evidence, Excluded
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class ValueRule:
     list_pattern: re.Pattern[str] | None = None  # enough inside a medication list section
     keywords: tuple[str, ...] = ()  # lower-case substrings, one of which every match contains
     negated_before: re.Pattern[str] | None = None  # this rule's own negation words, beside the shared ones
+    list_sections: frozenset[str] = frozenset()  # where list_pattern is enough (default: medication sections)
+    replaces: tuple[str, ...] = ()  # codes (prefixes) a mention inside this rule's match no longer gives
 
     def may_match(self, lowered: str) -> bool:
         """False when the lower-cased note holds none of the rule's keywords (so neither pattern can match)."""
@@ -94,7 +96,26 @@ def value_rules() -> tuple[ValueRule, ...]:
         r.get("code"), re.compile(r["list_pattern"], re.IGNORECASE) if r.get("list_pattern") else None,
         tuple(k.lower() for k in r.get("keywords", ())),
         _negation(r["negated_before"]) if r.get("negated_before") else None,
+        frozenset(r.get("list_sections", ())), tuple(r.get("replaces", ())),
     ) for r in _raw()["rules"])
+
+
+def apply_replacements(hits: dict[str, Hit], found: Iterable[Hit]) -> list[Excluded]:
+    """Hits of a rule's ``replaces`` codes whose every mention lies inside what that rule read leave
+    ``hits`` ("allergic to penicillin": the status Z88.0, not T78.40XA, an allergic reaction now)."""
+    by_code = {r.code: r for r in value_rules() if r.code and r.replaces}
+    excluded: list[Excluded] = []
+    for h in found:
+        rule = by_code.get(h.code)
+        if rule is None:
+            continue
+        spans = [(e.start, e.end) for e in h.evidence]
+        for code in [c for c in hits if c.startswith(rule.replaces) and c != h.code]:
+            ev = hits[code].evidence
+            if ev and all(any(a <= e.start and e.end <= b for a, b in spans) for e in ev):
+                excluded.append(hits.pop(code).to_excluded(
+                    f"named in what rule {rule.id} reads as {h.code}", f"value:{rule.id}", h.code))
+    return excluded
 
 
 def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] | None = None,
@@ -137,11 +158,11 @@ def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] |
 def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None] | None,
              scope: _Scope) -> list[re.Match[str]]:
     found = list(rule.pattern.finditer(text))
-    if rule.list_pattern is not None and section_at is not None and scope.medication_sections:
+    sections = rule.list_sections or scope.medication_sections
+    if rule.list_pattern is not None and section_at is not None and sections:
         taken = [(m.start(), m.end()) for m in found]
         found += [m for m in rule.list_pattern.finditer(text)
-                  if section_at(m.start()) in scope.medication_sections
-                  and not any(a <= m.start() < b for a, b in taken)]
+                  if section_at(m.start()) in sections and not any(a <= m.start() < b for a, b in taken)]
     return found
 
 

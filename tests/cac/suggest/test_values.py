@@ -96,3 +96,34 @@ def test_a_past_coronary_bypass_gives_its_status_code(coder, text):
                                   "Her father is status post CABG."])
 def test_no_status_code_for_a_denied_current_or_anothers_bypass(coder, text):
     assert "Z95.1" not in codes(coder.code(text, setting="outpatient"))
+
+
+def test_every_fixed_code_is_billable(icd10cm):
+    for rule in value_rules():
+        if rule.code:
+            assert icd10cm.is_valid(rule.code), (rule.id, rule.code)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("She is allergic to codeine.", {"Z88.5"}),
+    ("History of allergy to procaine and streptomycin.", {"Z88.4", "Z88.1"}),
+    ("Severe allergy to peanuts.", {"Z91.010"}),
+    ("ALLERGIES: Penicillin (rash), sulfa drugs, latex.\nHPI: cough.", {"Z88.0", "Z88.2", "Z91.040"}),
+    ("Allergy to IV contrast.", {"Z91.041"}),
+])
+def test_an_allergy_history_gives_its_status_code_not_an_allergic_reaction(coder, text, expected):
+    c = codes(coder.code(text, setting="outpatient"))
+    assert expected <= c
+    assert not any(x.startswith(("T78.4", "Z91.89")) for x in c)
+
+
+@pytest.mark.parametrize("text", ["No known allergy to penicillin.", "Denies allergies to latex.",
+                                  "NKDA. Takes aspirin daily.", "Her mother is allergic to penicillin."])
+def test_no_allergy_status_when_denied_none_or_anothers(coder, text):
+    assert not any(x.startswith(("Z88", "Z91.0")) for x in codes(coder.code(text, setting="outpatient")))
+
+
+def test_an_allergic_reaction_now_stays_a_reaction(coder):
+    """Only mentions inside what an allergy-status rule read are replaced ('replaces')."""
+    r = coder.code("Allergic reaction to a bee sting this morning, treated with epinephrine.", setting="outpatient")
+    assert "Z91.030" not in codes(r) and not [e for e in r.excluded if e.rule.startswith("value:")]
