@@ -38,6 +38,28 @@ class ValueRule:
     negated_before: re.Pattern[str] | None = None  # this rule's own negation words, beside the shared ones
     list_sections: frozenset[str] = frozenset()  # where list_pattern is enough (default: medication sections)
     replaces: tuple[str, ...] = ()  # codes (prefixes) a mention inside this rule's match no longer gives
+    agents: tuple[tuple[re.Pattern[str], str], ...] = ()  # (agent, code): codes by what group 1 names
+
+    def codes(self) -> tuple[str, ...]:
+        """Every fixed code the rule can give."""
+        return tuple(code for _, code in self.agents) or ((self.code,) if self.code else ())
+
+    def readings(self, match: re.Match[str]) -> list[tuple[str | None, str, int]]:
+        """``(code, what was read, where the evidence ends)`` of each statement in a match: one, or with
+        ``agents`` one per agent named in group 1 (a list match of ``list_pattern`` is one agent)."""
+        if not self.agents:
+            code, read = self.code_for(match)
+            return [(code, read, match.end())]
+        if match.re is self.list_pattern:
+            start, segment = match.start(), match.group()
+        else:
+            start, segment = match.start(1), match.group(1)
+        out = []
+        for agent, code in self.agents:
+            for m in agent.finditer(segment):
+                out.append((code, m.group(), start + m.end()))
+                break  # one reading per code and match
+        return out
 
     def may_match(self, lowered: str) -> bool:
         """False when the lower-cased note holds none of the rule's keywords (so neither pattern can match)."""
@@ -97,13 +119,14 @@ def value_rules() -> tuple[ValueRule, ...]:
         tuple(k.lower() for k in r.get("keywords", ())),
         _negation(r["negated_before"]) if r.get("negated_before") else None,
         frozenset(r.get("list_sections", ())), tuple(r.get("replaces", ())),
+        tuple((re.compile(rf"\b(?:{alt})\b", re.IGNORECASE), str(code)) for alt, code in r.get("agents", ())),
     ) for r in _raw()["rules"])
 
 
 def apply_replacements(hits: dict[str, Hit], found: Iterable[Hit]) -> list[Excluded]:
     """Hits of a rule's ``replaces`` codes whose every mention lies inside what that rule read leave
     ``hits`` ("allergic to penicillin": the status Z88.0, not T78.40XA, an allergic reaction now)."""
-    by_code = {r.code: r for r in value_rules() if r.code and r.replaces}
+    by_code = {code: r for r in value_rules() if r.replaces for code in r.codes()}
     excluded: list[Excluded] = []
     for h in found:
         rule = by_code.get(h.code)
@@ -133,37 +156,63 @@ def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] |
         if rule.unless_any and any(c.startswith(rule.unless_any) for c in found):
             continue
         factor = 1.0 if not rule.requires_any or any(c.startswith(rule.requires_any) for c in found) else 0.5
-        for m in _matches(rule, text, section_at, scope):
-            code, read = rule.code_for(m)
-            if code is None or not cm.is_valid(code):
+        for m in _matches(rule, text, section_at, scope, lowered):
+            readings = [r for r in rule.readings(m) if r[0] is not None and cm.is_valid(r[0])]
+            if not readings:
                 continue
             section = section_at(m.start()) if section_at is not None else None
             before = text[max(0, m.start() - 40):m.start()]
             if (section in scope.skip_sections or _said_of_another_person(text, m.start(), scope.other_person)
                     or scope.negated.search(before) or (rule.negated_before and rule.negated_before.search(before))):
                 continue
-            ev = Evidence(m.start(), m.end(), text[m.start():m.end()], section)
-            if code in out:
-                if len(out[code].evidence) < 3:
-                    out[code].evidence.append(ev)
-                continue
-            why = f"{rule.reason}: {read} -> {code} (rule {rule.id})"
-            if factor < 1.0:
-                why += "; no associated diagnosis found, so only a candidate"
-            out[code] = Hit(code=code, system="ICD-10-CM", title=cm[code].title, score=rule.score * factor,
-                            evidence=[ev], rationale=[why], matched=code)
+            for code, read, end in readings:
+                ev = Evidence(m.start(), end, text[m.start():end], section)
+                if code in out:
+                    if len(out[code].evidence) < 3:
+                        out[code].evidence.append(ev)
+                    continue
+                why = f"{rule.reason}: {read} -> {code} (rule {rule.id})"
+                if factor < 1.0:
+                    why += "; no associated diagnosis found, so only a candidate"
+                out[code] = Hit(code=code, system="ICD-10-CM", title=cm[code].title, score=rule.score * factor,
+                                evidence=[ev], rationale=[why], matched=code)
     return list(out.values())
 
 
+#: How far after its header (a keyword of the rule) a rule's own list section is read.
+LIST_WINDOW = 1000
+
+
 def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None] | None,
-             scope: _Scope) -> list[re.Match[str]]:
+             scope: _Scope, lowered: str | None = None) -> list[re.Match[str]]:
     found = list(rule.pattern.finditer(text))
     sections = rule.list_sections or scope.medication_sections
-    if rule.list_pattern is not None and section_at is not None and sections:
-        taken = [(m.start(), m.end()) for m in found]
-        found += [m for m in rule.list_pattern.finditer(text)
-                  if section_at(m.start()) in sections and not any(a <= m.start() < b for a, b in taken)]
+    if rule.list_pattern is None or section_at is None or not sections:
+        return found
+    taken = [(m.start(), m.end()) for m in found]
+    if rule.list_sections and rule.keywords:
+        # the rule's own sections are headed by one of its keywords ("Allergies:"): read the text after
+        # each keyword only, not the whole note, with the long list of agents
+        low = text.lower() if lowered is None else lowered
+        starts = sorted({i for k in rule.keywords for i in _find_all(low, k)})
+        windows, end = [], -1
+        for i in starts:
+            if i >= end:
+                windows.append((i, min(len(text), i + LIST_WINDOW)))
+            end = max(end, i + LIST_WINDOW)
+            windows[-1] = (windows[-1][0], min(len(text), end))
+        listed = (m for a, b in windows for m in rule.list_pattern.finditer(text, a, b))
+    else:
+        listed = rule.list_pattern.finditer(text)
+    found += [m for m in listed if section_at(m.start()) in sections and not any(a <= m.start() < b for a, b in taken)]
     return found
+
+
+def _find_all(text: str, word: str) -> Iterable[int]:
+    i = text.find(word)
+    while i >= 0:
+        yield i
+        i = text.find(word, i + 1)
 
 
 def _said_of_another_person(text: str, start: int, words: re.Pattern[str]) -> bool:

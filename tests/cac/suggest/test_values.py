@@ -68,9 +68,17 @@ def test_insulin_status_is_not_coded_with_type_1_diabetes(coder):
 
 
 def test_every_rule_names_keywords_its_patterns_contain():
+    import json
+    from importlib import resources
+
+    headers = json.loads((resources.files("cac.pipeline") / "resources" / "section_headers.json").read_text())["sections"]
     for rule in value_rules():
         assert rule.keywords, rule.id
-        sources = [rule.pattern.pattern.lower()] + ([rule.list_pattern.pattern.lower()] if rule.list_pattern else [])
+        sources = [rule.pattern.pattern.lower()]
+        if rule.list_pattern and not rule.list_sections:
+            sources.append(rule.list_pattern.pattern.lower())
+        for section in rule.list_sections:  # a list match lies under one of the section's headers
+            sources += [h.lower() for h in headers[section]]
         for src in sources:
             assert any(k in src for k in rule.keywords), (rule.id, src)
 
@@ -100,8 +108,9 @@ def test_no_status_code_for_a_denied_current_or_anothers_bypass(coder, text):
 
 def test_every_fixed_code_is_billable(icd10cm):
     for rule in value_rules():
-        if rule.code:
-            assert icd10cm.is_valid(rule.code), (rule.id, rule.code)
+        for code in rule.codes():
+            assert icd10cm.is_valid(code), (rule.id, code)
+    assert "Z88.0" in next(r for r in value_rules() if r.id == "allergy-status").codes()
 
 
 @pytest.mark.parametrize(("text", "expected"), [
