@@ -41,6 +41,12 @@ def lexicon_rules() -> dict:
 
 
 @lru_cache(maxsize=1)
+def _required_by_source() -> dict[str, frozenset[str]]:
+    """``source -> weak words its terms keep required`` (lexicon rules ``required_by_source``)."""
+    return {k: frozenset(v) for k, v in lexicon_rules().get("required_by_source", {}).items()}
+
+
+@lru_cache(maxsize=1)
 def supplement_terms() -> dict[str, str]:
     data = orjson.loads((resources.files("cac.lexicon") / "resources" / "index_supplement.json").read_bytes())
     return data["terms"]
@@ -105,7 +111,7 @@ def make_term(text: str, code: str, source: str) -> Term | None:
         return None  # "HER2+" -> {2}: nothing to anchor on
     if _ambiguous_acronym(text.strip(), toks):
         return None  # "PRES" -> {pre}, "PIN" -> {pin}: the abbreviation table handles acronyms in context
-    weak = rules().weak - frozenset(lexicon_rules().get("required_by_source", {}).get(source, ()))
+    weak = rules().weak - _required_by_source().get(source, frozenset())
     strong = [t for t in toks if t not in weak]
     if len(strong) >= 2:
         return Term(tuple(strong), tuple(t for t in toks if t in weak), code, source, text)

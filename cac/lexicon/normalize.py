@@ -134,8 +134,8 @@ def normalize(text: str) -> list[str]:
 
 
 def word_counts(text: str) -> dict[str, int]:
-    """How many times each word of :func:`word_set` occurs in ``text`` (a canonical word counts once per
-    token it comes from)."""
+    """How many times each canonical word of ``text`` occurs (a canonical word counts once per token it
+    comes from; each distinct word is normalized once)."""
     r = rules()
     joiners = r.joiners
     toks = [w.lower() for w in _TOKEN.findall(text)]
@@ -159,25 +159,8 @@ def word_counts(text: str) -> dict[str, int]:
 
 def word_set(text: str) -> frozenset[str]:
     """``frozenset(normalize(text))`` for a long text (a whole note): no offsets, and each distinct word
-    is normalized once."""
-    r = rules()
-    joiners = r.joiners
-    toks = [w.lower() for w in _TOKEN.findall(text)]
-    plain: set[str] = set()
-    out: set[str] = set()
-    i, n = 0, len(toks)
-    while i < n:
-        w = toks[i]
-        joined = _joined(w, toks[i + 1], joiners) if i + 1 < n else None
-        if joined is not None:
-            out.add(joined)
-            i += 2
-            continue
-        plain.add(w)
-        i += 1
-    for w in plain:
-        out.update(canon_word(w))
-    return frozenset(out)
+    is normalized once (the words of :func:`word_counts`)."""
+    return frozenset(word_counts(text))
 
 
 _NOT_MODIFIERS = ("without", "with ", "not ", "except", "no ", "excluding", "due to", "in ", "of ")

@@ -2,10 +2,11 @@
 long-term drug therapy (Z79.-) or an allergy status (Z88.-, Z91.0-).
 
 The rules are package data (``resources/value_rules.json``): a regular expression, and either the code
-of each range of the value its first group captures, or one fixed code.  In a medication list section
-the drug name alone is enough (``list_pattern``; an allergy list for the allergy statuses).  A code not billable in the release in use is skipped;
-a statement in a family or social history section, after a family member in its sentence, or after a
-negation ("stopped warfarin") gives nothing.
+of each range of the value its first group captures, one fixed code, or a code per agent its first
+group names.  In a medication list section the drug name alone is enough (``list_pattern``; in an
+allergies list, the agent).  A code not billable in the release in use is skipped; a statement in a
+family or social history section, after a family member in its sentence, or after a negation
+("stopped warfarin") gives nothing.
 """
 
 from __future__ import annotations
@@ -194,13 +195,12 @@ def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None]
         # the rule's own sections are headed by one of its keywords ("Allergies:"): read the text after
         # each keyword only, not the whole note, with the long list of agents
         low = text.lower() if lowered is None else lowered
-        starts = sorted({i for k in rule.keywords for i in _find_all(low, k)})
-        windows, end = [], -1
-        for i in starts:
-            if i >= end:
-                windows.append((i, min(len(text), i + LIST_WINDOW)))
-            end = max(end, i + LIST_WINDOW)
-            windows[-1] = (windows[-1][0], min(len(text), end))
+        windows: list[list[int]] = []  # [start, end) after each keyword, overlapping ones merged
+        for i in sorted({i for k in rule.keywords for i in _find_all(low, k)}):
+            if windows and i <= windows[-1][1]:
+                windows[-1][1] = min(len(text), i + LIST_WINDOW)
+            else:
+                windows.append([i, min(len(text), i + LIST_WINDOW)])
         listed = (m for a, b in windows for m in rule.list_pattern.finditer(text, a, b))
     else:
         listed = rule.list_pattern.finditer(text)
