@@ -415,3 +415,13 @@ def test_pregnancy_and_donor_named_in_passing_are_no_status_codes(coder):
                    "were normal.", setting="inpatient")
     assert "Z52.9" not in codes(r) and "Z33.1" not in codes(r) and "Z94.0" in codes(r)
     assert "Z33.1" in codes(coder.code("Pregnant state, incidental to this visit.", setting="outpatient"))
+
+
+@pytest.mark.parametrize(("text", "code", "not_code"), [
+    ("Active smoker.", "F17.200", "F17.210"),  # Smoker - see Dependence, drug, nicotine: F17.200
+    ("Smoker of 20 cigarettes a day.", "F17.210", "F17.200"),  # cigarettes F17.210
+    ("He smokes one pack per day.", "F17.210", "F17.200"),
+])
+def test_nicotine_dependence_names_cigarettes_only_when_the_note_does(coder, text, code, not_code):
+    c = codes(coder.code(text, setting="outpatient"))
+    assert code in c and not_code not in c
