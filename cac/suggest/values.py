@@ -124,10 +124,16 @@ def value_rules() -> tuple[ValueRule, ...]:
     ) for r in _raw()["rules"])
 
 
+@lru_cache(maxsize=1)
+def _replacing_rules() -> dict[str, ValueRule]:
+    """``code -> rule`` for the codes of the rules with ``replaces`` (built once, not per note)."""
+    return {code: r for r in value_rules() if r.replaces for code in r.codes()}
+
+
 def apply_replacements(hits: dict[str, Hit], found: Iterable[Hit]) -> list[Excluded]:
     """Hits of a rule's ``replaces`` codes whose every mention lies inside what that rule read leave
     ``hits`` ("allergic to penicillin": the status Z88.0, not T78.40XA, an allergic reaction now)."""
-    by_code = {code: r for r in value_rules() if r.replaces for code in r.codes()}
+    by_code = _replacing_rules()
     excluded: list[Excluded] = []
     for h in found:
         rule = by_code.get(h.code)
@@ -185,7 +191,7 @@ LIST_WINDOW = 1000
 
 
 def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None] | None,
-             scope: _Scope, lowered: str | None = None) -> list[re.Match[str]]:
+             scope: _Scope, lowered: str) -> list[re.Match[str]]:
     found = list(rule.pattern.finditer(text))
     sections = rule.list_sections or scope.medication_sections
     if rule.list_pattern is None or section_at is None or not sections:
@@ -194,9 +200,8 @@ def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None]
     if rule.list_sections and rule.keywords:
         # the rule's own sections are headed by one of its keywords ("Allergies:"): read the text after
         # each keyword only, not the whole note, with the long list of agents
-        low = text.lower() if lowered is None else lowered
         windows: list[list[int]] = []  # [start, end) after each keyword, overlapping ones merged
-        for i in sorted({i for k in rule.keywords for i in _find_all(low, k)}):
+        for i in sorted({i for k in rule.keywords for i in _find_all(lowered, k)}):
             if windows and i <= windows[-1][1]:
                 windows[-1][1] = min(len(text), i + LIST_WINDOW)
             else:
