@@ -8,7 +8,9 @@ Every span in ``doc.spans[spans_key]`` (``"ents"``: ``doc.ents``) gets
 Triggers, terminators and pseudo-triggers come from
 ``resources/context_rules.json``; literals, and token patterns made only of
 literal tokens (expanded at load time), are matched with one ``PhraseMatcher`` on
-lower-cased tokens; other token patterns fall back to a (slower) ``Matcher``.
+lower-cased tokens; literal patterns with ``*`` or ``+`` are walked from their
+first word (:mod:`cac.pipeline.token_patterns`); any other token pattern falls
+back to a (slower) spaCy ``Matcher``.
 Only sentences holding a mention get scopes computed.  Overlapping matches
 keep the longest (ties: pseudo, then terminator), so a pseudo-trigger such as
 "no increase" or "not ruled out" silences the trigger inside it.  A trigger's
@@ -33,6 +35,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 
+from cac.pipeline.token_patterns import LiteralPatternMatcher, literal_steps
 from cac.pipeline.extensions import (
     CONTEXT_ATTR,
     CONTEXT_FLAGS,
@@ -123,6 +126,7 @@ class ContextComponent:
             raise rule_error(label, "'rules' must be a non-empty list")
         phrase = PhraseMatcher(self.nlp.vocab, attr="LOWER")
         exact = PhraseMatcher(self.nlp.vocab, attr="ORTH")
+        literal = LiteralPatternMatcher(self.nlp.vocab)
         matcher = Matcher(self.nlp.vocab)
         by_key: dict[int, ContextRule] = {}
         for i, item in enumerate(items):
@@ -138,6 +142,10 @@ class ContextComponent:
                 target = phrase if attr == "LOWER" else exact
                 target.add(key, [Doc(self.nlp.vocab, words=words) for words in word_lists])
                 continue
+            if all(literal_steps(p, self.nlp.vocab) for p in pattern):
+                for p in pattern:
+                    literal.add(key, p)
+                continue
             try:
                 matcher.add(key, _expand_first_token(pattern))
             except (MatchPatternError, ValueError, TypeError, KeyError, re.error) as err:
@@ -146,7 +154,7 @@ class ContextComponent:
         self.categories = categories
         self.section_defaults = {k: tuple(v) for k, v in defaults.items()}
         self._by_key = by_key
-        self._matchers = [m for m in (phrase, exact, matcher) if len(m)]
+        self._matchers = [m for m in (phrase, exact, literal, matcher) if len(m)]
 
     @staticmethod
     def _parse_categories(value: Any, label: str) -> dict[str, dict[str, Any]]:
