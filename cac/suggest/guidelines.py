@@ -186,6 +186,9 @@ def apply_integral_symptoms(hits: dict[str, Hit]) -> list[Excluded]:
     return excluded
 
 
+_WITHOUT = re.compile(r"\bwithout\b", re.IGNORECASE)
+
+
 def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     """Resolve each Excludes1 pair among the hits.
 
@@ -193,7 +196,9 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     condition is coded to B, so B is kept, unless B is much less confident than A
     (``excludes1_named_min_ratio``: a weak reading does not displace a strong one).  When the notes
     exclude each other (type 1 and type 2 diabetes), or B is that weak, the more confident code is
-    kept (on a tie, a specific one over one whose title says "unspecified")."""
+    kept (on a tie, a specific one over one whose title says "unspecified"), except that when A's note
+    names B for the case *without* A's condition ("Fever: Excludes1 chills without fever (R68.83)"),
+    A is kept: both documented, the condition is present."""
     by_letter: dict[str, list[str]] = {}  # a range never crosses a chapter letter
     for code in hits:
         by_letter.setdefault(code[:1], []).append(code)
@@ -204,6 +209,7 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     if not pairs:
         return []
     named = {(a, b) for a, b, _ in pairs}
+    notes = {(a, b): note for a, b, note in pairs}
 
     def strength(code: str) -> tuple[float, bool]:
         entry = cs.get(code)
@@ -212,6 +218,13 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     ratio = float(guideline_rules().get("excludes1_named_min_ratio", 0.0))
     decisions = []  # (winner, loser, note)
     for a, b, note in pairs:
+        if (b, a) in named:
+            # R50.9 Fever: "Excludes1 chills without fever (R68.83)"; R68.83 Chills: "chills with fever
+            # (R50.9)": the code a note names for the case *without* its own condition cannot stand beside it
+            here, there = bool(_WITHOUT.search(note)), bool(_WITHOUT.search(notes[(b, a)]))
+            if here != there:
+                decisions.append((a, b, note) if here else (b, a, note))
+                continue
         mutual_or_weak = (b, a) in named or hits[b].score < ratio * hits[a].score
         if mutual_or_weak and strength(a) >= strength(b):
             decisions.append((a, b, note))

@@ -105,3 +105,12 @@ def test_edema_is_integral_to_heart_failure_only(icd10cm):
     hits = {"R60.0": hit("R60.0"), "L03.116": hit("L03.116")}
     guidelines.apply_integral_symptoms(hits)
     assert set(hits) == {"R60.0", "L03.116"}
+
+
+def test_excludes1_note_naming_a_code_for_the_case_without_keeps_the_condition(icd10cm):
+    # R50 Fever: "Excludes1 chills without fever (R68.83)"; R68.83 Chills: "Excludes1 chills with fever (R50.9)".
+    # Fever and chills both documented: chills with fever is R50.9, whichever reading is more confident
+    for fever, chills in ((0.9, 0.6), (0.6, 0.9), (0.8, 0.8)):
+        hits = {"R50.9": hit("R50.9", fever), "R68.83": hit("R68.83", chills)}
+        ex = guidelines.apply_excludes1(hits, icd10cm)
+        assert set(hits) == {"R50.9"} and ex[0].code == "R68.83" and ex[0].replaced_by == "R50.9"
