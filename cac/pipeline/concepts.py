@@ -150,9 +150,14 @@ _LIST_SEPARATORS = re.compile(r"[,;]")
 
 
 @lru_cache(maxsize=1)
-def _segment_breaks() -> tuple[re.Pattern[str], ...]:
-    """The lexicon rules' ``segment_breaks``: phrases no term spans (hard breaks)."""
-    return tuple(re.compile(p, re.IGNORECASE) for p in lexicon_rules().get("segment_breaks", ()))
+def _segment_breaks() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The lexicon rules' ``segment_breaks``: phrases no term spans (hard breaks), each with the lower-case
+    literal its matches contain (``""``: none named), so a note without it skips the expression."""
+    out = []
+    for entry in lexicon_rules().get("segment_breaks", ()):
+        pattern, requires = (entry, "") if isinstance(entry, str) else (entry["pattern"], entry.get("requires", ""))
+        out.append((re.compile(pattern, re.IGNORECASE), requires.lower()))
+    return tuple(out)
 
 
 def _list_segments(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> list[list[int]]:
@@ -160,8 +165,15 @@ def _list_segments(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> li
     :data:`HARD_BREAK` times how many ``segment_breaks`` do ("lung cancer | with metastases to the brain":
     no term spans those)."""
     seps = [m.start() for m in _LIST_SEPARATORS.finditer(text)]
-    breaks = sorted((m.start("at") if "at" in p.groupindex else m.start()) - 1  # just before the word
-                    for p in _segment_breaks() for m in p.finditer(text))
+    lower = None
+    breaks = []
+    for p, requires in _segment_breaks():
+        if requires:
+            lower = text.lower() if lower is None else lower
+            if requires not in lower:
+                continue
+        breaks += [(m.start("at") if "at" in p.groupindex else m.start()) - 1 for m in p.finditer(text)]  # before
+    breaks.sort()
     if not breaks:
         return [[bisect_left(seps, start) for _, start, _ in toks] for toks in sent_toks]
     return [[bisect_left(seps, start) + HARD_BREAK * bisect_left(breaks, start) for _, start, _ in toks]
