@@ -117,4 +117,3 @@ def test_pipe_matches_call(nlp) -> None:
     piped = [[(s.name, s.start_char) for s in d._.sections] for d in nlp.pipe(texts)]
     called = [[(s.name, s.start_char) for s in nlp(t)._.sections] for t in texts]
     assert piped == called
-
