@@ -117,3 +117,14 @@ def test_pipe_matches_call(nlp) -> None:
     piped = [[(s.name, s.start_char) for s in d._.sections] for d in nlp.pipe(texts)]
     called = [[(s.name, s.start_char) for s in nlp(t)._.sections] for t in texts]
     assert piped == called
+
+
+def test_only_the_lexeme_attributes_cac_reads_are_computed() -> None:
+    nlp = build_pipeline()
+    doc = nlp("Zyxquorb HTN, 42 mg.")  # words new to the vocabulary
+    assert [t.lower_ for t in doc][:2] == ["zyxquorb", "htn"]
+    assert not doc[3].like_num  # not computed
+    full = build_pipeline(lexeme_attrs=None)
+    assert full("Qwertzuiopx 42")[1].like_num
+    with pytest.raises(ValueError):
+        build_pipeline(lexeme_attrs=("NOT_AN_ATTR",))
