@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import lru_cache
-from itertools import repeat
+from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,6 +31,7 @@ _SENTENCE = re.compile(r"[^\n.!?;]+[.!?;]?")
 
 
 _TOKEN = re.compile(r"(?u)\b\w[\w\-]*\b")  # the word vectoriser's token_pattern
+_TOKEN_SPLIT = re.compile(r"(?u)(\b\w[\w\-]*\b)")  # the same, captured: re.split keeps the tokens
 
 
 #: New words in one call from which their character n-grams are looked up as arrays.
@@ -82,8 +83,11 @@ def _note_tokens(text: str) -> tuple[list[str], np.ndarray]:
     """A note's lower-cased ``_TOKEN`` tokens and their ``(start, end)`` offsets in the lower-cased text
     (cached: the linear and neighbour models and the sentence evidence read the same note in turn;
     callers must not modify the results)."""
-    found = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text.lower())]
-    return [t for t, _, _ in found], np.asarray([(a, b) for _, a, b in found], dtype=np.int64).reshape(-1, 2)
+    parts = _TOKEN_SPLIT.split(text.lower())  # separator, token, separator, ...: offsets are running lengths
+    tokens = parts[1::2]
+    ends = np.fromiter(accumulate(map(len, parts)), dtype=np.int64, count=len(parts))[1::2]
+    starts = ends - np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    return tokens, np.stack([starts, ends], axis=1)
 
 
 @lru_cache(maxsize=4)

@@ -166,3 +166,13 @@ def test_fits_in_parallel_are_reproducible() -> None:
     a, b = fit(), fit()
     assert (a.coef_ != b.coef_).nnz == 0 and np.array_equal(a.intercept_, b.intercept_)
     assert np.array_equal(a.calibration_, b.calibration_)
+
+
+@pytest.mark.parametrize("text", ["", "a", "--x-y--", "Ünïcödé wörds-here 12 a_b, İstanbul", "Fever.  No cough;\nHTN x2"])
+def test_note_tokens_are_the_token_pattern_matches(text: str) -> None:
+    from models.linear import _TOKEN, _note_tokens
+
+    tokens, offsets = _note_tokens(text)
+    found = list(_TOKEN.finditer(text.lower()))
+    assert tokens == [m.group() for m in found]
+    assert offsets.tolist() == [list(m.span()) for m in found]
