@@ -412,6 +412,9 @@ class Coder:
             return None, hit.to_excluded(f"negated ({why}): negative findings are not coded", "context:negated")
         if m.hypothetical:
             return None, hit.to_excluded(f"hypothetical/conditional ({why})", "context:hypothetical")
+        if (m.family or m.experiencer == "family") and guidelines.is_family_history_code(hit.code):
+            hit.rationale.append(f"family history statement ({why})")  # "family history of diabetes": Z83.3
+            return hit, None
         if m.family or m.experiencer == "family":
             z_hit = self._history_hit(hit, guidelines.family_history_code(hit.code), 0.9, f"family history ({why})", cm)
             if z_hit is None:
@@ -440,17 +443,3 @@ class Coder:
                 f"uncertain diagnosis ({why}) in outpatient setting: code the signs/symptoms (guideline IV.H)",
                 "context:uncertain-outpatient")
         return hit, None
-        if m.historical:
-            z_hit = self._history_hit(hit, guidelines.personal_history_code(hit.code), 0.85,
-                                      f"personal history ({why})", cm)
-            return z_hit or hit.to_excluded(f"historical condition ({why})", "context:historical")
-        if m.uncertain:
-            if setting == Setting.INPATIENT.value:
-                hit.score *= UNCERTAIN_INPATIENT_FACTOR
-                hit.uncertain = True
-                hit.rationale.append(f"uncertain ({why}) coded as established: inpatient (guideline II.H)")
-                return hit
-            return hit.to_excluded(
-                f"uncertain diagnosis ({why}) in outpatient setting: code the signs/symptoms (guideline IV.H)",
-                "context:uncertain-outpatient")
-        return hit

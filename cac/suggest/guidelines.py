@@ -47,6 +47,17 @@ def family_history_code(code: str) -> str | None:
     return _by_prefix(guideline_rules()["family_history"], code) or None
 
 
+@lru_cache(maxsize=1)
+def _family_history_categories() -> frozenset[str]:
+    return frozenset(z[:3] for z in guideline_rules()["family_history"].values() if z)
+
+
+def is_family_history_code(code: str) -> bool:
+    """Whether ``code`` is itself a family history code (a category the ``family_history`` table gives:
+    Z80-Z84), which a family member's mention documents rather than excludes."""
+    return code[:3] in _family_history_categories()
+
+
 def personal_history_code(code: str) -> str | None:
     """Z85-Z87 (or status) code for a condition the patient had before."""
     return _by_prefix(guideline_rules()["personal_history"], code)

@@ -82,6 +82,8 @@ def test_no_history_of_is_negation_not_history(context_of) -> None:
         ("CT without intravenous contrast was performed in the follow-up of her bladder neoplasm.", "bladder neoplasm"),
         ("CT of the head without contrast showed a subdural hematoma.", "subdural hematoma"),  # pseudo: contrast
         ("She was managed without adequate pain relief.", "pain"),  # pseudo: relief
+        ("With no improvement and persistent drainage associated with fever, he was reoperated.", "fever"),
+        ("Urinalysis showed glycosuria, microhematuria and negative nitrites.", "microhematuria"),  # "and negative"
     ],
 )
 def test_not_negated(context_of, text: str, target: str) -> None:
@@ -221,6 +223,8 @@ def test_family(context_of, text: str, target: str) -> None:
         # family scope ends where the patient's own history starts
         ("No family history of interest, personal history of nocturnal enuresis.", "nocturnal enuresis"),
         ("No family history of interest and past medical history of maxillary sinusitis.", "maxillary sinusitis"),
+        # the patient's presentation ends a family history named before it in the sentence
+        ("A woman with a family history of Crohn's disease presented with abdominal pain.", "abdominal pain"),
     ],
 )
 def test_not_family(context_of, text: str, target: str) -> None:

@@ -40,6 +40,15 @@ def test_family_history_gives_z80_not_the_disease(coder):
     assert ex and all(e.rule == "context:family" and e.replaced_by == "Z80.3" for e in ex)
 
 
+def test_a_family_history_code_named_beside_a_relative_is_kept(coder):
+    # the Z code is what a relative's mention documents: the family context does not exclude it
+    r = coder.code("Family history included a diabetic grandfather.", setting="outpatient")
+    assert "Z83.3" in codes(r)
+    assert not any(e.code == "Z83.3" for e in r.excluded)
+    r = coder.code("No family history of diabetes.", setting="outpatient")
+    assert "Z83.3" not in codes(r)
+
+
 def test_personal_history_gives_z85(coder):
     r = coder.code("History of prostate cancer, status post prostatectomy in 2015.", setting="outpatient")
     assert "Z85.46" in codes(r)
