@@ -114,3 +114,13 @@ def test_excludes1_note_naming_a_code_for_the_case_without_keeps_the_condition(i
         hits = {"R50.9": hit("R50.9", fever), "R68.83": hit("R68.83", chills)}
         ex = guidelines.apply_excludes1(hits, icd10cm)
         assert set(hits) == {"R50.9"} and ex[0].code == "R68.83" and ex[0].replaced_by == "R50.9"
+
+
+def test_cystitis_with_hematuria_is_one_code(icd10cm):
+    hits = {"N30.00": hit("N30.00"), "R31.9": hit("R31.9", 0.7)}
+    ex = guidelines.apply_combinations(hits, icd10cm)
+    assert set(hits) == {"N30.01"}
+    assert {e.code for e in ex} == {"N30.00", "R31.9"} and all(e.replaced_by == "N30.01" for e in ex)
+    hits = {"N30.90": hit("N30.90")}  # no hematuria documented: the cystitis code stands
+    guidelines.apply_combinations(hits, icd10cm)
+    assert set(hits) == {"N30.90"}
