@@ -37,6 +37,8 @@ def flags(span) -> set[str]:
         ("Denied any nausea or vomiting.", ("nausea", "vomiting")),
         ("No relevant history of headache or vomiting.", ("headache", "vomiting")),  # a history of something
         ("The patient has not had fever.", ("fever",)),
+        ("Hepatitis B and C serologies negative.", ("Hepatitis B",)),  # the tested agents, before the test
+        ("Negative serology for HIV and syphilis.", ("HIV", "syphilis")),
     ],
 )
 def test_negation(context_of, text: str, targets: tuple[str, ...]) -> None:

@@ -49,6 +49,12 @@ def test_a_family_history_code_named_beside_a_relative_is_kept(coder):
     assert "Z83.3" not in codes(r)
 
 
+def test_aids_is_the_upper_case_acronym_not_hearing_aids(coder):
+    assert "B20" in codes(coder.code("Patient with AIDS on antiretroviral therapy.", setting="outpatient"))
+    r = coder.code("She uses hearing aids and walking aids.", setting="outpatient")
+    assert "B20" not in codes(r) and "B20" not in {c.code for c in r.candidates}
+
+
 def test_personal_history_gives_z85(coder):
     r = coder.code("History of prostate cancer, status post prostatectomy in 2015.", setting="outpatient")
     assert "Z85.46" in codes(r)
