@@ -31,7 +31,7 @@ def flags(span) -> set[str]:
         ("Pleural effusion was not seen on the film.", ("Pleural effusion",)),
         ("Metastases were not detected.", ("Metastases",)),
         ("Myocardial infarction ruled out.", ("Myocardial infarction",)),
-        ("Blood cultures negative.", ("Blood cultures",)),
+        ("Cultures negative for MRSA.", ("MRSA",)),
         ("He does not have diabetes.", ("diabetes",)),
         ("No history of stroke.", ("stroke",)),
         ("Denied any nausea or vomiting.", ("nausea", "vomiting")),
@@ -86,6 +86,8 @@ def test_no_history_of_is_negation_not_history(context_of) -> None:
         ("She was managed without adequate pain relief.", "pain"),  # pseudo: relief
         ("With no improvement and persistent drainage associated with fever, he was reoperated.", "fever"),
         ("Urinalysis showed glycosuria, microhematuria and negative nitrites.", "microhematuria"),  # "and negative"
+        ("Pneumonia, blood cultures negative.", "Pneumonia"),  # a culture's result is about the specimen
+        ("HIV positive, hepatitis C serology negative.", "HIV"),  # the serology's scope is its agents only
     ],
 )
 def test_not_negated(context_of, text: str, target: str) -> None:
