@@ -136,3 +136,22 @@ def test_an_allergic_reaction_now_stays_a_reaction(coder):
     """Only mentions inside what an allergy-status rule read are replaced ('replaces')."""
     r = coder.code("Allergic reaction to a bee sting this morning, treated with epinephrine.", setting="outpatient")
     assert "Z91.030" not in codes(r) and not [e for e in r.excluded if e.rule.startswith("value:")]
+
+
+@pytest.mark.parametrize("text", ["Rheumatoid arthritis under chronic corticosteroid treatment.",
+                                  "Corticosteroid-dependent COPD.", "She is on prednisone 5 mg daily."])
+def test_long_term_systemic_steroids_give_z79_52(coder, text):
+    assert "Z79.52" in codes(coder.code(text, setting="outpatient"))
+
+
+@pytest.mark.parametrize("text", ["Corticosteroid therapy was started at 1 mg/kg/day.",
+                                  "Treated with intravenous corticosteroid boluses.", "On inhaled steroids for asthma.",
+                                  "He stopped prednisone last year.", "No adverse effects on corticoid treatment."])
+def test_a_course_started_here_or_inhaled_steroids_are_no_long_term_systemic_use(coder, text):
+    r = coder.code(text, setting="outpatient")
+    assert "Z79.52" not in codes(r) and "Z79.52" not in {c.code for c in r.candidates if c.confidence >= 0.5}
+
+
+def test_a_bare_allergy_mention_is_no_allergic_reaction_encounter(coder):
+    assert "T78.40XA" not in codes(coder.code("History of allergies.", setting="outpatient"))
+    assert "T78.40XA" in codes(coder.code("Allergic reaction to contrast.", setting="outpatient"))
