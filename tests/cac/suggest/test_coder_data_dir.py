@@ -61,3 +61,10 @@ def test_no_pcs_when_no_release_covers_the_date(data_coder):
 
 def test_neoplasm_table_terms_reach_the_lexicon(data_coder):
     assert any(t.source == "neoplasm" for t in data_coder.lexicon.terms)
+
+
+def test_a_lymph_node_is_the_neoplasm_tables_lymph_gland(data_coder):
+    # "lymph, lymphatic channel NEC - gland (secondary) - retroperitoneal": C77.2, not the unspecified C77.9
+    r = data_coder.code("Retroperitoneal lymph node metastases from testicular cancer.", setting="inpatient")
+    found = {s.code for s in r.suggestions}
+    assert "C77.2" in found and "C77.9" not in found
