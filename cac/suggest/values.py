@@ -40,6 +40,7 @@ class ValueRule:
     list_sections: frozenset[str] = frozenset()  # where list_pattern is enough (default: medication sections)
     replaces: tuple[str, ...] = ()  # codes (prefixes) a mention inside this rule's match no longer gives
     agents: tuple[tuple[re.Pattern[str], str], ...] = ()  # (agent, code): codes by what group 1 names
+    window: int | None = None  # every match lies within this many characters of a keyword (None: unknown)
 
     def codes(self) -> tuple[str, ...]:
         """Every fixed code the rule can give."""
@@ -121,6 +122,7 @@ def value_rules() -> tuple[ValueRule, ...]:
         _negation(r["negated_before"]) if r.get("negated_before") else None,
         frozenset(r.get("list_sections", ())), tuple(r.get("replaces", ())),
         tuple((re.compile(rf"\b(?:{alt})\b", re.IGNORECASE), str(code)) for alt, code in r.get("agents", ())),
+        int(r["window"]) if r.get("window") else None,
     ) for r in _raw()["rules"])
 
 
@@ -192,7 +194,12 @@ LIST_WINDOW = 1000
 
 def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None] | None,
              scope: _Scope, lowered: str) -> list[re.Match[str]]:
-    found = list(rule.pattern.finditer(text))
+    if rule.window and rule.keywords:
+        # a rule whose matches lie near a keyword reads only the text around the keywords, not the note
+        found = [m for a, b in _windows(text, _keyword_positions(rule, lowered), rule.window, rule.window)
+                 for m in rule.pattern.finditer(text, a, b)]
+    else:
+        found = list(rule.pattern.finditer(text))
     sections = rule.list_sections or scope.medication_sections
     if rule.list_pattern is None or section_at is None or not sections:
         return found
@@ -200,17 +207,37 @@ def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None]
     if rule.list_sections and rule.keywords:
         # the rule's own sections are headed by one of its keywords ("Allergies:"): read the text after
         # each keyword only, not the whole note, with the long list of agents
-        windows: list[list[int]] = []  # [start, end) after each keyword, overlapping ones merged
-        for i in sorted({i for k in rule.keywords for i in _find_all(lowered, k)}):
-            if windows and i <= windows[-1][1]:
-                windows[-1][1] = min(len(text), i + LIST_WINDOW)
-            else:
-                windows.append([i, min(len(text), i + LIST_WINDOW)])
+        windows = _windows(text, _keyword_positions(rule, lowered), 0, LIST_WINDOW)
         listed = (m for a, b in windows for m in rule.list_pattern.finditer(text, a, b))
     else:
         listed = rule.list_pattern.finditer(text)
     found += [m for m in listed if section_at(m.start()) in sections and not any(a <= m.start() < b for a, b in taken)]
     return found
+
+
+def _keyword_positions(rule: ValueRule, lowered: str) -> list[int]:
+    """Where the rule's keywords occur in the lower-cased note, in order."""
+    return sorted({i for k in rule.keywords for i in _find_all(lowered, k)})
+
+
+def _windows(text: str, positions: list[int], before: int, after: int) -> list[list[int]]:
+    """``[start, end)`` of the text from ``before`` characters ahead of each position to ``after`` past it,
+    overlapping ones merged; an end inside a word moves to the word's end (a regex must not read a cut
+    word's end as a word boundary)."""
+    windows: list[list[int]] = []
+    n = len(text)
+    for i in positions:
+        a, b = max(0, i - before), min(n, i + after)
+        if windows and a <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], b)
+        else:
+            windows.append([a, b])
+    for w in windows:
+        end = w[1]
+        while end < n and text[end].isalnum():
+            end += 1
+        w[1] = end
+    return windows
 
 
 def _find_all(text: str, word: str) -> Iterable[int]:

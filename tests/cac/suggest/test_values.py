@@ -155,3 +155,21 @@ def test_a_course_started_here_or_inhaled_steroids_are_no_long_term_systemic_use
 def test_a_bare_allergy_mention_is_no_allergic_reaction_encounter(coder):
     assert "T78.40XA" not in codes(coder.code("History of allergies.", setting="outpatient"))
     assert "T78.40XA" in codes(coder.code("Allergic reaction to contrast.", setting="outpatient"))
+
+
+def test_windowed_rules_read_what_the_whole_note_gives(icd10cm, monkeypatch):
+    import dataclasses
+
+    import cac.suggest.values as values
+
+    filler = "The patient was seen on the ward and the plan was discussed. " * 40
+    text = (filler + "BMI of 41. " + filler + "She remains on long-term warfarin for atrial fibrillation. " + filler
+            + "Takes aspirin daily; home prednisone 5 mg. 32 weeks of gestation. " + filler[:500] + "on ASA")
+    windowed = values.value_hits(text, icd10cm, found=["E66.9"])
+    assert all(r.window for r in values.value_rules() if r.keywords)
+    whole = tuple(dataclasses.replace(r, window=None) for r in values.value_rules())
+    monkeypatch.setattr(values, "value_rules", lambda: whole)
+    plain = values.value_hits(text, icd10cm, found=["E66.9"])
+    key = lambda hits: sorted((h.code, [(e.start, e.end) for e in h.evidence]) for h in hits)  # noqa: E731
+    assert key(windowed) == key(plain)
+    assert {"Z68.41", "Z79.01", "Z79.82", "Z79.52", "Z3A.32"} <= {h.code for h in windowed}
