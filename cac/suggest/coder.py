@@ -412,10 +412,10 @@ class Coder:
             return None, hit.to_excluded(f"negated ({why}): negative findings are not coded", "context:negated")
         if m.hypothetical:
             return None, hit.to_excluded(f"hypothetical/conditional ({why})", "context:hypothetical")
-        if (m.family or m.experiencer == "family") and guidelines.is_family_history_code(hit.code):
-            hit.rationale.append(f"family history statement ({why})")  # "family history of diabetes": Z83.3
-            return hit, None
         if m.family or m.experiencer == "family":
+            if guidelines.is_family_history_code(hit.code):  # "family history of diabetes": Z83.3 itself
+                hit.rationale.append(f"family history statement ({why})")
+                return hit, None
             z_hit = self._history_hit(hit, guidelines.family_history_code(hit.code), 0.9, f"family history ({why})", cm)
             if z_hit is None:
                 return None, hit.to_excluded(f"condition of a family member ({why})", "context:family")

@@ -194,9 +194,10 @@ LIST_WINDOW = 1000
 
 def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None] | None,
              scope: _Scope, lowered: str) -> list[re.Match[str]]:
+    positions = _keyword_positions(rule, lowered) if rule.keywords else []
     if rule.window and rule.keywords:
         # a rule whose matches lie near a keyword reads only the text around the keywords, not the note
-        found = [m for a, b in _windows(text, _keyword_positions(rule, lowered), rule.window, rule.window)
+        found = [m for a, b in _windows(text, positions, rule.window, rule.window)
                  for m in rule.pattern.finditer(text, a, b)]
     else:
         found = list(rule.pattern.finditer(text))
@@ -207,7 +208,7 @@ def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None]
     if rule.list_sections and rule.keywords:
         # the rule's own sections are headed by one of its keywords ("Allergies:"): read the text after
         # each keyword only, not the whole note, with the long list of agents
-        windows = _windows(text, _keyword_positions(rule, lowered), 0, LIST_WINDOW)
+        windows = _windows(text, positions, 0, LIST_WINDOW)
         listed = (m for a, b in windows for m in rule.list_pattern.finditer(text, a, b))
     else:
         listed = rule.list_pattern.finditer(text)
