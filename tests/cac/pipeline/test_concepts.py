@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_segment_breaks_skip_notes_without_their_required_literal(monkeypatch):
     import cac.pipeline.concepts as concepts
@@ -21,3 +23,17 @@ def test_segment_breaks_skip_notes_without_their_required_literal(monkeypatch):
         assert segs[1] < concepts.HARD_BREAK <= segs[2]
     finally:
         concepts._segment_breaks.cache_clear()
+
+
+@pytest.mark.parametrize(("text", "broken"), [
+    ("bone metastases of prostate adenocarcinoma", True),  # the tumour after "of" is the primary
+    ("lung metastases from colon cancer", True),
+    ("metastases of the liver", False),  # "of" a site: where it spread
+])
+def test_the_metastasis_breaks_keep_the_primary_apart(text: str, broken: bool) -> None:
+    import cac.pipeline.concepts as concepts
+
+    words = text.split()
+    at = [text.index(w) for w in words]
+    segs = concepts._list_segments(text, [[(w, a, a + len(w)) for w, a in zip(words, at)]])[0]
+    assert (segs[-1] >= concepts.HARD_BREAK) == broken
