@@ -154,6 +154,9 @@ def test_a_course_started_here_or_inhaled_steroids_are_no_long_term_systemic_use
 
 def test_a_bare_allergy_mention_is_no_allergic_reaction_encounter(coder):
     assert "T78.40XA" not in codes(coder.code("History of allergies.", setting="outpatient"))
+    assert "T78.40XA" not in codes(coder.code("Hypersensitivity to sounds and textures.", setting="outpatient"))
+    assert not any(c.startswith("T78") for c in codes(coder.code("This adverse effect is described with high doses.",
+                                                                  setting="outpatient")))
     assert "T78.40XA" in codes(coder.code("Allergic reaction to contrast.", setting="outpatient"))
 
 
