@@ -124,6 +124,9 @@ def test_no_expansion_inside_section_headers(nlp) -> None:
         ("History of CVA with residual weakness.", "CVA", "cerebrovascular accident"),
         ("Breast CA s/p lumpectomy.", "CA", "cancer"),
         ("CA 8.9 mg/dL.", "CA", "calcium"),
+        ("OA of both knees.", "OA", "osteoarthritis"),
+        ("Visual acuity 1.0 in both eyes (OA).", "OA", "both eyes"),  # oculus ambo
+        ("History of OA.", "OA", "osteoarthritis"),
     ],
 )
 def test_ambiguous_abbreviations_resolved_conservatively(nlp, text: str, word: str, expected: str | None) -> None:

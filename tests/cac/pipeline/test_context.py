@@ -39,6 +39,7 @@ def flags(span) -> set[str]:
         ("The patient has not had fever.", ("fever",)),
         ("Hepatitis B and C serologies negative.", ("Hepatitis B",)),  # the tested agents, before the test
         ("Negative serology for HIV and syphilis.", ("HIV", "syphilis")),
+        ("He did not present arthritis.", ("arthritis",)),  # not "X not present"
     ],
 )
 def test_negation(context_of, text: str, targets: tuple[str, ...]) -> None:
