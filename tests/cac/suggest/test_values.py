@@ -51,12 +51,15 @@ def test_weeks_of_gestation_replace_the_unspecified_weeks_code(coder):
     ("A-fib on Eliquis.", {"Z79.01"}),
     ("Type 2 diabetes on insulin and metformin.", {"Z79.4", "Z79.84"}),
     ("Medications:\n1. Aspirin 81 mg daily\n2. Clopidogrel 75 mg daily", {"Z79.82", "Z79.02"}),
+    ("Maintained on acenocoumarol for atrial fibrillation.", {"Z79.01"}),
+    ("Chronic oral anticoagulation with warfarin.", {"Z79.01"}),
 ])
 def test_long_term_drug_therapy_gives_its_status_code(coder, text, expected):
     assert expected <= codes(coder.code(text, setting="outpatient"))
 
 
 @pytest.mark.parametrize("text", ["He stopped warfarin last year.", "Not on anticoagulation.", "Her mother is on warfarin.",
+                                  "Anticoagulant therapy was given in the acute phase.",
                                   "Aspirin allergy; allergic to aspirin.", "Family history: father on insulin."])
 def test_stopped_negated_or_anothers_drugs_give_none(coder, text):
     assert not any(c.startswith("Z79") for c in codes(coder.code(text, setting="outpatient")))
