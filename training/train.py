@@ -150,6 +150,7 @@ def candidate_sets(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs: 
     own code priors (:func:`out_of_fold_priors`, for the training documents), else the model's."""
     out: dict[str, tuple[list, list, list]] = {s: ([], [], []) for s in SYSTEMS}
     shared = PriorLookup(hybrid)
+    default_billable = getattr(getattr(hybrid.knowledge, "spec", None), "default_billable", None)
     for i, (o, d) in enumerate(zip(outputs, docs)):
         prior = priors[i] if priors is not None else shared
         kview = knowledge_view(o.knowledge)
@@ -164,10 +165,38 @@ def candidate_sets(hybrid: HybridCoder, outputs: Sequence[SourceOutputs], docs: 
             stems = gold_stems(gold, system, sets.get(system))
             xs, ys, keys = out[system]
             xs.append(X)
-            ys.extend(int(is_positive(lab, gold, stems)) for lab in labels)
+            if system == "ICD-10-PCS":
+                ys.extend(int(is_positive(lab, gold, stems)) for lab in labels)
+            else:
+                reps = stem_representatives(labels, stems, kview, default_billable)
+                ys.extend(int(lab.partition(":")[2] in gold or lab in reps) for lab in labels)
             keys.extend((i, lab) for lab in labels)
     return {s: (np.vstack(xs) if xs else np.zeros((0, len(FEATURES)), np.float32), np.asarray(ys, dtype=np.int8), keys)
             for s, (xs, ys, keys) in out.items()}
+
+
+def stem_representatives(labels: Sequence[str], stems: Sequence[str], kview: Mapping[str, Any],
+                         default_billable: Callable[[str], str | None] | None = None) -> set[str]:
+    """The one candidate per ICD-10-CM gold stem (a code of an older release that the loaded one
+    subdivides: CodiEsp's R05) that is a training positive: the subdivision the rules found in the note
+    (their most confident, not a sibling they only listed as related), else the stem's billable default
+    (R05.9).  Counting every subdivision positive taught the reranker to suggest all of them at once
+    (R05.1, R05.2, R05.3... for one cough); ``cac evaluate`` credits one code per stem."""
+    out: set[str] = set()
+    for stem in stems:
+        under = [lab for lab in labels if lab.partition(":")[2].startswith(stem)]
+        if not under:
+            continue
+        found = [lab for lab in under if (info := kview.get(lab)) is not None and info.suggestion is not None
+                 and not any("related to" in r for r in info.suggestion.rationale)]
+        if found:
+            out.add(max(found, key=lambda lab: kview[lab].score))
+            continue
+        default = default_billable(stem) if default_billable is not None else None
+        pick = next((lab for lab in under if lab.partition(":")[2] == default), None)
+        if pick is not None:
+            out.add(pick)
+    return out
 
 
 def _ranked(keys: list[tuple[int, str]], scores: np.ndarray, docs: Sequence[Document]) -> dict[str, list[tuple[str, float]]]:

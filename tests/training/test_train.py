@@ -229,3 +229,24 @@ def test_loading_a_pack_settles_the_heap(pack, coder, monkeypatch) -> None:
     monkeypatch.setattr(models.hybrid, "settle", lambda: calls.append("settled"))
     HybridCoder.from_pack(pack.path, knowledge=coder)
     assert calls == ["settled"]  # the loaded models are frozen out of gc's walks (cac.heap)
+
+
+def test_one_candidate_per_older_release_stem_is_a_positive() -> None:
+    from types import SimpleNamespace
+
+    from models.features import KnowledgeInfo
+    from training.train import stem_representatives
+
+    def info(score: float, *rationale: str) -> KnowledgeInfo:
+        return KnowledgeInfo(score=score, suggestion=SimpleNamespace(rationale=list(rationale)))
+
+    labels = ["ICD-10-CM:R05.1", "ICD-10-CM:R05.2", "ICD-10-CM:R05.9", "ICD-10-CM:I10"]
+    default = {"R05": "R05.9"}.get
+    # the subdivision the rules found ("acute cough"), not the siblings they only listed as related
+    kview = {"ICD-10-CM:R05.1": info(0.8, "term 'acute cough' -> R05.1"),
+             "ICD-10-CM:R05.2": info(0.9, "related to R05.1 (same category)")}
+    assert stem_representatives(labels, ["R05"], kview, default) == {"ICD-10-CM:R05.1"}
+    # nothing found under the stem: its billable default
+    assert stem_representatives(labels, ["R05"], {}, default) == {"ICD-10-CM:R05.9"}
+    assert stem_representatives(labels[:2], ["R05"], {}, default) == set()
+    assert stem_representatives(labels, [], kview, default) == set()
