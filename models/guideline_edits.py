@@ -25,7 +25,9 @@ rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
    of the code itself are handled earlier, by the pack's ``hold`` (or, in older packs,
    ``gate``) setting (:func:`models.features.gated`); here a learned code of a category
    whose every mention the assertion rules excluded leaves the ranking too ("No nausea,
-   vomiting": R11.11 negated by the rules, R11.10 proposed by the linear model).
+   vomiting": R11.11 negated by the rules, R11.10 proposed by the linear model), and so does a
+   generic code whose specific forms the rules found only to exclude them ("denies chest pain":
+   R07.9 negated, a learned R52 pain NOS).
    Every code that leaves the ranking is ``held`` (its probability and the reason), so
    the hybrid coder still ranks it, below the threshold.
 2. :func:`edit_suggestions`, over the codes above the threshold, many of which
@@ -213,6 +215,8 @@ def transfer_replaced(
             code = lab.partition(":")[2]
             group = ("category" if code[:3] in negated else
                      "block" if _block(cs, code) in negated_blocks else None)
+            if group is None and _only_excluded(kview, guidelines.superseded_by(code)):
+                group = "specific forms"  # "denies chest pain": R07.9 negated, a learned R52 restates it
             if group is not None:
                 # "No nausea, vomiting": R11.11 negated by the rules, R11.10 learned -> not coded;
                 # "her brother has type 1 diabetes": E10.9 family history, E11.9 learned -> not coded
@@ -301,6 +305,22 @@ def _context_only(kview: Mapping[str, KnowledgeInfo], group: Callable[[str], str
         elif any(r.startswith("context:") for r in info.rules):
             excluded.add(key)
     return excluded - supported
+
+
+def _only_excluded(kview: Mapping[str, KnowledgeInfo], prefixes: tuple[str, ...]) -> bool:
+    """Whether the rules found codes starting with ``prefixes`` only to exclude them by assertion (none
+    suggested): a generic code they document more specifically (R52 for R07) then restates the denial."""
+    if not prefixes:
+        return False
+    excluded = False
+    for lab, info in kview.items():
+        system, _, code = lab.partition(":")
+        if system != CM or not code.startswith(prefixes):
+            continue
+        if info.suggestion is not None:
+            return False
+        excluded = excluded or any(r.startswith("context:") for r in info.rules)
+    return excluded
 
 
 #: ICD-10-CM chapters whose blocks group unlike findings (symptoms; external causes; health-status

@@ -286,6 +286,16 @@ def excludes1_notes(cs: CodeSet, code: str) -> list[str]:
     return notes
 
 
+def superseded_by(code: str) -> tuple[str, ...]:
+    """The code prefixes that document ``code``'s condition more specifically, from the ``superseded``
+    table (R52 pain NOS: R07 chest pain, R10 abdominal pain, ...); empty when the table names none."""
+    table = guideline_rules()["superseded"]
+    found = table.get(code)
+    if found is None:
+        found = next((v for k, v in table.items() if k.endswith("*") and code.startswith(k[:-1])), ())
+    return tuple(found)
+
+
 def apply_superseded_unspecified(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     """An unspecified code is not reported beside a more specific code of its category,
     nor a not-otherwise-specified code beside the specific one (``superseded`` table)."""

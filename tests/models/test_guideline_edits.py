@@ -189,3 +189,16 @@ def test_learned_codes_asserting_what_the_note_denies_are_held_back(icd10cm) -> 
     # said elsewhere without a "without": nothing is held
     again = text + " Later a brief psychotic episode; the hernia showed obstruction."
     assert hold_denied_qualifiers(labels, proba, kview, icd10cm, again)[0] == labels
+
+
+def test_a_learned_generic_code_restating_a_negated_specific_one_is_held_back(icd10cm) -> None:
+    """ "He denies chest pain": R07.9 negated by the rules; a learned R52 (pain NOS, which R07 documents
+    more specifically) restates the denial.  With a pain the rules do support, R52 is left to the edits."""
+    k = _knowledge()
+    k.excluded.append(Excluded("R07.9", CM, "Chest pain, unspecified", "negated", "context:negated"))
+    labels = [f"{CM}:{c}" for c in ("R52", "E11.22")]
+    moved = transfer_replaced(labels, np.array([0.6, 0.8]), knowledge_view(k), icd10cm)
+    assert moved.labels == [f"{CM}:E11.22"] and "specific forms" in moved.held[f"{CM}:R52"][1]
+    k.suggestions.append(Suggestion("R10.9", CM, "Unspecified abdominal pain", 0.8, [_ev(0, 5)]))
+    moved = transfer_replaced(labels, np.array([0.6, 0.8]), knowledge_view(k), icd10cm)
+    assert f"{CM}:R52" in moved.labels
