@@ -310,17 +310,7 @@ def _context_only(kview: Mapping[str, KnowledgeInfo], group: Callable[[str], str
 def _only_excluded(kview: Mapping[str, KnowledgeInfo], prefixes: tuple[str, ...]) -> bool:
     """Whether the rules found codes starting with ``prefixes`` only to exclude them by assertion (none
     suggested): a generic code they document more specifically (R52 for R07) then restates the denial."""
-    if not prefixes:
-        return False
-    excluded = False
-    for lab, info in kview.items():
-        system, _, code = lab.partition(":")
-        if system != CM or not code.startswith(prefixes):
-            continue
-        if info.suggestion is not None:
-            return False
-        excluded = excluded or any(r.startswith("context:") for r in info.rules)
-    return excluded
+    return bool(prefixes) and bool(_context_only(kview, lambda code: "" if code.startswith(prefixes) else None))
 
 
 #: ICD-10-CM chapters whose blocks group unlike findings (symptoms; external causes; health-status

@@ -35,7 +35,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 
-from cac.pipeline.token_patterns import LiteralPatternMatcher, literal_steps
+from cac.pipeline.token_patterns import LiteralPatternMatcher, literal_steps, literal_token
 from cac.pipeline.extensions import (
     CONTEXT_ATTR,
     CONTEXT_FLAGS,
@@ -379,7 +379,6 @@ class ContextComponent:
         return self
 
 
-_PHRASE_ATTRS = {"LOWER": "LOWER", "ORTH": "ORTH", "TEXT": "ORTH"}
 _MAX_PHRASES = 50_000
 
 
@@ -396,22 +395,11 @@ def _pattern_phrases(patterns: list[list[dict[str, Any]]]) -> tuple[str, list[li
     for pattern in patterns:
         options: list[list[str | None]] = []
         for token in pattern:
-            if not isinstance(token, dict):
+            parsed = literal_token(token)
+            if parsed is None or parsed[2] not in (None, "?") or attr not in (None, parsed[0]):
                 return None
-            op = token.get("OP")
-            keys = [k for k in token if k != "OP"]
-            if op not in (None, "?") or len(keys) != 1 or keys[0] not in _PHRASE_ATTRS:
-                return None
-            token_attr = _PHRASE_ATTRS[keys[0]]
-            if attr not in (None, token_attr):
-                return None
-            attr = token_attr
-            value = token[keys[0]]
-            values = value["IN"] if isinstance(value, dict) and set(value) == {"IN"} else [value]
-            if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
-                return None
-            words = [v.lower() for v in values] if attr == "LOWER" else list(values)
-            options.append(words + ([None] if op == "?" else []))
+            attr, words, op = parsed
+            options.append([*words, *([None] if op == "?" else [])])
         combos: list[list[str]] = [[]]
         for choice in options:
             combos = [c + [w] if w is not None else c for c in combos for w in choice]

@@ -25,27 +25,35 @@ MAX_SPAN = 64
 Step = tuple[frozenset[int], str | None]
 
 
+def literal_token(token: Any) -> tuple[str, list[str], str | None] | None:
+    """``(attr, words, op)`` of a literal token pattern (``{"LOWER": "no"}``, ``{"ORTH": {"IN": [...]}}``,
+    with an optional ``"OP"`` of ``?``, ``*`` or ``+``): ``attr`` is ``"LOWER"`` (words lower-cased) or
+    ``"ORTH"``; ``None`` for any other token pattern."""
+    if not isinstance(token, dict):
+        return None
+    op = token.get("OP")
+    keys = [k for k in token if k != "OP"]
+    if op not in _OPS or len(keys) != 1 or keys[0] not in _ATTRS:
+        return None
+    attr = "LOWER" if keys[0] == "LOWER" else "ORTH"
+    value = token[keys[0]]
+    values = value["IN"] if isinstance(value, dict) and set(value) == {"IN"} else [value]
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        return None
+    return attr, [v.lower() for v in values] if attr == "LOWER" else list(values), op
+
+
 def literal_steps(pattern: Sequence[Any], vocab: Vocab) -> tuple[str, list[Step]] | None:
     """``(attr, steps)`` for a pattern of literal tokens on one attribute (``+`` becomes one step and a
     ``*`` step), its first token required; ``None`` when the pattern needs spaCy's ``Matcher``."""
     attr: str | None = None
     steps: list[Step] = []
     for token in pattern:
-        if not isinstance(token, dict):
+        parsed = literal_token(token)
+        if parsed is None or not parsed[1] or attr not in (None, parsed[0]):
             return None
-        op = token.get("OP")
-        keys = [k for k in token if k != "OP"]
-        if op not in _OPS or len(keys) != 1 or keys[0] not in _ATTRS:
-            return None
-        name = "LOWER" if keys[0] == "LOWER" else "ORTH"
-        if attr not in (None, name):
-            return None
-        attr = name
-        value = token[keys[0]]
-        values = value["IN"] if isinstance(value, dict) and set(value) == {"IN"} else [value]
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
-            return None
-        accepted = frozenset(vocab.strings.add(v.lower() if name == "LOWER" else v) for v in values)
+        attr, values, op = parsed
+        accepted = frozenset(vocab.strings.add(v) for v in values)
         if op == "+":
             steps += [(accepted, None), (accepted, "*")]
         else:
