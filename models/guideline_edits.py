@@ -8,8 +8,8 @@ rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
 0. :func:`release_sources`, before the reranker: a learned label of an older release reads as the
    code under it that the rules found in the note; then :func:`billable_labels`: a learned label
    that is not a billable code of the release (a category, or a code of an older release such as
-   R05 before it was subdivided) becomes the
-   billable code the hierarchy defaults to (R05.9), or, when there is none, a ranked candidate
+   R05 before it was subdivided, or one written with placeholder X's but no 7th character, such as
+   W19.XXX) becomes the billable code the hierarchy defaults to (R05.9, W19.XXXA), or, when there is none, a ranked candidate
    only: a non-billable code is never suggested.  A default the assertion rules excluded
    (R05.9 in "denies cough") is dropped.
 1. :func:`documented_floor`, before the threshold: a diagnosis the rules found in the
@@ -103,7 +103,7 @@ def release_sources(outputs: SourceOutputs, kview: Mapping[str, KnowledgeInfo], 
                 under = found_under(lab)
                 if under:
                     lab = max(under)[1]
-                elif default_billable is not None and cs.get(code) is not None:
+                elif default_billable is not None:
                     target = default_billable(code)
                     lab = label_of(CM, target) if target is not None and cs.is_valid(target) else lab
             if p > out.get(lab, -1.0):
@@ -127,7 +127,7 @@ def billable_labels(labels: Sequence[str], proba: np.ndarray, kview: Mapping[str
         if system != CM or cs.is_valid(code):
             merged[lab] = max(p, merged.get(lab, 0.0))
             continue
-        target = default_billable(code) if cs.get(code) is not None else None
+        target = default_billable(code)
         if target is None or not cs.is_valid(target):
             out.invalid[lab] = p
             continue

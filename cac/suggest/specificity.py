@@ -47,12 +47,19 @@ class Specificity:
         self.siblings = lru_cache(maxsize=65536)(self._siblings)  # type: ignore[method-assign]
         self._alternatives = lru_cache(maxsize=65536)(self._alternatives_uncached)
         self.has_sides = lru_cache(maxsize=65536)(self._has_sides)  # type: ignore[method-assign]
+        # read for every side and qualifier a mention states: walked once per code
+        self._specific_descendants = lru_cache(maxsize=65536)(self._specific_descendants)  # type: ignore[method-assign]
+        self._family_root = lru_cache(maxsize=65536)(self._family_root)  # type: ignore[method-assign]
         self.qualifier_options = lru_cache(maxsize=65536)(self._qualifier_options)  # type: ignore[method-assign]
 
     def _default_billable(self, code: str, seventh: str = "A") -> str | None:
+        """The billable code a coder reports for ``code`` when the documentation adds nothing (None when
+        every child needs a detail).  A code written with placeholder X's and no 7th character
+        (``W19.XXX``, ``S39.94X``, as corpora coded without the encounter have it) is the code the X's pad."""
         c = self.cs.get(code)
         if c is None:
-            return None
+            padded = code[:-1].rstrip(".") if code.endswith("X") else ""
+            return self._default_billable(padded, seventh) if padded else None
         if c.billable:
             return code
         kids = self.children.get(code, [])
@@ -112,11 +119,12 @@ class Specificity:
             stack.extend(reversed(kids))
         return out
 
-    def _specific_descendants(self, code: str) -> list[str]:
-        return [k for k in self.billable_descendants(code) if self.cs[k].attrs.get("seventh", "A") == "A"]
+    def _specific_descendants(self, code: str) -> tuple[str, ...]:
+        """The billable codes under ``code`` without a 7th character other than A (cached)."""
+        return tuple(k for k in self.billable_descendants(code) if self.cs[k].attrs.get("seventh", "A") == "A")
 
     def _family_root(self, code: str) -> str:
-        """``code`` or its nearest ancestor with at least two specific billable descendants."""
+        """``code`` or its nearest ancestor with at least two specific billable descendants (cached)."""
         root = code
         while len(self._specific_descendants(root)) < 2 and self.cs[root].parent:
             root = self.cs[root].parent

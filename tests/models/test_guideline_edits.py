@@ -112,6 +112,22 @@ def test_learned_codes_of_older_releases_become_billable_codes(icd10cm) -> None:
     assert out.invalid == {f"{CM}:Z99.999": 0.5, f"{CM}:0DTJ": 0.4}
 
 
+def test_learned_codes_written_without_their_7th_character_get_the_initial_encounter(icd10cm) -> None:
+    from cac.suggest.specificity import Specificity
+
+    spec = Specificity(icd10cm)
+    # CodiEsp writes W19.XXX, S39.94X, T81.4XX: placeholder X's, no 7th character, not codes of the release
+    labels = [f"{CM}:{c}" for c in ("W19.XXX", "S39.94X", "T81.4XX", "R74.0")]
+    out = billable_labels(labels, np.array([0.8, 0.6, 0.5, 0.4]), knowledge_view(_knowledge()), icd10cm,
+                          spec.default_billable)
+    got = dict(zip(out.labels, out.proba.tolist()))
+    assert got[f"{CM}:W19.XXXA"] == pytest.approx(0.8) and out.alias[f"{CM}:W19.XXXA"] == f"{CM}:W19.XXX"
+    assert got[f"{CM}:S39.94XA"] == pytest.approx(0.6)
+    assert got[f"{CM}:T81.40XA"] == pytest.approx(0.5)  # T81.4 was subdivided: its unspecified child
+    # R74.0 was split into R74.01 / R74.02 with no unspecified child: rankable only, never suggested
+    assert out.invalid == {f"{CM}:R74.0": 0.4}
+
+
 def test_the_providers_diagnostic_statement_sets_a_floor() -> None:
     text = "Discharge diagnoses: acute on chronic systolic heart failure. Hospital course: anemia."
     k = CodingResult(

@@ -188,6 +188,12 @@ def test_default_child_is_unspecified_on_the_most_axes(coder):
     assert coder.spec.default_billable("S72.9") == "S72.90XA"  # unspecified fracture of unspecified femur
 
 
+def test_placeholder_codes_without_a_7th_character_default_to_the_initial_encounter(coder):
+    assert coder.spec.default_billable("W19.XXX") == "W19.XXXA"
+    assert coder.spec.default_billable("S39.94X") == "S39.94XA"
+    assert coder.spec.default_billable("XYZ") is None and coder.spec.default_billable("R74.0") is None
+
+
 def test_codes_a_rule_removed_stay_ranked_candidates_below_the_threshold(coder):
     text = "No pneumonia. Fever and dysuria. Diagnosis: urinary tract infection."
     r = coder.code(text, setting="inpatient", top_k=50)
