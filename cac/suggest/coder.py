@@ -55,10 +55,12 @@ MAX_TARGETS = 6
 CONTEXT_HELD_FACTOR = 0.6  # a code the context rules removed (negated, family...) ranks at this share of its score
 
 
-@lru_cache(maxsize=1)
-@lru_cache(maxsize=1)
-def _laterality_neutral() -> frozenset[str]:
-    return frozenset(lexicon_rules().get("laterality_neutral_words", ()))
+@lru_cache(maxsize=8)
+def _laterality_neutral(side: str) -> frozenset[str]:
+    """Words a code may add beside ``side``: the neutral ones and those the side implies (a left side is
+    nondominant where the note says nothing of dominance, guideline I.C.6.a)."""
+    rules = lexicon_rules()
+    return frozenset([*rules.get("laterality_neutral_words", ()), *rules.get("laterality_implied_words", {}).get(side, ())])
 
 
 @lru_cache(maxsize=1)
@@ -372,7 +374,7 @@ class Coder:
                 if side is False:
                     side = _documented_side(m)
                 if side is not None:
-                    target = self.spec.lateral(target, side[0], side[1], _laterality_neutral()) or target
+                    target = self.spec.lateral(target, side[0], side[1], _laterality_neutral(side[0])) or target
             if target is not None and self.spec.qualifier_options(target):
                 target = self.spec.qualified(target, _mention_window(m)) or target
             if target is not None and seventh != "A":

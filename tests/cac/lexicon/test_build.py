@@ -26,7 +26,7 @@ def test_default_forms_reach_the_lexicon_only_where_no_term_names_them(coder):
 
 
 @pytest.mark.parametrize("sentence, code", [
-    ("She had a right hemiparesis.", "G81.90"),
+    ("She had a right hemiparesis.", "G81.91"),
     ("Hyperreflexia in both lower limbs.", "R29.2"),
     ("He is anticoagulated with acenocoumarol.", "Z79.01"),
     ("Ultrasound showed bilateral nephrolithiasis.", "N20.0"),

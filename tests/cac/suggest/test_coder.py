@@ -260,12 +260,29 @@ def test_a_planned_procedure_is_excluded_with_its_context_rule(coder):
     ("Breast cancer, left.", "C50.912"),
     ("Right otitis media.", "H66.91"),
     ("Post-traumatic osteoarthritis of the left knee.", "M17.32"),
+    # dominance not documented: a left side is nondominant, a right side dominant (guideline I.C.6.a)
+    ("Left spastic hemiparesis.", "G81.14"),
+    ("Right hemiplegia.", "G81.91"),
 ])
 def test_documented_laterality_gives_the_lateral_code(coder, text, code):
     r = coder.code(text, setting="outpatient")
     assert code in codes(r)
     s = next(s for s in r.suggestions if s.code == code)
     assert any(x == f"laterality documented in the note -> {code}" for x in s.rationale)
+
+
+def test_documented_dominance_overrides_the_default(coder):
+    assert "G81.92" in codes(coder.code("Hemiparesis affecting the left dominant side.", setting="outpatient"))
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Mild head trauma after a fall.", "S09.90XA"),  # trauma is an injury (Index: Trauma - see Injury)
+    ("It was oriented as an adenovirus pneumonia.", "J12.0"),  # Adenoviral pneumonia
+    ("An atrophic left kidney.", "N26.1"),  # Atrophy of kidney
+    ("Pain in the right hemiscrotum.", "N50.82"),  # Scrotal pain
+])
+def test_clinical_wording_variants_reach_the_code(coder, text, code):
+    assert code in codes(coder.code(text, setting="inpatient"))
 
 
 def test_laterality_is_not_guessed_or_borrowed(coder):

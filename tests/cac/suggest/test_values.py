@@ -109,6 +109,26 @@ def test_no_status_code_for_a_denied_current_or_anothers_bypass(coder, text):
     assert "Z95.1" not in codes(coder.code(text, setting="outpatient"))
 
 
+@pytest.mark.parametrize(("text", "code"), [
+    ("A 46-year-old hysterectomized patient presented with flank pain.", "Z90.710"),
+    ("History of previous total hysterectomy for leiomyomas.", "Z90.710"),
+    ("In 2002 she was included in a regular haemodialysis programme.", "Z99.2"),
+    ("End-stage renal disease, on hemodialysis three times a week.", "Z99.2"),
+])
+def test_a_stated_status_gives_its_status_code(coder, text, code):
+    assert code in codes(coder.code(text, setting="outpatient"))
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("She underwent a hysterectomy today.", "Z90.710"),  # the procedure of this stay, not a status
+    ("Her mother is status post hysterectomy.", "Z90.710"),
+    ("Acute kidney injury that required hemodialysis for a week.", "Z99.2"),  # temporary dialysis
+    ("Hemodialysis was stopped; no dialysis dependence.", "Z99.2"),
+])
+def test_no_status_code_for_a_current_procedure_anothers_or_a_denied_one(coder, text, code):
+    assert code not in codes(coder.code(text, setting="outpatient"))
+
+
 def test_every_fixed_code_is_billable(icd10cm):
     for rule in value_rules():
         for code in rule.codes():
