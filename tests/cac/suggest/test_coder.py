@@ -280,6 +280,9 @@ def test_documented_dominance_overrides_the_default(coder):
     ("It was oriented as an adenovirus pneumonia.", "J12.0"),  # Adenoviral pneumonia
     ("An atrophic left kidney.", "N26.1"),  # Atrophy of kidney
     ("Pain in the right hemiscrotum.", "N50.82"),  # Scrotal pain
+    ("The patient was tachycardic and hypotensive.", "R00.0"),  # adjective -> the finding
+    ("The patient was tachycardic and hypotensive.", "I95.9"),
+    ("Postoperative chylothorax.", "J94.0"),
 ])
 def test_clinical_wording_variants_reach_the_code(coder, text, code):
     assert code in codes(coder.code(text, setting="inpatient"))
