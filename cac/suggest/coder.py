@@ -64,6 +64,16 @@ def _laterality_neutral(side: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def _side_codes() -> dict[str, dict[str, str]]:
+    return dict(lexicon_rules().get("side_codes", {}))
+
+
+@lru_cache(maxsize=1)
+def _side_targets() -> frozenset[str]:
+    return frozenset(code for sides in _side_codes().values() for code in sides.values())
+
+
+@lru_cache(maxsize=1)
 def _laterality_window() -> int:
     return int(lexicon_rules().get("laterality_window_words", 3))
 
@@ -344,7 +354,7 @@ class Coder:
                     score *= SECONDARY_TARGET_FACTOR
                 rationale = [f"term '{term_text}' -> {matched}"]
                 if SIDES.isdisjoint(title_words(cm[matched].title if matched in cm else "")) and \
-                        not SIDES.isdisjoint(title_words(cm[code].title)):
+                        (not SIDES.isdisjoint(title_words(cm[code].title)) or code in _side_targets()):
                     rationale.append(f"laterality documented in the note -> {code}")
                 hit = Hit(code=code, system="ICD-10-CM", title=cm[code].title, score=score,
                           evidence=[ev], rationale=rationale, matched=matched)
@@ -370,7 +380,12 @@ class Coder:
         for tid in [*m.terms, *partial]:
             term = self.lexicon.terms[tid]
             target = self.spec.default_billable(term.code, seventh)
-            if target is not None and self.spec.has_sides(target):
+            if target in _side_codes():
+                if side is False:
+                    side = _documented_side(m)
+                if side is not None:
+                    target = _side_codes()[target].get(side[0], target)
+            elif target is not None and self.spec.has_sides(target):
                 if side is False:
                     side = _documented_side(m)
                 if side is not None:

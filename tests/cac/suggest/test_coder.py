@@ -263,6 +263,9 @@ def test_a_planned_procedure_is_excluded_with_its_context_rule(coder):
     # dominance not documented: a left side is nondominant, a right side dominant (guideline I.C.6.a)
     ("Left spastic hemiparesis.", "G81.14"),
     ("Right hemiplegia.", "G81.91"),
+    # a family whose titles name sides another way: the side_codes table (Index: Loss, vision)
+    ("Sudden central vision loss in his left eye.", "H54.62"),
+    ("Bilateral vision loss.", "H54.3"),
 ])
 def test_documented_laterality_gives_the_lateral_code(coder, text, code):
     r = coder.code(text, setting="outpatient")
