@@ -286,6 +286,11 @@ def test_documented_dominance_overrides_the_default(coder):
     ("The patient was tachycardic and hypotensive.", "R00.0"),  # adjective -> the finding
     ("The patient was tachycardic and hypotensive.", "I95.9"),
     ("Postoperative chylothorax.", "J94.0"),
+    ("Hematomas in both upper limbs.", "T14.8XXA"),  # Index: Hematoma - see Contusion
+    ("Bladder diverticula and prostatic hypertrophy.", "N40.0"),
+    ("Bladder diverticula and prostatic hypertrophy.", "N32.3"),
+    ("Leucocytosis and hyperlipemia.", "D72.829"),  # British spelling, older wording
+    ("Leucocytosis and hyperlipemia.", "E78.5"),
 ])
 def test_clinical_wording_variants_reach_the_code(coder, text, code):
     assert code in codes(coder.code(text, setting="inpatient"))
