@@ -291,9 +291,19 @@ def test_documented_dominance_overrides_the_default(coder):
     ("Bladder diverticula and prostatic hypertrophy.", "N32.3"),
     ("Leucocytosis and hyperlipemia.", "D72.829"),  # British spelling, older wording
     ("Leucocytosis and hyperlipemia.", "E78.5"),
+    ("Admitted for acute coronary syndrome.", "I24.9"),
+    ("She suffered a generalized tonic-clonic seizure.", "G40.409"),  # grand mal seizure NOS
 ])
 def test_clinical_wording_variants_reach_the_code(coder, text, code):
     assert code in codes(coder.code(text, setting="inpatient"))
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("CT showed a low density lesion in the right lower lobe.", "R92.30"),  # not a mammographic density
+    ("Contrast dye was injected for the angiography.", "Z77.098"),  # not exposure to hazardous dyes
+])
+def test_inclusion_terms_that_only_mean_their_heading_are_not_indexed(coder, text, code):
+    assert code not in codes(coder.code(text, setting="inpatient"))
 
 
 def test_laterality_is_not_guessed_or_borrowed(coder):
