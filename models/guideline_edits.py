@@ -207,6 +207,7 @@ def transfer_replaced(
     specific = _rule_specific(labels, kview, cs)
     negated = _context_only(kview, lambda code: code[:3])
     negated_blocks = _context_only(kview, lambda code: _block(cs, code))
+    only_excluded: dict[tuple[str, ...], bool] = {}
     for i, lab in enumerate(labels):
         if not lab.startswith(CM + ":"):
             continue
@@ -215,8 +216,11 @@ def transfer_replaced(
             code = lab.partition(":")[2]
             group = ("category" if code[:3] in negated else
                      "block" if _block(cs, code) in negated_blocks else None)
-            if group is None and _only_excluded(kview, guidelines.superseded_by(code)):
-                group = "specific forms"  # "denies chest pain": R07.9 negated, a learned R52 restates it
+            if group is None and (prefixes := guidelines.superseded_by(code)):
+                if prefixes not in only_excluded:  # one scan of the rules' findings per table row and note
+                    only_excluded[prefixes] = _only_excluded(kview, prefixes)
+                if only_excluded[prefixes]:
+                    group = "specific forms"  # "denies chest pain": R07.9 negated, a learned R52 restates it
             if group is not None:
                 # "No nausea, vomiting": R11.11 negated by the rules, R11.10 learned -> not coded;
                 # "her brother has type 1 diabetes": E10.9 family history, E11.9 learned -> not coded

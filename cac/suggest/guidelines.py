@@ -286,9 +286,11 @@ def excludes1_notes(cs: CodeSet, code: str) -> list[str]:
     return notes
 
 
+@lru_cache(maxsize=65536)
 def superseded_by(code: str) -> tuple[str, ...]:
     """The code prefixes that document ``code``'s condition more specifically, from the ``superseded``
-    table (R52 pain NOS: R07 chest pain, R10 abdominal pain, ...); empty when the table names none."""
+    table (R52 pain NOS: R07 chest pain, R10 abdominal pain, ...); empty when the table names none
+    (cached: the hybrid coder asks for every learned label of every note)."""
     table = guideline_rules()["superseded"]
     found = table.get(code)
     if found is None:
