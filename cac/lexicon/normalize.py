@@ -32,6 +32,7 @@ class NormRules:
     words: dict[str, tuple[str, ...]]
     not_plurals: frozenset[str] = frozenset()
     stage_after: tuple[tuple[str, ...], ...] = ()
+    spellings: tuple[tuple[str, str], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -45,6 +46,7 @@ def rules() -> NormRules:
         words={k: tuple(v) for k, v in raw["words"].items()},
         not_plurals=frozenset(raw.get("not_plurals", ())),
         stage_after=tuple(tuple(x) for x in raw.get("implied_stage_after", ())),
+        spellings=tuple((a, b) for a, b in raw.get("spelling_variants", {}).items() if not a.startswith("_")),
     )
 
 
@@ -55,6 +57,11 @@ def canon_word(word: str) -> tuple[str, ...]:
     if word in r.stopwords:
         return ()
     mapped = r.words.get(word) or r.words.get(_stem(word))
+    if mapped is None:
+        for variant, usual in r.spellings:  # British "-aemia": glycaemia -> glycemia, leukaemic -> leukemic
+            if variant in word:
+                word = word.replace(variant, usual)
+                mapped = r.words.get(word) or r.words.get(_stem(word))
     if mapped is not None:
         return tuple(_stem(m) for m in mapped)
     return (_stem(word),)

@@ -51,3 +51,8 @@ def test_word_counts_count_the_words_of_word_set():
     counts = word_counts(text)
     assert frozenset(counts) == word_set(text)
     assert counts["kidney"] == 2 and counts["type2"] == 2 and counts["stage4"] == 1
+
+
+def test_british_aemia_spellings_read_as_the_usual_ones():
+    assert normalize("Hypocalcaemia and leukaemic infiltration") == normalize("hypocalcemia and leukemic infiltration")
+    assert normalize("haemodialysis") == normalize("hemodialysis")

@@ -293,6 +293,9 @@ def test_documented_dominance_overrides_the_default(coder):
     ("Leucocytosis and hyperlipemia.", "E78.5"),
     ("Admitted for acute coronary syndrome.", "I24.9"),
     ("She suffered a generalized tonic-clonic seizure.", "G40.409"),  # grand mal seizure NOS
+    ("Dyslipidaemia and hypocalcaemia.", "E78.5"),  # British -aemia read as -emia
+    ("Dyslipidaemia and hypocalcaemia.", "E83.51"),
+    ("Recurrence of tetraparesis.", "G82.50"),  # Index: Tetraplegia, quadriparesis - see Quadriplegia
 ])
 def test_clinical_wording_variants_reach_the_code(coder, text, code):
     assert code in codes(coder.code(text, setting="inpatient"))
