@@ -115,7 +115,8 @@ def rank(items: Sequence) -> list[tuple[str, float]]:
     return [(code, sc) for code, (_, sc) in ordered]
 
 
-__all__ = ["CM", "PCS", "category", "chapter_of", "chapter_table", "code_key", "harmonize", "normalize", "rank"]
+__all__ = ["CM", "PCS", "category", "chapter_of", "chapter_table", "code_key", "gold_stems", "harmonize", "normalize",
+           "rank", "stem_prefix"]
 
 
 def gold_stems(gold: Iterable[str], system: str, cs: Any = None) -> list[str]:
@@ -125,3 +126,14 @@ def gold_stems(gold: Iterable[str], system: str, cs: Any = None) -> list[str]:
     if system == PCS:
         return [g for g in gold if len(g) < 7]
     return [g for g in gold if cs is not None and not cs.is_valid(g)]
+
+
+def stem_prefix(stem: str) -> str:
+    """What a predicted code must start with to count for a gold stem (:func:`gold_stems`): an ICD-10-CM
+    stem written with placeholder X's and no 7th character counts for every code of the code the X's
+    pad (T81.4XX, "Infection following a procedure" before FY2023 subdivided it at the placeholder's
+    position, for T81.40XA ... T81.49XA; W19.XXX for W19.XXXA); other stems, and ICD-10-PCS stems, whose
+    X is an axis value, as they are."""
+    if "." not in stem or not stem.endswith("X"):
+        return stem
+    return stem.rstrip("X").rstrip(".")

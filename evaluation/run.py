@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from corpora.document import Document
 from corpora.registry import open_corpus
-from evaluation.codes import gold_stems
+from evaluation.codes import gold_stems, stem_prefix
 from evaluation.report import Report, per_document, score
 
 TASK_SYSTEM = {"diagnosis": "ICD-10-CM", "procedure": "ICD-10-PCS"}
@@ -32,11 +32,12 @@ def _prefix_harmonize(gold: set[str], ranked: list[tuple[str, float]], predicted
                       stems: Iterable[str] | None = None) -> tuple[list[tuple[str, float]], set[str]]:
     """Predicted codes starting with a gold stem count as that stem (``stems``: default, the gold
     codes shorter than 7 characters, i.e. PCS stems); the best score per stem is kept."""
-    stems = sorted((g for g in gold if len(g) < 7) if stems is None else stems, key=len, reverse=True)
+    prefixes = sorted(((stem_prefix(g), g) for g in ((g for g in gold if len(g) < 7) if stems is None else stems)),
+                      key=lambda pg: len(pg[0]), reverse=True)
     out: dict[str, float] = {}
     pred_out: set[str] = set()
     for code, s in ranked:
-        target = code if code in gold else next((g for g in stems if code.startswith(g)), code)
+        target = code if code in gold else next((g for p, g in prefixes if code.startswith(p)), code)
         out[target] = max(out.get(target, 0.0), s)
         if code in predicted:
             pred_out.add(target)

@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from corpora.document import Document
-from evaluation.codes import gold_stems
+from evaluation.codes import gold_stems, stem_prefix
 from cac.suggest.scoring import held_confidence
 from models.base import label_of
 from models.features import (FEATURES, SYSTEMS, SourceOutputs, candidate_table, category, category_key, gated,
@@ -184,7 +184,7 @@ def stem_representatives(labels: Sequence[str], stems: Sequence[str], kview: Map
     (R05.1, R05.2, R05.3... for one cough); ``cac evaluate`` credits one code per stem."""
     out: set[str] = set()
     for stem in stems:
-        under = [lab for lab in labels if lab.partition(":")[2].startswith(stem)]
+        under = [lab for lab in labels if lab.partition(":")[2].startswith(stem_prefix(stem))]
         if not under:
             continue
         found = [lab for lab in under if (info := kview.get(lab)) is not None and info.suggestion is not None

@@ -128,6 +128,21 @@ def test_gold_stems_follow_cac_evaluate(icd10cm) -> None:
     assert set(gold) == {"d"} and ranked["d"] == [("R05", 0.9), ("I10", 0.5)]
 
 
+def test_placeholder_stems_count_every_code_of_the_code_they_pad(icd10cm) -> None:
+    from evaluation.codes import stem_prefix
+    from evaluation.run import _prefix_harmonize
+    from training.train import stem_representatives
+
+    # T81.4XX (before FY2023) is subdivided at the placeholder's position in 2026: T81.40XA ... T81.49XA
+    assert stem_prefix("T81.4XX") == "T81.4" and stem_prefix("W19.XXX") == "W19" and stem_prefix("R05") == "R05"
+    assert stem_prefix("0W9GX") == "0W9GX"  # a PCS stem's X is an approach, not a placeholder
+    ranked, predicted = _prefix_harmonize({"T81.4XX", "I10"}, [("T81.40XA", 0.8), ("T81.41XA", 0.3), ("I10", 0.5)],
+                                          {"T81.40XA", "I10"}, ["T81.4XX"])
+    assert ranked == [("T81.4XX", 0.8), ("I10", 0.5)] and predicted == {"T81.4XX", "I10"}
+    labels = ["ICD-10-CM:T81.40XA", "ICD-10-CM:T81.41XA"]
+    assert stem_representatives(labels, ["T81.4XX"], {}, {"T81.4XX": "T81.40XA"}.get) == {"ICD-10-CM:T81.40XA"}
+
+
 def test_held_rows_follow_the_rules(coder) -> None:
     from training.train import held_rows
 
