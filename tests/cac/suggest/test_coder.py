@@ -296,6 +296,9 @@ def test_documented_dominance_overrides_the_default(coder):
     ("Dyslipidaemia and hypocalcaemia.", "E78.5"),  # British -aemia read as -emia
     ("Dyslipidaemia and hypocalcaemia.", "E83.51"),
     ("Recurrence of tetraparesis.", "G82.50"),  # Index: Tetraplegia, quadriparesis - see Quadriplegia
+    ("Maculopapular erythematous rash.", "L53.9"),  # Index: Erythema, erythematous
+    ("Sporadic increase in transaminases.", "R74.01"),
+    ("Radiographs showed bone lesions.", "M89.9"),  # Index: Lesion, bone - see Disorder, bone
 ])
 def test_clinical_wording_variants_reach_the_code(coder, text, code):
     assert code in codes(coder.code(text, setting="inpatient"))
