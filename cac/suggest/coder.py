@@ -95,11 +95,28 @@ def _documented_side(m: Mention) -> tuple[str, frozenset[str]] | None:
     there; None when none is said, or when its clause names another side too ("right worse than left")."""
     n = _laterality_window()
     before, after = _words_around(m)
-    words = title_words(" ".join([*before[-n:], m.text, *after[:n]])) if n else title_words(m.text)
+    words = title_words(_bilateral_words(" ".join([*before[-n:], m.text, *after[:n]]))) if n \
+        else title_words(_bilateral_words(m.text))
     sides = words & SIDES
-    if len(sides) != 1 or len(title_words(" ".join([*before, *after])) & SIDES - sides):
+    if len(sides) != 1 or len(title_words(_bilateral_words(" ".join([*before, *after]))) & SIDES - sides):
         return None
     return next(iter(sides)), words
+
+
+@lru_cache(maxsize=1)
+def _bilateral_pattern() -> re.Pattern[str] | None:
+    """``laterality_bilateral_words`` ("both") before a plural body part ("both knees", "both lower limbs")."""
+    words = lexicon_rules().get("laterality_bilateral_words", ())
+    if not words:
+        return None
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\s+(?=(?:(?:lower|upper)\s+)?[a-z]+s\b)",
+                      re.IGNORECASE)
+
+
+def _bilateral_words(text: str) -> str:
+    """``text`` with "both" before a plural body part read as "bilateral"."""
+    p = _bilateral_pattern()
+    return p.sub("bilateral ", text) if p is not None and "both" in text.lower() else text
 
 
 def _mention_window(m: Mention) -> str:

@@ -266,12 +266,17 @@ def test_a_planned_procedure_is_excluded_with_its_context_rule(coder):
     # a family whose titles name sides another way: the side_codes table (Index: Loss, vision)
     ("Sudden central vision loss in his left eye.", "H54.62"),
     ("Bilateral vision loss.", "H54.3"),
+    ("Loss of vision in both eyes.", "H54.3"),  # "both" before a plural body part says bilateral
 ])
 def test_documented_laterality_gives_the_lateral_code(coder, text, code):
     r = coder.code(text, setting="outpatient")
     assert code in codes(r)
     s = next(s for s in r.suggestions if s.code == code)
     assert any(x == f"laterality documented in the note -> {code}" for x in s.rationale)
+
+
+def test_both_is_bilateral_only_before_a_plural_body_part(coder):
+    assert "I10" in codes(coder.code("Both hypertension and glaucoma.", setting="outpatient"))
 
 
 def test_documented_dominance_overrides_the_default(coder):
