@@ -60,7 +60,8 @@ def _laterality_neutral(side: str) -> frozenset[str]:
     """Words a code may add beside ``side``: the neutral ones and those the side implies (a left side is
     nondominant where the note says nothing of dominance, guideline I.C.6.a)."""
     rules = lexicon_rules()
-    return frozenset([*rules.get("laterality_neutral_words", ()), *rules.get("laterality_implied_words", {}).get(side, ())])
+    implied = rules.get("laterality_implied_words", {}).get(side, ())
+    return frozenset([*rules.get("laterality_neutral_words", ()), *implied])
 
 
 @lru_cache(maxsize=1)
@@ -116,7 +117,7 @@ def _bilateral_pattern() -> re.Pattern[str] | None:
 def _bilateral_words(text: str) -> str:
     """``text`` with "both" before a plural body part read as "bilateral"."""
     p = _bilateral_pattern()
-    return p.sub("bilateral ", text) if p is not None and "both" in text.lower() else text
+    return p.sub("bilateral ", text) if p is not None else text
 
 
 def _mention_window(m: Mention) -> str:
@@ -397,16 +398,13 @@ class Coder:
         for tid in [*m.terms, *partial]:
             term = self.lexicon.terms[tid]
             target = self.spec.default_billable(term.code, seventh)
-            if target in _side_codes():
+            table = _side_codes().get(target) if target is not None else None
+            if table is not None or (target is not None and self.spec.has_sides(target)):
                 if side is False:
                     side = _documented_side(m)
                 if side is not None:
-                    target = _side_codes()[target].get(side[0], target)
-            elif target is not None and self.spec.has_sides(target):
-                if side is False:
-                    side = _documented_side(m)
-                if side is not None:
-                    target = self.spec.lateral(target, side[0], side[1], _laterality_neutral(side[0])) or target
+                    target = table.get(side[0], target) if table is not None else \
+                        self.spec.lateral(target, side[0], side[1], _laterality_neutral(side[0])) or target
             if target is not None and self.spec.qualifier_options(target):
                 target = self.spec.qualified(target, _mention_window(m)) or target
             if target is not None and seventh != "A":
