@@ -304,6 +304,10 @@ def test_documented_dominance_overrides_the_default(coder):
     ("Maculopapular erythematous rash.", "L53.9"),  # Index: Erythema, erythematous
     ("Sporadic increase in transaminases.", "R74.01"),
     ("Radiographs showed bone lesions.", "M89.9"),  # Index: Lesion, bone - see Disorder, bone
+    ("Two melenic stools at home.", "K92.1"),
+    ("Colonic diverticula.", "K57.30"),  # Latin plural read as the singular
+    ("Moderate mental retardation.", "F71"),  # Index: Retardation, mental, moderate
+    ("COPD with chronic home oxygen.", "Z99.81"),  # Dependence on supplemental oxygen
 ])
 def test_clinical_wording_variants_reach_the_code(coder, text, code):
     assert code in codes(coder.code(text, setting="inpatient"))
