@@ -308,6 +308,7 @@ def test_documented_dominance_overrides_the_default(coder):
     ("Colonic diverticula.", "K57.30"),  # Latin plural read as the singular
     ("Moderate mental retardation.", "F71"),  # Index: Retardation, mental, moderate
     ("COPD with chronic home oxygen.", "Z99.81"),  # Dependence on supplemental oxygen
+    ("Penile condyloma.", "A63.0"),  # Index: Condyloma acuminatum
 ])
 def test_clinical_wording_variants_reach_the_code(coder, text, code):
     assert code in codes(coder.code(text, setting="inpatient"))
