@@ -38,6 +38,7 @@ rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -250,18 +251,24 @@ def transfer_replaced(
     return out
 
 
+#: Where the denied finding of a "without ..." clause ends: the place it is looked for follows
+#: ("without tumor thrombus in renal vein" denies a thrombus, not the vein).
+_DENIED_UNTIL = re.compile(r"\b(?:in|at|on|within|into|from|with)\b", re.IGNORECASE)
+
+
 def hold_denied_qualifiers(labels: Sequence[str], proba: np.ndarray, kview: Mapping[str, KnowledgeInfo], cs: Any,
                            text: str) -> tuple[list[str], np.ndarray, dict[str, tuple[float, str]]]:
     """Learned diagnosis codes the rules did not find whose title asserts a word the note names only under
     a "without" ("Brief psychotic disorder" beside "depression without psychotic features"; K40.30 "with
     obstruction" beside "hernia without obstruction") leave the ranking: ``(labels, proba, held)``.  A
-    title's own "without ..." words are not asserted (K40.90 "without obstruction" stays)."""
+    title's own "without ..." words are not asserted (K40.90 "without obstruction" stays); a clause denies
+    its finding, not the place it names (:data:`_DENIED_UNTIL`)."""
     clauses = list(WITHOUT_CLAUSE.finditer(text))
     if not clauses or cs is None:
         return list(labels), proba, {}
     denied: set[str] = set()
     for m in clauses:
-        denied.update(normalize(m.group(1)))
+        denied.update(normalize(_DENIED_UNTIL.split(m.group(1), maxsplit=1)[0]))
     asserting: dict[int, frozenset[str]] = {}  # learned codes whose title asserts a denied word
     for i, lab in enumerate(labels):
         info = kview.get(lab)

@@ -205,6 +205,12 @@ def test_learned_codes_asserting_what_the_note_denies_are_held_back(icd10cm) -> 
     # said elsewhere without a "without": nothing is held
     again = text + " Later a brief psychotic episode; the hernia showed obstruction."
     assert hold_denied_qualifiers(labels, proba, kview, icd10cm, again)[0] == labels
+    # a clause denies its finding, not the place it names: the vein's thrombosis is not denied
+    site = "Renal mass without evidence of tumor thrombus in renal vein or vena cava."
+    kview = knowledge_view(CodingResult(document=DocumentInfo(id="d", sha256="0" * 64), code_sets={}, model="k",
+                                        suggestions=[], text=site))
+    vein = [f"{CM}:I82.90"]
+    assert hold_denied_qualifiers(vein, np.array([0.5]), kview, icd10cm, site)[0] == vein
 
 
 def test_a_learned_generic_code_restating_a_negated_specific_one_is_held_back(icd10cm) -> None:
