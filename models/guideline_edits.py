@@ -10,8 +10,8 @@ rules (:mod:`cac.suggest.guidelines`, rules as JSON data) again, in two places:
    that is not a billable code of the release (a category, or a code of an older release such as
    R05 before it was subdivided, or one written with placeholder X's but no 7th character, such as
    W19.XXX) becomes the billable code the hierarchy defaults to (R05.9, W19.XXXA), or, when there
-   is none, a ranked candidate only: a non-billable code is never suggested.  A default the assertion rules excluded
-   (R05.9 in "denies cough") is dropped.
+   is none, a ranked candidate only: a non-billable code is never suggested.  A default the
+   assertion rules excluded (R05.9 in "denies cough") is dropped.
 1. :func:`documented_floor`, before the threshold: a diagnosis the rules found in the
    provider's diagnostic statement (discharge / final diagnoses, assessment, impression,
    postoperative diagnosis) is at least as probable as the rules say, whatever the training
