@@ -184,7 +184,8 @@ def stem_representatives(labels: Sequence[str], stems: Sequence[str], kview: Map
     (R05.1, R05.2, R05.3... for one cough); ``cac evaluate`` credits one code per stem."""
     out: set[str] = set()
     for stem in stems:
-        under = [lab for lab in labels if lab.partition(":")[2].startswith(stem_prefix(stem))]
+        prefix = stem_prefix(stem)
+        under = [lab for lab in labels if lab.partition(":")[2].startswith(prefix)]
         if not under:
             continue
         found = [lab for lab in under if (info := kview.get(lab)) is not None and info.suggestion is not None

@@ -219,8 +219,7 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
             pairs += [(code, o, note) for o in by_letter.get(ref[0][:1], ()) if o != code and in_ref(o, ref)]
     if not pairs:
         return []
-    named = {(a, b) for a, b, _ in pairs}
-    notes = {(a, b): note for a, b, note in pairs}
+    notes = {(a, b): note for a, b, note in pairs}  # which code's note names which code
 
     def strength(code: str) -> tuple[float, bool]:
         entry = cs.get(code)
@@ -229,14 +228,14 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     ratio = float(guideline_rules().get("excludes1_named_min_ratio", 0.0))
     decisions = []  # (winner, loser, note)
     for a, b, note in pairs:
-        if (b, a) in named:
+        if (b, a) in notes:
             # R50.9 Fever: "Excludes1 chills without fever (R68.83)"; R68.83 Chills: "chills with fever
             # (R50.9)": the code a note names for the case *without* its own condition cannot stand beside it
             here, there = bool(_WITHOUT.search(note)), bool(_WITHOUT.search(notes[(b, a)]))
             if here != there:
                 decisions.append((a, b, note) if here else (b, a, note))
                 continue
-        mutual_or_weak = (b, a) in named or hits[b].score < ratio * hits[a].score
+        mutual_or_weak = (b, a) in notes or hits[b].score < ratio * hits[a].score
         if mutual_or_weak and strength(a) >= strength(b):
             decisions.append((a, b, note))
         else:
