@@ -10,6 +10,7 @@ comparable across noisy machines.
 
 from __future__ import annotations
 
+import re
 import resource
 import statistics
 import subprocess
@@ -38,7 +39,8 @@ def _examples() -> list[Path]:
 
 
 def build_notes(settings: Settings, n: int, words: int = 1500) -> tuple[list[str], str]:
-    """``n`` notes of about ``words`` words each, and where they came from."""
+    """``n`` notes of about ``words`` words each (whole texts joined, the last one cut at the end of the
+    sentence that reaches ``words``), and where they came from."""
     texts: list[str] = []
     source = "bundled examples"
     if settings.data_dir:
@@ -59,8 +61,22 @@ def build_notes(settings: Settings, n: int, words: int = 1500) -> tuple[list[str
             i += 1
             parts.append(t)
             count += len(t.split())
-        notes.append("\n\n".join(parts))
+        notes.append(_cut_after(("\n\n".join(parts)), words))
     return notes, source
+
+
+_WORD = re.compile(r"\S+")
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
+
+
+def _cut_after(note: str, words: int) -> str:
+    """``note`` up to the end of the sentence or line holding its ``words``-th word (whole texts would
+    overshoot the requested length by half a text on average)."""
+    for k, m in enumerate(_WORD.finditer(note), 1):
+        if k == words:
+            end = _SENTENCE_END.search(note, m.end() - 1)
+            return note if end is None else note[:end.end()]
+    return note
 
 
 def _rounded(value: float | None) -> float | None:

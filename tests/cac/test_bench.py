@@ -3,7 +3,17 @@ from cac.bench import build_notes, run_bench
 
 def test_notes_are_about_the_requested_length(settings):
     notes, source = build_notes(settings, 3, words=300)
-    assert len(notes) == 3 and all(len(n.split()) >= 300 for n in notes) and source
+    assert len(notes) == 3 and all(300 <= len(n.split()) < 400 for n in notes) and source
+
+
+def test_a_note_is_cut_at_the_end_of_the_sentence_reaching_the_length():
+    from cac.bench import _cut_after
+
+    note = "One two three. Four five six seven.\nEight nine. Ten"
+    assert _cut_after(note, 2) == "One two three."
+    assert _cut_after(note, 4) == "One two three. Four five six seven."
+    assert _cut_after(note, 9) == "One two three. Four five six seven.\nEight nine."
+    assert _cut_after(note, 50) == note
 
 
 def test_bench_reports_every_figure(settings):
