@@ -18,6 +18,7 @@ breast, left" keeps its laterality ("left" is no match by itself).
 
 from __future__ import annotations
 
+import base64
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -87,22 +88,29 @@ class TermMatcher:
         self.window_slack = lexicon_rules()["window_slack"] if window_slack is None else window_slack
         self._req_sets = _LazySets(self.terms)
         self._without_cache: dict[int, frozenset[str]] = {}
-        anchor = (index or {}).get("anchor", "").split()
-        if len(anchor) != len(self.terms):
-            anchor = self.build_index(lexicon)["anchor"].split()
+        index = index or {}
+        anchor = index.get("anchor", "").split()
+        if len(anchor) != len(self.terms) or (index.get("screen") or {}).get("n_terms") != len(self.terms):
+            index = self.build_index(lexicon)
+            anchor = index["anchor"].split()
         anchors: dict[str, list[int]] = defaultdict(list)
         for i, tok in enumerate(anchor):
             anchors[tok].append(i)
         self._anchors = dict(anchors)
-        self._token_ids: dict[str, int] = {}  # required token -> id (from 1) for :meth:`_screen`
-        self._groups: dict[str, tuple[np.ndarray, np.ndarray, list[int]]] = {}
+        screen = index["screen"]
+        # the screening arrays (see :meth:`_screen`), built with the index and cached with the lexicon
+        self._token_ids = {t: i for i, t in enumerate(screen["tokens"].split(), 1)}
+        self._rows = _decode_ints(screen["rows"]).reshape(-1, _SCREEN_WIDTH)
+        self._row_tids = _decode_ints(screen["tids"])
+        self._slots: dict[str, tuple[int, int]] = {t: (a, n) for t, (a, n) in screen["slots"].items()}
+        self._wide: dict[str, list[int]] = screen["wide"]
 
     @staticmethod
     def build_index(lexicon: Lexicon) -> dict:
-        """Anchor token of every term, and partial-match anchors (JSON-able, cacheable)."""
+        """Anchor token of every term and the screening arrays (JSON-able, cacheable)."""
         df = token_frequencies(lexicon)
         anchor = [min(t.required, key=lambda x: (df[x], x)) for t in lexicon.terms]
-        return {"anchor": " ".join(anchor)}
+        return {"anchor": " ".join(anchor), "screen": _screen_index(lexicon, anchor)}
 
     def match(self, tokens: list[str], partial: list[Match] | None = None,
               segments: list[int] | None = None) -> list[Match]:
@@ -176,45 +184,29 @@ class TermMatcher:
         """``(anchor, term id)`` of the terms anchored on ``anchors`` (in that order, then index order)
         whose required tokens are all in ``present``: one array test for the whole note instead of a
         set test per term (a note checks thousands of anchored terms; about one in ten passes)."""
-        groups = [self._anchor_group(tok) for tok in anchors]
-        if not groups:
+        if not anchors:
             return []
+        slots = self._slots
         ids = self._token_ids
         mask = np.zeros(len(ids) + 1, dtype=bool)
         mask[0] = True  # the padding id
         mask[[i for t in present if (i := ids.get(t)) is not None]] = True
-        rows = np.concatenate([g[1] for g in groups])
-        ok = np.flatnonzero(mask[rows].all(axis=1)).tolist()
-        owners = np.repeat(np.arange(len(groups)), [len(g[1]) for g in groups])[ok].tolist()
-        tids = np.concatenate([g[0] for g in groups])[ok].tolist()
-        out = [(anchors[o], t) for o, t in zip(owners, tids)]
-        long_terms = [(tok, tid) for tok, g in zip(anchors, groups) for tid in g[2] if self._req_sets[tid] <= present]
+        bounds = [slots.get(tok, _NO_SLOT) for tok in anchors]
+        starts = np.fromiter((a for a, _ in bounds), dtype=np.int64, count=len(bounds))
+        lengths = np.fromiter((n for _, n in bounds), dtype=np.int64, count=len(bounds))
+        ends = np.cumsum(lengths)
+        rows = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))  # the anchors' rows
+        ok = np.flatnonzero(mask[self._rows[rows]].all(axis=1))
+        owners = np.repeat(np.arange(len(anchors)), lengths)[ok].tolist()
+        out = [(anchors[o], t) for o, t in zip(owners, self._row_tids[rows[ok]].tolist())]
+        wide = self._wide
+        long_terms = [(tok, tid) for tok in anchors if tok in wide for tid in wide[tok]
+                      if self._req_sets[tid] <= present]
         if long_terms:  # terms wider than the array: the rare set test, merged back in index order
             rank = {tok: k for k, tok in enumerate(anchors)}
             order = {(tok, tid): k for tok in {t for t, _ in long_terms} for k, tid in enumerate(self._anchors[tok])}
             out = sorted([*out, *long_terms], key=lambda p: (rank[p[0]], order.get(p, 0)))
         return out
-
-    def _anchor_group(self, tok: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """The terms anchored on ``tok``: their ids, their required tokens as padded id rows (width
-        :data:`_SCREEN_WIDTH`, 0 = padding), and the ids of terms with more required tokens (built once)."""
-        group = self._groups.get(tok)
-        if group is None:
-            ids = self._token_ids
-            narrow: list[int] = []
-            rows: list[list[int]] = []
-            wide: list[int] = []
-            for tid in self._anchors[tok]:
-                req = self._req_sets[tid]
-                if len(req) > _SCREEN_WIDTH:
-                    wide.append(tid)
-                    continue
-                row = [ids.setdefault(t, len(ids) + 1) for t in req]
-                rows.append(row + [0] * (_SCREEN_WIDTH - len(row)))
-                narrow.append(tid)
-            group = self._groups[tok] = (np.asarray(narrow, dtype=np.int64),
-                                         np.asarray(rows, dtype=np.int64).reshape(-1, _SCREEN_WIDTH), wide)
-        return group
 
     def _resolve(self, tids: list[int], where: dict[str, list[int]], segments: list[int] | None = None,
                  without: set[int] | None = None) -> list[Match]:
@@ -343,3 +335,42 @@ def _positions(tokens: list[str]) -> dict[str, list[int]]:
     for pos, tok in enumerate(tokens):
         where[tok].append(pos)
     return where
+
+
+_NO_SLOT = (0, 0)
+
+
+def _encode_ints(values: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(values, dtype="<i4").tobytes()).decode("ascii")
+
+
+def _decode_ints(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<i4")
+
+
+def _screen_index(lexicon: Lexicon, anchor: list[str]) -> dict:
+    """The screening arrays of :meth:`TermMatcher._screen`: each required token's id (from 1; 0 pads), one
+    row of ids per term of up to :data:`_SCREEN_WIDTH` required tokens, grouped by anchor in index order
+    (``slots``: an anchor's first row and row count), and the ids of the wider terms by anchor."""
+    by_anchor: dict[str, list[int]] = defaultdict(list)
+    for tid, tok in enumerate(anchor):
+        by_anchor[tok].append(tid)
+    ids: dict[str, int] = {}
+    rows: list[list[int]] = []
+    tids: list[int] = []
+    slots: dict[str, list[int]] = {}
+    wide: dict[str, list[int]] = {}
+    for tok, members in by_anchor.items():
+        start = len(tids)
+        for tid in members:
+            req = frozenset(lexicon.terms[tid].required)
+            if len(req) > _SCREEN_WIDTH:
+                wide.setdefault(tok, []).append(tid)
+                continue
+            row = [ids.setdefault(t, len(ids) + 1) for t in sorted(req)]
+            rows.append(row + [0] * (_SCREEN_WIDTH - len(row)))
+            tids.append(tid)
+        if len(tids) > start:
+            slots[tok] = [start, len(tids) - start]
+    return {"n_terms": len(anchor), "tokens": " ".join(ids), "slots": slots, "wide": wide,
+            "rows": _encode_ints(np.asarray(rows).reshape(-1, _SCREEN_WIDTH)), "tids": _encode_ints(np.asarray(tids))}

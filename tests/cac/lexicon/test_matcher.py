@@ -91,8 +91,9 @@ def test_array_screen_keeps_the_set_tests_answers_and_order(monkeypatch):
     long = "malignant neoplasm of upper outer quadrant of right female breast"
     lex = _lex(("breast cancer", "C50.919"), (long, "C50.411"), ("right breast pain", "N64.4"),
                ("neoplasm of breast", "D49.3"), ("lymph node involvement of right breast", "R59.0"))
-    m = TermMatcher(lex)
     monkeypatch.setattr(matcher_module, "_SCREEN_WIDTH", 3)  # the long terms take the set-test path
+    m = TermMatcher(lex)
+    assert m._wide
     sentences = [normalize("right female breast malignant neoplasm, upper outer quadrant"),
                  normalize("lymph node involvement noted; breast pain on the right")]
     present = frozenset(t for s in sentences for t in s)
@@ -102,6 +103,19 @@ def test_array_screen_keeps_the_set_tests_answers_and_order(monkeypatch):
     assert any(len(m._req_sets[tid]) > 3 for _, tid in by_set)
     assert [[lex.terms[t].code for x in ms for t in x.term_ids] for ms in m.match_many(sentences)] == \
         [[lex.terms[t].code for x in m.match(s) for t in x.term_ids] for s in sentences]
+
+
+def test_the_screening_index_is_cached_as_json_and_rebuilt_when_stale():
+    import orjson
+
+    lex = _lex(("breast cancer", "C50.919"), ("right breast pain", "N64.4"), ("Hypertension", "I10"))
+    index = orjson.loads(orjson.dumps(TermMatcher.build_index(lex)))  # as the lexicon cache stores it
+    assert isinstance(index["screen"]["rows"], str)  # base64 int32, not a long JSON list
+    sentences = [normalize("pain in the right breast"), normalize("breast cancer and hypertension")]
+    codes = lambda m: [[lex.terms[t].code for x in ms for t in x.term_ids] for ms in m.match_many(sentences)]
+    assert codes(TermMatcher(lex, index=index)) == codes(TermMatcher(lex)) == [["N64.4"], ["C50.919", "I10"]]
+    stale = {**index, "screen": {**index["screen"], "n_terms": 2}}
+    assert codes(TermMatcher(lex, index=stale)) == [["N64.4"], ["C50.919", "I10"]]
 
 
 def test_a_hard_break_is_never_bridged_and_the_window_prefers_the_pivots_item():
