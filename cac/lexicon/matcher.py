@@ -150,62 +150,62 @@ class TermMatcher:
         the sentences holding every required token of a term are windowed, so a
         term anchored on a common word is not re-checked in every sentence.
         """
-        in_sents: dict[str, list[int]] = defaultdict(list)
+        in_sents: dict[str, int] = {}  # token -> the sentences holding it, as the bits of an int
+        get = in_sents.get
         for i, toks in enumerate(sentences):
+            bit = 1 << i
             for tok in set(toks):
-                in_sents[tok].append(i)
-        present = frozenset(in_sents)
-        req_sets = self._req_sets
+                in_sents[tok] = get(tok, 0) | bit
         found: dict[int, list[int]] = defaultdict(list)
         # sorted: results must not depend on hash order
-        for tok, tid in self._screen(sorted(t for t in present if t in self._anchors), present):
-            req = req_sets[tid]
-            if len(req) == 1:
-                sents = in_sents[tok]
-            else:
-                common = set(in_sents[tok])
-                for t in req:
-                    if t != tok:
-                        common.intersection_update(in_sents[t])
-                        if not common:
-                            break
-                if not common:
-                    continue
-                sents = sorted(common)
-            for i in sents:
-                found[i].append(tid)
+        anchors = sorted(t for t in in_sents if t in self._anchors)
+        for tid, i in self._screen(anchors, in_sents, len(sentences)):
+            found[i].append(tid)
         out: list[list[Match]] = [[] for _ in sentences]
         for i, tids in found.items():
             out[i] = self._resolve(tids, _positions(sentences[i]), None if segments is None else segments[i],
                                    without[i] if without is not None else None)
         return out
 
-    def _screen(self, anchors: list[str], present: frozenset[str]) -> list[tuple[str, int]]:
-        """``(anchor, term id)`` of the terms anchored on ``anchors`` (in that order, then index order)
-        whose required tokens are all in ``present``: one array test for the whole note instead of a
-        set test per term (a note checks thousands of anchored terms; about one in ten passes)."""
+    def _screen(self, anchors: list[str], in_sents: dict[str, int], n_sentences: int) -> list[tuple[int, int]]:
+        """``(term id, sentence)`` for each term anchored on ``anchors`` and each sentence holding all its
+        required tokens (``in_sents``: each token's sentences as the bits of an int), in anchor order, then
+        index order, then sentence order.  One array test for the whole note (a note checks thousands of
+        anchored terms; about one in ten has its tokens in the note, fewer in one sentence)."""
         if not anchors:
             return []
         slots = self._slots
         ids = self._token_ids
-        mask = np.zeros(len(ids) + 1, dtype=bool)
-        mask[0] = True  # the padding id
-        mask[[i for t in present if (i := ids.get(t)) is not None]] = True
+        n_words = (n_sentences + 63) // 64  # each token's sentences as 64-bit words
+        words = np.zeros((len(ids) + 1, n_words), dtype="<u8")
+        words[0] = np.iinfo(np.uint64).max  # the padding id: in every sentence
+        known = [(i, v) for t, v in in_sents.items() if (i := ids.get(t)) is not None]
+        if known:
+            at = [i for i, _ in known]
+            for w in range(n_words):
+                words[at, w] = [v >> (64 * w) & _WORD_MASK for _, v in known]
         bounds = [slots.get(tok, _NO_SLOT) for tok in anchors]
         starts = np.fromiter((a for a, _ in bounds), dtype=np.int64, count=len(bounds))
         lengths = np.fromiter((n for _, n in bounds), dtype=np.int64, count=len(bounds))
         ends = np.cumsum(lengths)
         rows = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))  # the anchors' rows
-        ok = np.flatnonzero(mask[self._rows[rows]].all(axis=1))
-        owners = np.repeat(np.arange(len(anchors)), lengths)[ok].tolist()
-        out = [(anchors[o], t) for o, t in zip(owners, self._row_tids[rows[ok]].tolist())]
+        ids_of = self._rows[rows]
+        common = words[ids_of[:, 0]]  # (rows, words): the sentences holding every required token
+        for k in range(1, _SCREEN_WIDTH):
+            common &= words[ids_of[:, k]]
+        ok = np.flatnonzero(common.any(axis=1))
+        row, sent = np.nonzero(np.unpackbits(common[ok].view(np.uint8), axis=1, bitorder="little"))
+        tids = self._row_tids[rows[ok][row]].tolist()
+        out = list(zip(tids, sent.tolist()))
         wide = self._wide
-        long_terms = [(tok, tid) for tok in anchors if tok in wide for tid in wide[tok]
-                      if self._req_sets[tid] <= present]
-        if long_terms:  # terms wider than the array: the rare set test, merged back in index order
-            rank = {tok: k for k, tok in enumerate(anchors)}
-            order = {(tok, tid): k for tok in {t for t, _ in long_terms} for k, tid in enumerate(self._anchors[tok])}
-            out = sorted([*out, *long_terms], key=lambda p: (rank[p[0]], order.get(p, 0)))
+        extra = [(k, tid, bits) for k, tok in enumerate(anchors) for tid in wide.get(tok, ())
+                 if (bits := _all_bits(in_sents, self._req_sets[tid]))]
+        if extra:  # terms wider than the array, tested one by one and merged back in order
+            owners = np.repeat(np.arange(len(anchors)), lengths)[ok][row].tolist()
+            keyed = [((o, t), t, i) for o, (t, i) in zip(owners, out)]
+            keyed += [((k, tid), tid, i) for k, tid, bits in extra for i in range(n_sentences) if bits >> i & 1]
+            keyed.sort(key=lambda x: x[0])  # stable: sentence order kept within a term
+            out = [(t, i) for _, t, i in keyed]
         return out
 
     def _resolve(self, tids: list[int], where: dict[str, list[int]], segments: list[int] | None = None,
@@ -338,6 +338,17 @@ def _positions(tokens: list[str]) -> dict[str, list[int]]:
 
 
 _NO_SLOT = (0, 0)
+_WORD_MASK = (1 << 64) - 1
+
+
+def _all_bits(in_sents: dict[str, int], tokens: frozenset[str]) -> int:
+    """The sentences holding every one of ``tokens`` (bits of an int)."""
+    bits = -1
+    for t in tokens:
+        bits &= in_sents.get(t, 0)
+        if not bits:
+            break
+    return bits
 
 
 def _encode_ints(values: np.ndarray) -> str:

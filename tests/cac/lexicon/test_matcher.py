@@ -96,13 +96,21 @@ def test_array_screen_keeps_the_set_tests_answers_and_order(monkeypatch):
     assert m._wide
     sentences = [normalize("right female breast malignant neoplasm, upper outer quadrant"),
                  normalize("lymph node involvement noted; breast pain on the right")]
-    present = frozenset(t for s in sentences for t in s)
-    anchors = sorted(t for t in present if t in m._anchors)
-    by_set = [(tok, tid) for tok in anchors for tid in m._anchors[tok] if m._req_sets[tid] <= present]
-    assert m._screen(anchors, present) == by_set
-    assert any(len(m._req_sets[tid]) > 3 for _, tid in by_set)
+    in_sents = {t: sum(1 << i for i, s in enumerate(sentences) if t in s) for s in sentences for t in s}
+    anchors = sorted(t for t in in_sents if t in m._anchors)
+    by_set = [(tid, i) for tok in anchors for tid in m._anchors[tok] for i, s in enumerate(sentences)
+              if m._req_sets[tid] <= set(s)]
+    assert m._screen(anchors, in_sents, len(sentences)) == by_set
+    assert any(len(m._req_sets[tid]) > 3 for tid, _ in by_set)
     assert [[lex.terms[t].code for x in ms for t in x.term_ids] for ms in m.match_many(sentences)] == \
         [[lex.terms[t].code for x in m.match(s) for t in x.term_ids] for s in sentences]
+
+
+def test_the_screen_reads_sentences_past_the_first_64_bits():
+    lex = _lex(("Calculus of kidney", "N20.0"), ("Hypertension", "I10"))
+    sentences = [normalize("no complaints")] * 70 + [normalize("kidney calculus"), normalize("hypertension")]
+    found = TermMatcher(lex).match_many(sentences)
+    assert [i for i, ms in enumerate(found) if ms] == [70, 71]
 
 
 def test_the_screening_index_is_cached_as_json_and_rebuilt_when_stale():
