@@ -97,8 +97,19 @@ def _joined(word: str, nxt: str, joiners: frozenset[str]) -> str | None:
     return None if num is None else f"{word}{num}"
 
 
+@lru_cache(maxsize=1)
+def _context_words() -> frozenset[str]:
+    """Words whose canonical form depends on the next or previous word: the joiners ("type" 2) and the
+    last word of each ``implied_stage_after`` phrase ("CKD" 3b)."""
+    r = rules()
+    return r.joiners | frozenset(words[-1] for words in r.stage_after if words)
+
+
 def normalize_tokens(toks: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     """Canonical tokens (with the offsets of the words they came from)."""
+    if _context_words().isdisjoint([t[0] for t in toks]):  # the usual sentence: each word on its own
+        canon = canon_word
+        return [(c, s, e) for w, s, e in toks for c in canon(w)]
     r = rules()
     joiners, stage_after = r.joiners, r.stage_after
     out: list[tuple[str, int, int]] = []
