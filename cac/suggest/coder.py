@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spacy.language import Language
-from cac.pipeline.extensions import (ABBREVIATIONS_KEY, CONTEXT_FLAGS, DEFAULT_EXPERIENCER, assertion_record, doc_text,
-                                     section_record_at, span_value)
+from cac.pipeline.extensions import (ABBREVIATIONS_KEY, CONTEXT_FLAGS, DEFAULT_EXPERIENCER, SECTIONS_KEY,
+                                     assertion_record, doc_text, section_record_at, span_value)
 from spacy.tokens import Doc, Span
 
 from cac import __version__
@@ -290,7 +290,8 @@ class Coder:
         log.info("coding document id=%s sha256=%s chars=%d", info.id, sha[:16], len(text))
         doc = self.nlp(text)
         hits, excluded = self._diagnoses(doc, cm, setting_v)
-        stated = value_hits(text, cm, lambda char: (r[0] if (r := section_record_at(doc, char)) else None), hits)
+        stated = value_hits(text, cm, lambda char: (r[0] if (r := section_record_at(doc, char)) else None), hits,
+                            [(r[0], r[3], r[4]) for r in doc.user_data.get(SECTIONS_KEY) or ()])
         for h in stated:
             if h.code in hits:
                 hits[h.code].merge(h)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import orjson
 
@@ -151,10 +151,11 @@ def apply_replacements(hits: dict[str, Hit], found: Iterable[Hit]) -> list[Exclu
 
 
 def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] | None = None,
-               found: Iterable[str] = ()) -> list[Hit]:
+               found: Iterable[str] = (), sections: Sequence[tuple[str, int, int]] | None = None) -> list[Hit]:
     """One hit per code the note's statements give; ``found`` are the codes already found in the note (a
     rule with ``requires_any`` scores half without one of them; one with ``unless_any`` gives nothing
-    beside one of those)."""
+    beside one of those).  ``sections``: the note's sections as ``(name, start, end)``, the ranges
+    ``section_at`` reads (a list pattern is then read inside its sections only, not over the note)."""
     out: dict[str, Hit] = {}
     found = tuple(found)
     scope = _scope()
@@ -165,7 +166,7 @@ def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] |
         if rule.unless_any and any(c.startswith(rule.unless_any) for c in found):
             continue
         factor = 1.0 if not rule.requires_any or any(c.startswith(rule.requires_any) for c in found) else 0.5
-        for m in _matches(rule, text, section_at, scope, lowered):
+        for m in _matches(rule, text, section_at, scope, lowered, sections):
             readings = [r for r in rule.readings(m) if r[0] is not None and cm.is_valid(r[0])]
             if not readings:
                 continue
@@ -193,7 +194,8 @@ LIST_WINDOW = 1000
 
 
 def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None] | None,
-             scope: _Scope, lowered: str) -> list[re.Match[str]]:
+             scope: _Scope, lowered: str, sections: Sequence[tuple[str, int, int]] | None = None
+             ) -> list[re.Match[str]]:
     positions = _keyword_positions(rule, lowered) if rule.keywords else []
     if rule.window and rule.keywords:
         # a rule whose matches lie near a keyword reads only the text around the keywords, not the note
@@ -201,8 +203,8 @@ def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None]
                  for m in rule.pattern.finditer(text, a, b)]
     else:
         found = list(rule.pattern.finditer(text))
-    sections = rule.list_sections or scope.medication_sections
-    if rule.list_pattern is None or section_at is None or not sections:
+    wanted = rule.list_sections or scope.medication_sections
+    if rule.list_pattern is None or section_at is None or not wanted:
         return found
     taken = [(m.start(), m.end()) for m in found]
     if rule.list_sections and rule.keywords:
@@ -210,9 +212,12 @@ def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None]
         # each keyword only, not the whole note, with the long list of agents
         windows = _windows(text, positions, 0, LIST_WINDOW)
         listed = (m for a, b in windows for m in rule.list_pattern.finditer(text, a, b))
+    elif sections is not None:  # only the list sections' text, each cut at a word's end
+        windows = [[a, b] for name, a, b in sections if name in wanted and b > a]
+        listed = (m for a, b in _word_ends(text, windows) for m in rule.list_pattern.finditer(text, a, b))
     else:
         listed = rule.list_pattern.finditer(text)
-    found += [m for m in listed if section_at(m.start()) in sections and not any(a <= m.start() < b for a, b in taken)]
+    found += [m for m in listed if section_at(m.start()) in wanted and not any(a <= m.start() < b for a, b in taken)]
     return found
 
 
@@ -233,6 +238,12 @@ def _windows(text: str, positions: list[int], before: int, after: int) -> list[l
             windows[-1][1] = max(windows[-1][1], b)
         else:
             windows.append([a, b])
+    return _word_ends(text, windows)
+
+
+def _word_ends(text: str, windows: list[list[int]]) -> list[list[int]]:
+    """``windows`` with an end inside a word moved to the word's end."""
+    n = len(text)
     for w in windows:
         end = w[1]
         while end < n and text[end].isalnum():

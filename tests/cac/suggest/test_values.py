@@ -199,3 +199,19 @@ def test_windowed_rules_read_what_the_whole_note_gives(icd10cm, monkeypatch):
     key = lambda hits: sorted((h.code, [(e.start, e.end) for e in h.evidence]) for h in hits)  # noqa: E731
     assert key(windowed) == key(plain)
     assert {"Z68.41", "Z79.01", "Z79.82", "Z79.52", "Z3A.32"} <= {h.code for h in windowed}
+
+
+def test_list_patterns_read_inside_the_list_sections_only_as_over_the_whole_note(icd10cm):
+    import cac.suggest.values as values
+
+    head = "History: asthma; prednisone was tapered off in 2019.\n"
+    meds = "Medications:\nwarfarin 5 mg\nprednisone 10 mg\n"
+    text = head + meds + "Plan: review warfarin dosing.\n"
+    sections = [("history", 0, len(head)), ("medications", len(head), len(head) + len(meds)),
+                ("plan", len(head) + len(meds), len(text))]
+    section_at = lambda char: next((n for n, a, b in sections if a <= char < b), None)  # noqa: E731
+    key = lambda hits: sorted((h.code, [(e.start, e.end) for e in h.evidence]) for h in hits)  # noqa: E731
+    by_sections = values.value_hits(text, icd10cm, section_at, sections=sections)
+    assert key(by_sections) == key(values.value_hits(text, icd10cm, section_at))
+    assert {"Z79.01", "Z79.52"} <= {h.code for h in by_sections}
+    assert all(len(head) <= e.start < len(head) + len(meds) for h in by_sections for e in h.evidence)
