@@ -16,9 +16,11 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import orjson
 from spacy.attrs import SENT_START
 from spacy.language import Language
@@ -75,8 +77,10 @@ class ConceptMatcher:
             if toks:
                 sent_toks.append(toks)
         canon = [[t for t, _, _ in toks] for toks in sent_toks]
-        segments = _list_segments(text, sent_toks)
-        without = _without_positions(text, sent_toks)
+        starts = np.fromiter((start for toks in sent_toks for _, start, _ in toks), dtype=np.int64)
+        cuts = list(accumulate(len(toks) for toks in sent_toks))
+        segments = _list_segments(text, starts, cuts)
+        without = _without_positions(text, starts, cuts)
         if self.partial:
             per_sentence = []
             for c, seg in zip(canon, segments):
@@ -160,10 +164,11 @@ def _segment_breaks() -> tuple[tuple[re.Pattern[str], str], ...]:
     return tuple(out)
 
 
-def _list_segments(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> list[list[int]]:
+def _list_segments(text: str, starts: np.ndarray, cuts: list[int]) -> list[list[int]]:
     """Each token's list item: how many commas/semicolons of the note precede it, plus
     :data:`HARD_BREAK` times how many ``segment_breaks`` do ("lung cancer | with metastases to the brain":
-    no term spans those)."""
+    no term spans those).  ``starts``: every sentence's token offsets in a row; ``cuts``: where each
+    sentence's tokens end in it."""
     seps = [m.start() for m in _LIST_SEPARATORS.finditer(text)]
     lower = None
     breaks = []
@@ -173,27 +178,32 @@ def _list_segments(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> li
             if requires not in lower:
                 continue
         breaks += [(m.start("at") if "at" in p.groupindex else m.start()) - 1 for m in p.finditer(text)]  # before
-    breaks.sort()
-    if not breaks:
-        return [[bisect_left(seps, start) for _, start, _ in toks] for toks in sent_toks]
-    return [[bisect_left(seps, start) + HARD_BREAK * bisect_left(breaks, start) for _, start, _ in toks]
-            for toks in sent_toks]
+    segment = np.searchsorted(np.asarray(seps, dtype=np.int64), starts)  # bisect_left for every token
+    if breaks:
+        segment += HARD_BREAK * np.searchsorted(np.sort(np.asarray(breaks, dtype=np.int64)), starts)
+    flat = segment.tolist()
+    return [flat[a:b] for a, b in zip([0, *cuts], cuts)]
 
 
-def _without_positions(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> list[set[int]]:
-    """Per sentence, the positions of the tokens inside a "without ..." clause of the note."""
+def _without_positions(text: str, starts: np.ndarray, cuts: list[int]) -> list[set[int]]:
+    """Per sentence, the positions of the tokens inside a "without ..." clause of the note (``starts``
+    and ``cuts`` as for :func:`_list_segments`)."""
     spans = [(m.start(), m.end()) for m in WITHOUT_CLAUSE.finditer(text)]
     if not spans:
-        return [set() for _ in sent_toks]
-    starts = [a for a, _ in spans]
+        return [set() for _ in cuts]
+    clause_start = np.asarray([a for a, _ in spans], dtype=np.int64)
+    clause_end = np.asarray([b for _, b in spans], dtype=np.int64)
+    k = np.searchsorted(clause_start, starts + 1) - 1  # the last clause starting before each token
+    held = (k >= 0) & (clause_start[k] < starts) & (starts < clause_end[k])
     out: list[set[int]] = []
-    for toks in sent_toks:
-        inside: set[int] = set()
-        for i, (_, start, _) in enumerate(toks):
-            k = bisect_left(starts, start + 1) - 1
-            if k >= 0 and spans[k][0] < start < spans[k][1]:
-                inside.add(i)
-        out.append(inside)
+    inside = np.flatnonzero(held).tolist()
+    i = 0
+    for a, b in zip([0, *cuts], cuts):
+        here: set[int] = set()
+        while i < len(inside) and inside[i] < b:
+            here.add(inside[i] - a)
+            i += 1
+        out.append(here)
     return out
 
 

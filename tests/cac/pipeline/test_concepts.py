@@ -5,6 +5,17 @@ from __future__ import annotations
 import pytest
 
 
+def _segments(text: str, sent_toks: list[list[tuple[str, int, int]]]) -> list[list[int]]:
+    """``_list_segments`` on sentences of ``(word, start, end)`` tokens."""
+    import numpy as np
+
+    import cac.pipeline.concepts as concepts
+
+    starts = np.asarray([a for toks in sent_toks for _, a, _ in toks], dtype=np.int64)
+    cuts = list(np.cumsum([len(toks) for toks in sent_toks]))
+    return concepts._list_segments(text, starts, cuts)
+
+
 def test_segment_breaks_skip_notes_without_their_required_literal(monkeypatch):
     import cac.pipeline.concepts as concepts
 
@@ -15,11 +26,11 @@ def test_segment_breaks_skip_notes_without_their_required_literal(monkeypatch):
         text = "lung metastases to bone, spread from colon"
         toks = [[(w, text.index(w), text.index(w) + len(w)) for w in ("lung", "metastases", "bone", "colon")]]
         # "to" breaks before "bone" and "from" before "colon" (commas count 1, hard breaks HARD_BREAK)
-        segs = concepts._list_segments(text, toks)[0]
+        segs = _segments(text, toks)[0]
         assert segs[1] == 0 and segs[2] >= concepts.HARD_BREAK and segs[3] >= 2 * concepts.HARD_BREAK
         text = "lung lesion next to bone, spread from colon"  # no "metasta": only the plain pattern applies
         toks = [[(w, text.index(w), text.index(w) + len(w)) for w in ("lung", "bone", "colon")]]
-        segs = concepts._list_segments(text, toks)[0]
+        segs = _segments(text, toks)[0]
         assert segs[1] < concepts.HARD_BREAK <= segs[2]
     finally:
         concepts._segment_breaks.cache_clear()
@@ -35,5 +46,22 @@ def test_the_metastasis_breaks_keep_the_primary_apart(text: str, broken: bool) -
 
     words = text.split()
     at = [text.index(w) for w in words]
-    segs = concepts._list_segments(text, [[(w, a, a + len(w)) for w, a in zip(words, at)]])[0]
+    segs = _segments(text, [[(w, a, a + len(w)) for w, a in zip(words, at)]])[0]
     assert (segs[-1] >= concepts.HARD_BREAK) == broken
+
+
+def test_without_clauses_and_list_items_are_read_per_sentence():
+    import numpy as np
+
+    import cac.pipeline.concepts as concepts
+
+    text = "Diabetes without complications, stable. Migraine, no aura; asthma without exacerbation"
+    words = [(m.group(), m.start(), m.end()) for m in __import__("re").finditer(r"\w+", text)]
+    first = [w for w in words if w[1] < text.index("Migraine")]
+    sent_toks = [first, words[len(first):]]
+    starts = np.asarray([a for toks in sent_toks for _, a, _ in toks], dtype=np.int64)
+    cuts = [len(first), len(words)]
+    without = concepts._without_positions(text, starts, cuts)
+    assert [[sent_toks[i][p][0] for p in sorted(ps)] for i, ps in enumerate(without)] == \
+        [["complications"], ["exacerbation"]]
+    assert concepts._list_segments(text, starts, cuts) == [[0, 0, 0, 1], [1, 2, 2, 3, 3, 3]]
