@@ -50,6 +50,10 @@ CONCEPTS_MODULE = "cac.pipeline.concepts"
 #: other one (shape, stop word, like_url...) with a Python function for each new word of a note, which
 #: made up about a quarter of tokenizing a 1,500-word note.
 LEXEME_ATTRS: tuple[str, ...] = ("LOWER", "NORM")
+#: Whitespace-separated chunks the tokenizer keeps the tokens of (spaCy's default is 10,000: a batch run fills
+#: that within about 40 notes, and from then on every chunk not among those is split by the affix rules
+#: again, about 2 ms of a 1,500-word note).  An entry takes well under 100 bytes.
+TOKENIZER_CACHE_SIZE = 500_000
 
 
 def concepts_available() -> bool:
@@ -87,6 +91,7 @@ def build_pipeline(
     if lexeme_attrs is not None:
         _keep_lexeme_attrs(nlp, lexeme_attrs)
     _drop_whitespace_special_cases(nlp)
+    nlp.tokenizer.max_cache_size = max(nlp.tokenizer.max_cache_size, TOKENIZER_CACHE_SIZE)
     _remember_text(nlp)
     for factory in wanted:
         name = PIPE_NAMES.get(factory, factory)

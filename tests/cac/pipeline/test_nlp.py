@@ -128,3 +128,13 @@ def test_only_the_lexeme_attributes_cac_reads_are_computed() -> None:
     assert full("Qwertzuiopx 42")[1].like_num
     with pytest.raises(ValueError):
         build_pipeline(lexeme_attrs=("NOT_AN_ATTR",))
+
+
+def test_the_tokenizer_keeps_the_chunks_of_a_long_batch_run():
+    from cac.pipeline.nlp import TOKENIZER_CACHE_SIZE, build_pipeline
+
+    nlp = build_pipeline([])
+    assert nlp.tokenizer.max_cache_size >= TOKENIZER_CACHE_SIZE > 10_000  # spaCy's default fills in ~40 notes
+    words = [f"w{i}x," for i in range(12_000)]  # more distinct chunks than spaCy's default keeps
+    doc = nlp.make_doc(" ".join(words))
+    assert [t.text for t in doc[:4]] == ["w0x", ",", "w1x", ","] and len(doc) == 24_000
