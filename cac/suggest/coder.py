@@ -137,6 +137,7 @@ def _head_needed(term: Term) -> bool:
     return len(term.required) < 3 or " with " not in f" {term.text.lower()} "
 
 
+@lru_cache(maxsize=1)
 def _head_words() -> tuple[frozenset[str], float]:
     """Disease head words a term may leave out, and the score cost when the mention names none."""
     rules = lexicon_rules()

@@ -8,6 +8,7 @@ calibration (model packs) replaces it when a pack is loaded.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TypeVar
 
 from cac.lexicon.build import Term, lexicon_rules
@@ -26,6 +27,11 @@ SECTION_FACTOR = {
 }
 
 
+@lru_cache(maxsize=1)
+def _generic_single() -> frozenset[str]:
+    return frozenset(lexicon_rules()["generic_single"])
+
+
 def term_score(term: Term, span_tokens: int, optional_hits: int, section: str | None) -> float:
     """Confidence that ``term`` found at a mention names a codable condition."""
     rules = lexicon_rules()
@@ -34,7 +40,7 @@ def term_score(term: Term, span_tokens: int, optional_hits: int, section: str | 
     base += 0.04 * min(n - 1, 3)
     base += 0.02 * min(optional_hits, 2)
     base -= 0.03 * max(0, span_tokens - n)
-    if n == 1 and term.required[0] in set(rules["generic_single"]):
+    if n == 1 and term.required[0] in _generic_single():
         base -= 0.40
     base *= SECTION_FACTOR.get(section or "", 1.0)
     return max(0.01, min(0.97, base))
