@@ -227,6 +227,9 @@ def test_held_confidence_stays_below_the_threshold_and_keeps_the_order() -> None
     held = [held_confidence(p, 0.5) for p in ps]
     assert all(h < 0.5 for h in held) and held[:3] == ps[:3]
     assert all(a < b for a, b in zip(held[3:], held[4:]))  # no ties above the cap
+    import numpy as np
+
+    assert np.array_equal(held_confidence(np.asarray(ps), 0.5), held)  # one array, the same as one by one
 
 
 def test_a_relatives_symptoms_or_pregnancy_are_no_family_history(coder):
