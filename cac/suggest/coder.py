@@ -230,6 +230,7 @@ class Coder:
         self.cm: CodeSet = cm
         self.lexicon, index, children = self._load_lexicon()
         self.spec = Specificity(cm, children)
+        self._term_targets: dict[tuple[int, str], tuple[Term, str | None, str | None, bool, bool]] = {}
         self.matcher = TermMatcher(self.lexicon, index=index)
         self.nlp = self._build_nlp()
         self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
@@ -398,34 +399,57 @@ class Coder:
         said: set[str] | None = None
         side: tuple[str, frozenset[str]] | None | bool = False  # (documented side, words around), found once
         for tid in [*m.terms, *partial]:
-            term = self.lexicon.terms[tid]
-            target = self.spec.default_billable(term.code, seventh)
-            table = _side_codes().get(target) if target is not None else None
-            if table is not None or (target is not None and self.spec.has_sides(target)):
-                if side is False:
-                    side = _documented_side(m)
-                if side is not None:
-                    target = table.get(side[0], target) if table is not None else \
-                        self.spec.lateral(target, side[0], side[1], _laterality_neutral(side[0])) or target
-            if target is not None and self.spec.qualifier_options(target):
-                target = self.spec.qualified(target, _mention_window(m)) or target
-            if target is not None and seventh != "A":
-                target = code_by_seventh(self.cm, target, seventh) or target
+            term, target, fixed, head_check, unspecified = self._term_target(tid, seventh)
+            if fixed is not None:  # the usual term: its code does not depend on the words around it
+                target = fixed
+            elif target is not None:
+                table = _side_codes().get(target)
+                if table is not None or self.spec.has_sides(target):
+                    if side is False:
+                        side = _documented_side(m)
+                    if side is not None:
+                        target = table.get(side[0], target) if table is not None else \
+                            self.spec.lateral(target, side[0], side[1], _laterality_neutral(side[0])) or target
+                if self.spec.qualifier_options(target):
+                    target = self.spec.qualified(target, _mention_window(m)) or target
+                if seventh != "A":
+                    target = code_by_seventh(self.cm, target, seventh) or target
+                unspecified = self.spec.is_unspecified(target) and target != term.code
             if target is None or not cm.is_valid(target):
                 continue
             score = term_score(term, n_tokens, 0, m.section)
-            if heads[0] and not heads[0].isdisjoint(term.optional) and _head_needed(term):
+            if head_check:
                 said = set(normalize(f"{m.text} {m.expansions}")) if said is None else said
                 if heads[0].isdisjoint(said):  # "cranial nerves" for "Cranial nerve disorder": no disorder named
                     score -= heads[1]
             if tid in partial:
                 score *= PARTIAL_FACTOR
-            if self.spec.is_unspecified(target) and target != term.code:
+            if unspecified:
                 score -= 0.02
             if target not in best or score > best[target][0]:
                 best[target] = (score, term.text, term.code)
         ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
         return [(code, s, text, matched) for code, (s, text, matched) in ordered[:MAX_TARGETS]]
+
+    def _term_target(self, tid: int, seventh: str) -> tuple[Term, str | None, str | None, bool, bool]:
+        """What a term gives whatever the mention, found once per term and encounter character: ``(term,
+        its default billable code, the final code when no word around the mention can change it (side,
+        qualifier) else None, whether its missing head word is checked, whether that final code is an
+        unspecified one the term did not name)``."""
+        key = (tid, seventh)
+        got = self._term_targets.get(key)
+        if got is None:
+            term = self.lexicon.terms[tid]
+            target = self.spec.default_billable(term.code, seventh)
+            fixed = None
+            if target is not None and target not in _side_codes() and not self.spec.has_sides(target) \
+                    and not self.spec.qualifier_options(target):
+                fixed = (code_by_seventh(self.cm, target, seventh) or target) if seventh != "A" else target
+            heads = _head_words()[0]
+            head_check = bool(heads) and not heads.isdisjoint(term.optional) and _head_needed(term)
+            unspecified = fixed is not None and self.spec.is_unspecified(fixed) and fixed != term.code
+            got = self._term_targets[key] = (term, target, fixed, head_check, unspecified)
+        return got
 
     def _history_hit(self, hit: Hit, z: str | None, factor: float, why: str, cm: CodeSet) -> Hit | None:
         """The Z80-Z87 (or status) code replacing a family or past condition, if billable."""
