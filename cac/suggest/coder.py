@@ -74,6 +74,12 @@ def _side_targets() -> frozenset[str]:
     return frozenset(code for sides in _side_codes().values() for code in sides.values())
 
 
+@lru_cache(maxsize=65536)
+def _title_sides(title: str) -> frozenset[str]:
+    """The side words (right, left, bilateral) a code title names."""
+    return title_words(title) & SIDES
+
+
 @lru_cache(maxsize=1)
 def _laterality_window() -> int:
     return int(lexicon_rules().get("laterality_window_words", 3))
@@ -374,8 +380,8 @@ class Coder:
                 if rank:
                     score *= SECONDARY_TARGET_FACTOR
                 rationale = [f"term '{term_text}' -> {matched}"]
-                if SIDES.isdisjoint(title_words(cm[matched].title if matched in cm else "")) and \
-                        (not SIDES.isdisjoint(title_words(cm[code].title)) or code in _side_targets()):
+                if not _title_sides(cm[matched].title if matched in cm else "") and \
+                        (_title_sides(cm[code].title) or code in _side_targets()):
                     rationale.append(f"laterality documented in the note -> {code}")
                 hit = Hit(code=code, system="ICD-10-CM", title=cm[code].title, score=score,
                           evidence=[ev], rationale=rationale, matched=matched)
