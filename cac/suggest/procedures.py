@@ -61,6 +61,8 @@ SYSTEM = "ICD-10-PCS"
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _SENT_RE = re.compile(r"[^\n.!?;]+[.!?;]*")
 _STOPWORDS = frozenset({"the", "a", "an", "of"})
+#: A word of ``_WORD_RE`` that is not a stop word (the whole run of letters and digits is tested).
+_CONTENT_WORD_RE = re.compile(r"(?<![a-z0-9])(?!(?:%s)(?![a-z0-9]))[a-z0-9]+" % "|".join(sorted(_STOPWORDS)))
 _SIDE_WORDS = {"Right": "right", "Left": "left", "Bilateral": "bilateral"}
 _SIDE_VALUES = frozenset(_SIDE_WORDS.values())
 # Axes filled with their "Z" value (No Device / No Qualifier / None) when the note is silent.
@@ -169,19 +171,9 @@ class _Words:
 
     @classmethod
     def _of(cls, text: str) -> _Words:
-        starts: list[int] = []
-        ends: list[int] = []
-        words: list[str] = []
-        norm = normalize_word
-        for m in _WORD_RE.finditer(text.lower()):
-            w = m.group()
-            if w in _STOPWORDS:
-                continue
-            a, b = m.span()
-            starts.append(a)
-            ends.append(b)
-            words.append(norm(w))
-        return cls(starts, ends, words)
+        found = list(_CONTENT_WORD_RE.finditer(text.lower()))  # read with C-level maps: no loop per word here
+        return cls(list(map(re.Match.start, found)), list(map(re.Match.end, found)),
+                   list(map(normalize_word, map(re.Match.group, found))))
 
     def span(self, i: int, j: int) -> tuple[int, int]:
         return self.starts[i], self.ends[j - 1]

@@ -425,3 +425,14 @@ def test_documented_device_picks_the_root_operation(tables: PcsTables, nlp: Lang
     f = only(coder(nlp("Open washout with a drain left in place.")))
     assert f.code == "0W9G00Z"  # only the second table takes a drainage device
     assert f.alternatives[0][0] == "0DTJ0ZZ"
+
+
+def test_note_words_skip_stop_words_but_not_words_starting_with_one():
+    from cac.suggest.procedures import _WORD_RE, _STOPWORDS, _Words, normalize_word
+
+    text = "The theory of ofloxacin: an Anastomosis of THE arteries, a1c 6.5%; café-a x2the_of"
+    words = _Words._of(text)
+    found = [m for m in _WORD_RE.finditer(text.lower()) if m.group() not in _STOPWORDS]
+    assert words.words == [normalize_word(m.group()) for m in found]
+    assert (words.starts, words.ends) == ([m.start() for m in found], [m.end() for m in found])
+    assert words.words[:4] == ["theory", "ofloxacin", "anastomosis", "artery"]
