@@ -1122,52 +1122,51 @@ class DescriptorMatcher:
                 for word in content:
                     by_word.setdefault(word, []).append(len(self._codes))
                 self._codes.append((cs.system, code.code, code.title, content))
-        self._by_word = {w: np.asarray(ids, dtype=np.int64) for w, ids in by_word.items()}
+        # word -> the descriptors naming it, as one array sliced by word (CSR): a note is counted with array
+        # operations, not a dictionary lookup per word and sentence
+        self._word_index = {w: k for k, w in enumerate(by_word)}
+        self._word_offsets = np.cumsum([0, *(len(ids) for ids in by_word.values())]).astype(np.int64)
+        self._word_codes = np.asarray([i for ids in by_word.values() for i in ids], dtype=np.int64)
         self._sizes = np.asarray([len(c[3]) for c in self._codes], dtype=np.float64)
 
-    def _scored(self, sentences: Sequence[set[str]]) -> list[list[tuple[int, float, int]]]:
+    def _scored(self, words: Sequence[str], sentence_of: Sequence[int]) -> dict[int, list[tuple[int, float, int]]]:
         """Per sentence, ``(words present, coverage, code index)`` of the descriptors its words cover
-        enough (one sparse count over the whole note, not one per sentence)."""
+        enough (``sentence_of``: each word's sentence; one sparse count over the whole note)."""
         import numpy as np
 
-        out: list[list[tuple[int, float, int]]] = [[] for _ in sentences]
-        by_word = self._by_word
-        arrays: list[np.ndarray] = []
-        owners: list[int] = []
-        for k, present in enumerate(sentences):
-            for w in present:
-                ids = by_word.get(w)
-                if ids is not None:
-                    arrays.append(ids)
-                    owners.append(k)
-        if not arrays:
-            return out
-        n_codes = len(self._codes)
-        keys = np.concatenate(arrays) + np.repeat(np.asarray(owners, dtype=np.int64) * n_codes,
-                                                  [len(a) for a in arrays])
-        keys, counts = np.unique(keys, return_counts=True)
+        index = self._word_index
+        ids = np.fromiter((index.get(w, -1) for w in words), dtype=np.int64, count=len(words))
+        known = ids >= 0
+        if not known.any():
+            return {}
+        n_words, n_codes = len(index), len(self._codes)
+        pairs = np.unique(np.asarray(sentence_of, dtype=np.int64)[known] * n_words + ids[known])  # once a sentence
+        sentence, word = np.divmod(pairs, n_words)
+        starts = self._word_offsets[word]
+        lengths = self._word_offsets[word + 1] - starts
+        ends = np.cumsum(lengths)
+        codes = self._word_codes[np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))]
+        keys, counts = np.unique(np.repeat(sentence, lengths) * n_codes + codes, return_counts=True)
         keep = counts >= self.min_overlap
         sent, idx = np.divmod(keys[keep], n_codes)
         counts = counts[keep]
         coverage = counts / np.maximum(self._sizes[idx], 1.0)
         keep = coverage >= self.min_coverage
+        out: dict[int, list[tuple[int, float, int]]] = {}
         for k, n, cov, i in zip(sent[keep].tolist(), counts[keep].tolist(), coverage[keep].tolist(),
                                 idx[keep].tolist()):
-            out[k].append((n, cov, i))
+            out.setdefault(k, []).append((n, cov, i))
         return out
 
     def __call__(self, doc: Doc) -> list[ProcedureFinding]:
         if not self._codes:
             return []
         words = _Words.of(doc_text(doc))
-        sent_of = _sentence_of_words(doc, words)
-        by_sentence: dict[int, list[int]] = {}
-        for i, sent in enumerate(sent_of):
-            by_sentence.setdefault(sent, []).append(i)
+        sent_of = _sentence_of_words(doc, words)  # in word order, so a sentence's words are a range
         best: dict[tuple[str, str], ProcedureFinding] = {}
-        groups = list(by_sentence.values())
-        all_scored = self._scored([{words.words[i] for i in positions} for positions in groups])
-        for positions, scored in zip(groups, all_scored):
+        all_scored = self._scored(words.words, sent_of)
+        for sentence, scored in all_scored.items():
+            positions = range(bisect.bisect_left(sent_of, sentence), bisect.bisect_right(sent_of, sentence))
             kept_words: list[frozenset[str]] = []
             for n, coverage, idx in sorted(scored, reverse=True):
                 system, code, title, content = self._codes[idx]
