@@ -84,14 +84,19 @@ def _matches(code: str, prefixes: list[str] | tuple[str, ...]) -> bool:
 _CAUSAL_LINK = "presumed causal link, ICD-10-CM guideline I.A.15"
 
 
+@lru_cache(maxsize=1)
+def _combination_rules() -> tuple[tuple[dict[str, Any], tuple[tuple[str, ...], ...]], ...]:
+    """The ``combinations`` rules, each with its ``when`` groups as tuples of prefixes (read once)."""
+    return tuple((rule, tuple(tuple(g) for g in rule["when"])) for rule in guideline_rules()["combinations"])
+
+
 def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     """Replace co-occurring codes by the combination code the guidelines direct."""
     excluded: list[Excluded] = []
-    for rule in guideline_rules()["combinations"]:
-        groups = rule["when"]
+    for rule, groups in _combination_rules():
         found = []
         for prefixes in groups:
-            match = [c for c, h in hits.items() if _matches(c, prefixes) and not h.uncertain]
+            match = [c for c, h in hits.items() if c.startswith(prefixes) and not h.uncertain]
             if not match:
                 break
             found.append(match)
