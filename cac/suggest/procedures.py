@@ -1051,8 +1051,21 @@ def _set_aside_reason(context: str, section: str | None = None) -> tuple[str, st
     return f"context:{category}", f"{what}{where}: {why}"
 
 
+_LAST_SENTENCES: dict[str, Any] = {}
+
+
 def _sentence_of_words(doc: Doc, words: _Words) -> list[int]:
-    """Sentence number of each word: ``doc.sents`` when set, else lines and full stops."""
+    """Sentence number of each word: ``doc.sents`` when set, else lines and full stops (the last result is
+    reused: both coders read the same doc and words)."""
+    last = _LAST_SENTENCES.get("last")  # one (doc, words, result) tuple: read and replaced atomically
+    if last is not None and last[0] is doc and last[1] is words:
+        return last[2]
+    result = _sentence_numbers(doc, words)
+    _LAST_SENTENCES["last"] = (doc, words, result)
+    return result
+
+
+def _sentence_numbers(doc: Doc, words: _Words) -> list[int]:
     if doc.has_annotation("SENT_START"):
         arr = doc.to_array([IDX, SENT_START])
         starts = [0] + arr[1:, 0][arr[1:, 1] == 1].tolist()
