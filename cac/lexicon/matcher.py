@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import re
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -191,15 +192,19 @@ class TermMatcher:
         rows = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))  # the anchors' rows
         ids_of = self._rows[rows]
         common = words[ids_of[:, 0]]  # (rows, words): the sentences holding every required token
-        for k in range(1, _SCREEN_WIDTH):
+        common &= words[ids_of[:, 1]]
+        alive = np.flatnonzero(common.any(axis=1))  # two tokens leave few rows to test further
+        common, ids_of = common[alive], ids_of[alive]
+        for k in range(2, _SCREEN_WIDTH):
             common &= words[ids_of[:, k]]
-        ok = np.flatnonzero(common.any(axis=1))
-        row, sent = np.nonzero(np.unpackbits(common[ok].view(np.uint8), axis=1, bitorder="little"))
+        held = np.flatnonzero(common.any(axis=1))
+        ok = alive[held]
+        row, sent = np.nonzero(np.unpackbits(common[held].view(np.uint8), axis=1, bitorder="little"))
         tids = self._row_tids[rows[ok][row]].tolist()
         out = list(zip(tids, sent.tolist()))
         wide = self._wide
-        extra = [(k, tid, bits) for k, tok in enumerate(anchors) for tid in wide.get(tok, ())
-                 if (bits := _all_bits(in_sents, self._req_sets[tid]))]
+        extra = [(bisect_left(anchors, tok), tid, bits) for tok in sorted(wide.keys() & in_sents.keys())
+                 for tid in wide[tok] if (bits := _all_bits(in_sents, self._req_sets[tid]))]
         if extra:  # terms wider than the array, tested one by one and merged back in order
             owners = np.repeat(np.arange(len(anchors)), lengths)[ok][row].tolist()
             keyed = [((o, t), t, i) for o, (t, i) in zip(owners, out)]
