@@ -22,7 +22,7 @@ from typing import Iterable
 
 import numpy as np
 import orjson
-from spacy.attrs import SENT_START
+from spacy.attrs import IDX, LENGTH, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
@@ -60,16 +60,17 @@ class ConceptMatcher:
             raise CacError(Errors.E202, name=self.name)
         spans: list[Span] = []
         seen: dict[tuple[int, int], Span] = {}
-        sents: Iterable[Span] = _sentences(doc)
         headers = sorted(_header_ranges(doc))
         header_starts = [a for a, _ in headers]
-        abbrev = _abbreviation_index(doc)
         sent_toks: list[list[tuple[str, int, int]]] = []
         text = doc_text(doc)
         words = _DocWords(text)
-        for sent in sents:
-            toks = sentence_tokens(sent, abbrev, words)
-            s0, s1 = sent.start_char, sent.end_char
+        token_idx, token_len = _token_offsets(doc)
+        expansions = _doc_expansions(doc, token_idx, token_len)
+        expansion_starts = [a for a, _, _ in expansions]
+        for s0, s1 in _sentence_bounds(doc, token_idx, token_len):
+            lo, hi = bisect_left(expansion_starts, s0), bisect_left(expansion_starts, s1)
+            toks = _sentence_tokens(text, s0, s1, words, expansions[lo:hi])
             hi = bisect_left(header_starts, s1)
             inside = [(a, b) for a, b in headers[max(0, hi - 8):hi] if b > s0]
             if inside:
@@ -129,17 +130,6 @@ class ConceptMatcher:
         except (OSError, KeyError, orjson.JSONDecodeError) as exc:
             raise CacError(Errors.E201, path=str(path), detail=repr(exc)) from None
         return self
-
-
-def _sentences(doc: Doc) -> list[Span]:
-    """Sentence spans from the SENT_START array (much cheaper than ``doc.sents``)."""
-    if not doc.has_annotation("SENT_START") or len(doc) == 0:
-        return [doc[:]]
-    starts = [int(i) for i in (doc.to_array(SENT_START) == 1).nonzero()[0]]
-    if not starts or starts[0] != 0:
-        starts.insert(0, 0)
-    bounds = [*starts, len(doc)]
-    return [doc[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
 def _header_ranges(doc: Doc) -> list[tuple[int, int]]:
@@ -226,25 +216,64 @@ class _DocWords:
 def sentence_tokens(sent: Span, abbrev: tuple[list[int], dict] | None = None,
                     words: _DocWords | None = None) -> list[tuple[str, int, int]]:
     """Canonical tokens of a sentence with char offsets; abbreviations expanded."""
-    base = sent.start_char
-    raw = words.within(base, sent.end_char) if words is not None else None
-    if raw is None:
-        text = doc_text(sent.doc)[base:sent.end_char]  # Span.text would rebuild it from tokens
-        raw = [(w, base + a, base + b) for w, a, b in raw_tokens(text)]
     expansions = _expansions(sent, abbrev if abbrev is not None else _abbreviation_index(sent.doc))
+    return _sentence_tokens(doc_text(sent.doc), sent.start_char, sent.end_char, words, expansions)
+
+
+def _sentence_tokens(text: str, start: int, end: int, words: _DocWords | None,
+                     expansions: list[tuple[int, int, str]]) -> list[tuple[str, int, int]]:
+    """Canonical tokens of ``text[start:end]`` with char offsets, the abbreviations ``(start, end,
+    expansion)`` in it read as what they stand for."""
+    raw = words.within(start, end) if words is not None else None
+    if raw is None:
+        raw = [(w, start + a, start + b) for w, a, b in raw_tokens(text[start:end])]
     if expansions:
         out: list[tuple[str, int, int]] = []
         i = 0
-        for start, end, text in expansions:
-            while i < len(raw) and raw[i][1] < start:
+        for a, b, expansion in expansions:
+            while i < len(raw) and raw[i][1] < a:
                 out.append(raw[i])
                 i += 1
-            out.extend((w, start, end) for w, _, _ in raw_tokens(text))
-            while i < len(raw) and raw[i][1] < end:
+            out.extend((w, a, b) for w, _, _ in raw_tokens(expansion))
+            while i < len(raw) and raw[i][1] < b:
                 i += 1
         out.extend(raw[i:])
         raw = out
     return normalize_tokens(raw)
+
+
+def _token_offsets(doc: Doc) -> tuple[list[int], list[int]]:
+    """Each token's start character and length."""
+    if len(doc) == 0:
+        return [], []
+    arr = doc.to_array([IDX, LENGTH])
+    return arr[:, 0].tolist(), arr[:, 1].tolist()
+
+
+def _sentence_bounds(doc: Doc, token_idx: list[int], token_len: list[int]) -> list[tuple[int, int]]:
+    """``(start_char, end_char)`` of each sentence (of the whole doc when sentences are not set), as
+    ``Span.start_char`` / ``end_char`` give them, without making the spans."""
+    n = len(token_idx)
+    if n == 0:
+        return []
+    starts = [0]
+    if doc.has_annotation("SENT_START"):
+        starts = [int(i) for i in (doc.to_array(SENT_START) == 1).nonzero()[0]]
+        if not starts or starts[0] != 0:
+            starts.insert(0, 0)
+    bounds = [*starts, n]
+    return [(token_idx[a], token_idx[b - 1] + token_len[b - 1]) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def _doc_expansions(doc: Doc, token_idx: list[int], token_len: list[int]) -> list[tuple[int, int, str]]:
+    """``(start_char, end_char, expansion)`` of every abbreviation of the doc, in order."""
+    keys, table = _abbreviation_index(doc)
+    n = len(token_idx)
+    out = []
+    for i in keys:
+        last = min(i + max(1, int(table[i][1])), n) - 1
+        out.append((token_idx[i], token_idx[last] + token_len[last], table[i][0]))
+    return out
 
 
 def _abbreviation_index(doc: Doc) -> tuple[list[int], dict]:

@@ -65,3 +65,18 @@ def test_without_clauses_and_list_items_are_read_per_sentence():
     assert [[sent_toks[i][p][0] for p in sorted(ps)] for i, ps in enumerate(without)] == \
         [["complications"], ["exacerbation"]]
     assert concepts._list_segments(text, starts, cuts) == [[0, 0, 0, 1], [1, 2, 2, 3, 3, 3]]
+
+
+def test_sentence_bounds_and_expansions_are_the_spans_offsets(nlp):
+    import cac.pipeline.concepts as concepts
+    from cac.pipeline.extensions import ABBREVIATIONS_KEY
+
+    doc = nlp("Assessment:\nHTN and DM2, stable.  Plan: follow up in 3 months.\n\nCKD stage 3.")
+    idx, length = concepts._token_offsets(doc)
+    assert concepts._sentence_bounds(doc, idx, length) == [(s.start_char, s.end_char) for s in doc.sents]
+    table = doc.user_data.get(ABBREVIATIONS_KEY) or {}
+    assert table  # HTN, DM2, CKD
+    expected = [(doc[i].idx, doc[i + max(1, int(n)) - 1].idx + len(doc[i + max(1, int(n)) - 1].text), text)
+                for i, (text, n) in sorted(table.items())]
+    assert concepts._doc_expansions(doc, idx, length) == expected
+    assert concepts._sentence_bounds(nlp.make_doc(""), [], []) == []
