@@ -11,6 +11,7 @@ integral symptoms, Excludes1, 7th characters) and returns a
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import re
 from functools import lru_cache
@@ -18,6 +19,7 @@ from datetime import date
 from importlib import resources
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from spacy.language import Language
 from cac.pipeline.extensions import (ABBREVIATIONS_KEY, CONTEXT_FLAGS, DEFAULT_EXPERIENCER, SECTIONS_KEY,
@@ -317,11 +319,15 @@ class Coder:
                 h.alternatives = self.spec.alternatives(h.matched or h.code, h.code)
         proc_hits, proc_excluded = procedure_hits(self.procedure_coder, doc, chosen)
         excluded += proc_excluded
-        related = self._related_candidates(hits, cm, {e.code for e in excluded})
-        held = self._held_back(excluded, hits, cm)
-        ranked = sorted([*hits.values(), *proc_hits, *related, *held], key=lambda h: (-h.score, h.code))
+        ranked = sorted([*hits.values(), *proc_hits], key=lambda h: (-h.score, h.code))
         suggestions = [h.to_suggestion() for h in ranked if h.score >= self.threshold]
-        candidates = [h.to_suggestion() for h in [h for h in ranked if h.score < self.threshold][:top_k]]
+        # related and held-back codes rank below the threshold: only those among the top_k are built
+        below: list[tuple[float, str, Hit | Callable[[], Hit]]] = [
+            (h.score, h.code, h) for h in ranked if h.score < self.threshold]
+        below += self._related_candidates(hits, cm, {e.code for e in excluded})
+        below += self._held_back(excluded, hits, cm)
+        top = heapq.nsmallest(top_k, below, key=lambda c: (-c[0], c[1]))  # = sorted(...)[:top_k]
+        candidates = [(c[2] if isinstance(c[2], Hit) else c[2]()).to_suggestion() for c in top]
         return CodingResult(
             document=info,
             code_sets={s: cs.release.version for s, cs in chosen.items()},
@@ -332,10 +338,12 @@ class Coder:
             text=text,
         )
 
-    def _related_candidates(self, hits: dict[str, Hit], cm: CodeSet, excluded: set[str]) -> list[Hit]:
+    def _related_candidates(self, hits: dict[str, Hit], cm: CodeSet, excluded: set[str]
+                            ) -> list[tuple[float, str, Callable[[], Hit]]]:
         """Siblings of each suggested code (a coder's next choices), ranked below the
-        recommendation threshold: they never become suggestions on their own."""
-        out: dict[str, Hit] = {}
+        recommendation threshold: they never become suggestions on their own.  Each is ``(score, code,
+        a function building its hit)``: most never reach the candidates shown."""
+        out: dict[str, tuple[float, str, Callable[[], Hit]]] = {}
         cap = self.threshold * 0.98
         for h in sorted(hits.values(), key=lambda h: -h.score):
             if h.system != "ICD-10-CM":
@@ -343,27 +351,33 @@ class Coder:
             for k in self.spec.siblings(h.code):
                 if k in hits or k in excluded or k in out or not cm.is_valid(k):
                     continue
-                out[k] = Hit(code=k, system="ICD-10-CM", title=cm[k].title, score=min(cap, h.score * SIBLING_FACTOR),
-                             evidence=h.evidence[:3], rationale=[f"related to {h.code} (same category)"], matched=h.code)
+                score = min(cap, h.score * SIBLING_FACTOR)
+                out[k] = (score, k, lambda k=k, h=h, score=score: Hit(
+                    code=k, system="ICD-10-CM", title=cm[k].title, score=score, evidence=h.evidence[:3],
+                    rationale=[f"related to {h.code} (same category)"], matched=h.code))
         return list(out.values())
 
-    def _held_back(self, excluded: list[Excluded], hits: dict[str, Hit], cm: CodeSet) -> list[Hit]:
+    def _held_back(self, excluded: list[Excluded], hits: dict[str, Hit], cm: CodeSet
+                   ) -> list[tuple[float, str, Callable[[], Hit]]]:
         """The diagnoses a rule removed (negated, family, Excludes1, integral symptom...), kept as ranked
         candidates at their own confidence (:data:`CONTEXT_HELD_FACTOR` of it for the context rules), capped
         below the threshold, with the rule that removed them, so a coder can override; they never become
-        suggestions (each stays listed in ``excluded``)."""
-        out: dict[str, Hit] = {}
+        suggestions (each stays listed in ``excluded``).  Each is ``(score, code, a function building its
+        hit)``."""
+        best: dict[str, tuple[float, Excluded]] = {}
         for e in excluded:
             if e.system != "ICD-10-CM" or e.code in hits or not cm.is_valid(e.code):
                 continue
             factor = CONTEXT_HELD_FACTOR if e.rule.startswith("context:") else 1.0
             score = held_confidence((e.score or 0.0) * factor, self.threshold)
-            if e.code in out and out[e.code].score >= score:
+            if e.code in best and best[e.code][0] >= score:
                 continue
-            out[e.code] = Hit(code=e.code, system=e.system, title=e.title, score=score, evidence=list(e.evidence),
-                              rationale=[f"held back by a guideline rule ({e.rule}: {e.reason})"], matched=e.code,
-                              held_back=True)
-        return list(out.values())
+            best[e.code] = (score, e)
+        return [(score, code, lambda e=e, score=score: Hit(
+                    code=e.code, system=e.system, title=e.title, score=score, evidence=list(e.evidence),
+                    rationale=[f"held back by a guideline rule ({e.rule}: {e.reason})"], matched=e.code,
+                    held_back=True))
+                for code, (score, e) in best.items()]
 
     def _diagnoses(self, doc: Doc, cm: CodeSet, setting: str) -> tuple[dict[str, Hit], list[Excluded]]:
         hits: dict[str, Hit] = {}
