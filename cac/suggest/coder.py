@@ -314,20 +314,18 @@ class Coder:
         excluded += guidelines.apply_superseded_unspecified(hits, cm)
         excluded += guidelines.apply_integral_symptoms(hits)
         excluded += guidelines.apply_excludes1(hits, cm)
-        for h in hits.values():
-            if h.system == "ICD-10-CM" and not h.alternatives:
-                h.alternatives = self.spec.alternatives(h.matched or h.code, h.code)
         proc_hits, proc_excluded = procedure_hits(self.procedure_coder, doc, chosen)
         excluded += proc_excluded
         ranked = sorted([*hits.values(), *proc_hits], key=lambda h: (-h.score, h.code))
-        suggestions = [h.to_suggestion() for h in ranked if h.score >= self.threshold]
+        suggestions = [self._with_alternatives(h).to_suggestion() for h in ranked if h.score >= self.threshold]
         # related and held-back codes rank below the threshold: only those among the top_k are built
         below: list[tuple[float, str, Hit | Callable[[], Hit]]] = [
             (h.score, h.code, h) for h in ranked if h.score < self.threshold]
         below += self._related_candidates(hits, cm, {e.code for e in excluded})
         below += self._held_back(excluded, hits, cm)
         top = heapq.nsmallest(top_k, below, key=lambda c: (-c[0], c[1]))  # = sorted(...)[:top_k]
-        candidates = [(c[2] if isinstance(c[2], Hit) else c[2]()).to_suggestion() for c in top]
+        candidates = [(self._with_alternatives(c[2]) if isinstance(c[2], Hit) else c[2]()).to_suggestion()
+                      for c in top]
         return CodingResult(
             document=info,
             code_sets={s: cs.release.version for s, cs in chosen.items()},
@@ -337,6 +335,13 @@ class Coder:
             excluded=excluded,
             text=text,
         )
+
+    def _with_alternatives(self, h: Hit) -> Hit:
+        """A diagnosis hit with the more specific codes a coder may choose instead, when it has none yet
+        (read only for the codes shown; related and held-back codes list none)."""
+        if h.system == "ICD-10-CM" and not h.alternatives:
+            h.alternatives = self.spec.alternatives(h.matched or h.code, h.code)
+        return h
 
     def _related_candidates(self, hits: dict[str, Hit], cm: CodeSet, excluded: set[str]
                             ) -> list[tuple[float, str, Callable[[], Hit]]]:
