@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cac.pipeline.extensions import doc_text
+from cac.pipeline.extensions import doc_text, section_record_at
 from spacy.tokens import Doc
 
 from cac.codesets.cache import cached_json, fingerprint
@@ -111,7 +111,9 @@ def _score(finding: object) -> float:
 
 
 def _section(doc: Doc, char: int) -> str | None:
+    """The name of the section holding ``char`` (the record ``doc._.section_at`` reads, without making its
+    ``Section``)."""
     if Doc.has_extension("section_at"):
-        sec = doc._.section_at(char)
-        return sec.name if sec is not None else None
+        record = section_record_at(doc, char)
+        return record[0] if record is not None else None
     return None
