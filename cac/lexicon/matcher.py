@@ -217,10 +217,12 @@ class TermMatcher:
                  without: set[int] | None = None) -> list[Match]:
         """Window the fully present terms ``tids`` and keep the longest, most specific matches."""
         by_positions: dict[tuple[int, ...], Match] = {}
+        terms = self.terms
+        without = without or set()
         for tid in tids:
-            if not self._agrees_on_without(tid, where, without or set()):
+            if not self._agrees_on_without(tid, where, without):
                 continue
-            positions = self._window(self.terms[tid].required, where, segments)
+            positions = self._window(terms[tid].required, where, segments)
             if positions is None:
                 continue
             m = by_positions.get(positions)
@@ -233,12 +235,14 @@ class TermMatcher:
         covers: dict[int, set[int]] = {}
         for m in matches:
             lo, hi = m.first - 2, m.last + 2
-            opt = {t for tid in m.term_ids for t in self.terms[tid].optional}
+            opt = {t for tid in m.term_ids for t in terms[tid].optional}
             hits = {p for t in opt for p in where.get(t, ()) if lo <= p <= hi}
             m.optional_hits = len(hits)
             covers[id(m)] = set(m.positions) | hits
             if hits:
                 m.extent = (min(covers[id(m)]), max(covers[id(m)]))
+        if len(matches) < 2:  # nothing to cover or cross
+            return matches
         matches.sort(key=lambda m: (-len(covers[id(m)]), m.first, m.positions, min(m.term_ids)))
         kept: list[Match] = []
         for m in matches:
