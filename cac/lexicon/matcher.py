@@ -177,26 +177,26 @@ class TermMatcher:
             return []
         slots = self._slots
         ids = self._token_ids
-        n_words = (n_sentences + 63) // 64  # each token's sentences as 64-bit words
-        words = np.zeros((len(ids) + 1, n_words), dtype="<u8")
-        words[0] = np.iinfo(np.uint64).max  # the padding id: in every sentence
+        n_chunks = (n_sentences + 63) // 64  # each token's sentences as 64-bit chunks
+        sentence_bits = np.zeros((len(ids) + 1, n_chunks), dtype="<u8")
+        sentence_bits[0] = np.iinfo(np.uint64).max  # the padding id: in every sentence
         known = [(i, v) for t, v in in_sents.items() if (i := ids.get(t)) is not None]
         if known:
             at = [i for i, _ in known]
-            for w in range(n_words):
-                words[at, w] = [v >> (64 * w) & _WORD_MASK for _, v in known]
+            for c in range(n_chunks):
+                sentence_bits[at, c] = [v >> (64 * c) & _CHUNK_MASK for _, v in known]
         bounds = [slots.get(tok, _NO_SLOT) for tok in anchors]
         starts = np.fromiter((a for a, _ in bounds), dtype=np.int64, count=len(bounds))
         lengths = np.fromiter((n for _, n in bounds), dtype=np.int64, count=len(bounds))
         ends = np.cumsum(lengths)
         rows = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))  # the anchors' rows
         ids_of = self._rows[rows]
-        common = words[ids_of[:, 0]]  # (rows, words): the sentences holding every required token
-        common &= words[ids_of[:, 1]]
+        common = sentence_bits[ids_of[:, 0]]  # (rows, chunks): the sentences holding every required token
+        common &= sentence_bits[ids_of[:, 1]]
         alive = np.flatnonzero(common.any(axis=1))  # two tokens leave few rows to test further
         common, ids_of = common[alive], ids_of[alive]
         for k in range(2, _SCREEN_WIDTH):
-            common &= words[ids_of[:, k]]
+            common &= sentence_bits[ids_of[:, k]]
         held = np.flatnonzero(common.any(axis=1))
         ok = alive[held]
         row, sent = np.nonzero(np.unpackbits(common[held].view(np.uint8), axis=1, bitorder="little"))
@@ -347,7 +347,7 @@ def _positions(tokens: list[str]) -> dict[str, list[int]]:
 
 
 _NO_SLOT = (0, 0)
-_WORD_MASK = (1 << 64) - 1
+_CHUNK_MASK = (1 << 64) - 1
 
 
 def _all_bits(in_sents: dict[str, int], tokens: frozenset[str]) -> int:
