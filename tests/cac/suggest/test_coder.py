@@ -220,6 +220,17 @@ def test_held_back_codes_respect_top_k(coder):
     assert len(r.candidates) <= 1
 
 
+def test_the_top_k_candidates_are_the_head_of_the_whole_ranking(coder):
+    text = "No pneumonia. Fever and dysuria. Diagnosis: urinary tract infection; type 2 diabetes."
+    whole = coder.code(text, setting="inpatient", top_k=200).candidates
+    key = lambda cs: [(c.code, c.confidence, c.rationale, c.alternatives, c.flags) for c in cs]  # noqa: E731
+    for k in (0, 1, 3, 10):
+        assert key(coder.code(text, setting="inpatient", top_k=k).candidates) == key(whole[:k])
+    related = [c for c in whole if c.rationale[0].startswith("related to ")]
+    held = [c for c in whole if c.flags.get("held_back")]
+    assert related and held and not any(c.alternatives for c in [*related, *held])
+
+
 def test_held_confidence_stays_below_the_threshold_and_keeps_the_order() -> None:
     from cac.suggest.scoring import held_confidence
 
