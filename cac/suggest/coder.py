@@ -33,7 +33,7 @@ from cac.codesets.model import CodeSet
 from cac.codesets.registry import CodeSets
 from cac.config import Settings, get_settings
 from cac.errors import Errors, InputError
-from cac.heap import settle
+from cac.heap import Settler, settle
 from cac.lexicon.build import Lexicon, Term, build_lexicon, lexicon_rules
 from cac.lexicon.normalize import normalize
 from cac.lexicon.matcher import TermMatcher
@@ -244,6 +244,7 @@ class Coder:
         self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
         self.model_id = MODEL_ID
         settle()  # the loaded data is long-lived: keep it out of the garbage collector's walks
+        self._settler = Settler()  # and so are the caches a run fills
 
     # --- loading -------------------------------------------------------------
     def _load_lexicon(self) -> tuple[Lexicon, dict, dict[str, list[str]] | None]:
@@ -326,6 +327,7 @@ class Coder:
         top = heapq.nsmallest(top_k, below, key=lambda c: (-c[0], c[1]))  # = sorted(...)[:top_k]
         candidates = [(self._with_alternatives(c[2]) if isinstance(c[2], Hit) else c[2]()).to_suggestion()
                       for c in top]
+        self._settler.tick()
         return CodingResult(
             document=info,
             code_sets={s: cs.release.version for s, cs in chosen.items()},

@@ -23,3 +23,19 @@ def test_loading_a_coder_settles_the_heap(coder, monkeypatch):
     monkeypatch.setattr(coder_module, "settle", lambda: calls.append("settled"))
     coder_module.Coder(coder.settings, code_sets=coder.code_sets)
     assert calls == ["settled"]
+
+
+def test_a_long_run_settles_again_as_its_caches_grow(monkeypatch):
+    import cac.heap as heap
+
+    marks: list[int] = []
+    settler = heap.Settler(first=3, max_every=8)
+    monkeypatch.setattr(heap, "settle", lambda: marks.append(settler.count))
+    assert [settler.tick() for _ in range(40)].count(True) == len(marks)
+    assert marks == [3, 6, 12, 20, 28, 36]  # doubling, then every max_every notes
+
+
+def test_coding_ticks_the_coders_settler(coder):
+    before = coder._settler.count
+    coder.code("Fever.", setting="outpatient")
+    assert coder._settler.count == before + 1
