@@ -13,6 +13,22 @@ settles again, ever less often, as a long run's caches grow.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def loading() -> Iterator[None]:
+    """No automatic collections while loading (each would walk everything loaded so far, and loading
+    makes no garbage cycles), then :func:`settle`."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+    settle()
 
 
 def settle() -> None:

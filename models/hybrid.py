@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from cac.heap import settle
+from cac.heap import loading
 from cac.suggest.coder import parse_date
 from cac.types import CodingResult, Evidence, Suggestion
 from cac.suggest.scoring import held_confidence
@@ -100,28 +100,28 @@ class HybridCoder:
             from cac.service import get_coder
 
             knowledge = get_coder()
-        pack = load_pack(resolve_pack(path), code_sets=knowledge.code_sets.versions(),
-                         allow_release_mismatch=allow_release_mismatch)
-        comps = pack.components
-        linear = LinearCoder.load(pack.path / comps["linear"]["path"]) if "linear" in comps else None
-        reranker = Reranker.load(pack.path / comps["reranker"]["path"])
-        retrieval = None
-        if "retrieval" in comps:
-            from models.retrieval import DenseRetriever
+        with loading():  # the models are long-lived too (see cac.heap)
+            pack = load_pack(resolve_pack(path), code_sets=knowledge.code_sets.versions(),
+                             allow_release_mismatch=allow_release_mismatch)
+            comps = pack.components
+            linear = LinearCoder.load(pack.path / comps["linear"]["path"]) if "linear" in comps else None
+            reranker = Reranker.load(pack.path / comps["reranker"]["path"])
+            retrieval = None
+            if "retrieval" in comps:
+                from models.retrieval import DenseRetriever
 
-            retrieval = DenseRetriever.load(pack.path / comps["retrieval"]["path"])
-        neighbors = None
-        if "neighbors" in comps:
-            from models.neighbors import NeighborCoder
+                retrieval = DenseRetriever.load(pack.path / comps["retrieval"]["path"])
+            neighbors = None
+            if "neighbors" in comps:
+                from models.neighbors import NeighborCoder
 
-            neighbors = NeighborCoder.load(pack.path / comps["neighbors"]["path"])
-        cfg = comps["reranker"].get("sources", {})
-        coder = cls(knowledge, linear, reranker, retrieval, neighbors, k_linear=int(cfg.get("k_linear", 30)),
-                    k_retrieval=int(cfg.get("k_retrieval", 20)), k_neighbors=int(cfg.get("k_neighbors", 0)),
-                    gate=str(cfg.get("gate", "context")), hold=str(cfg.get("hold", "none")),
-                    guideline_edits=guideline_edits,
-                    model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
-        settle()  # the models are long-lived too (see cac.heap)
+                neighbors = NeighborCoder.load(pack.path / comps["neighbors"]["path"])
+            cfg = comps["reranker"].get("sources", {})
+            coder = cls(knowledge, linear, reranker, retrieval, neighbors, k_linear=int(cfg.get("k_linear", 30)),
+                        k_retrieval=int(cfg.get("k_retrieval", 20)), k_neighbors=int(cfg.get("k_neighbors", 0)),
+                        gate=str(cfg.get("gate", "context")), hold=str(cfg.get("hold", "none")),
+                        guideline_edits=guideline_edits,
+                        model_id=f"cac-hybrid/{pack.pack_id[:12]}", pack=pack)
         return coder
 
     # --- sources ---------------------------------------------------------------------------------

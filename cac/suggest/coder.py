@@ -33,7 +33,7 @@ from cac.codesets.model import CodeSet
 from cac.codesets.registry import CodeSets
 from cac.config import Settings, get_settings
 from cac.errors import Errors, InputError
-from cac.heap import Settler, settle
+from cac.heap import Settler, loading
 from cac.lexicon.build import Lexicon, Term, build_lexicon, lexicon_rules
 from cac.lexicon.normalize import normalize
 from cac.lexicon.matcher import TermMatcher
@@ -231,19 +231,19 @@ class Coder:
         threshold: float = 0.5,
     ) -> None:
         self.settings = settings or get_settings()
-        self.code_sets = code_sets or CodeSets.load(self.settings)
-        self.threshold = threshold
-        cm = self.code_sets.newest("ICD-10-CM")
-        assert cm is not None
-        self.cm: CodeSet = cm
-        self.lexicon, index, children = self._load_lexicon()
-        self.spec = Specificity(cm, children)
-        self._term_targets: dict[tuple[int, str], tuple[Term, str | None, str | None, bool, bool]] = {}
-        self.matcher = TermMatcher(self.lexicon, index=index)
-        self.nlp = self._build_nlp()
-        self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
-        self.model_id = MODEL_ID
-        settle()  # the loaded data is long-lived: keep it out of the garbage collector's walks
+        with loading():  # the loaded data is long-lived: keep it out of the garbage collector's walks
+            self.code_sets = code_sets or CodeSets.load(self.settings)
+            self.threshold = threshold
+            cm = self.code_sets.newest("ICD-10-CM")
+            assert cm is not None
+            self.cm: CodeSet = cm
+            self.lexicon, index, children = self._load_lexicon()
+            self.spec = Specificity(cm, children)
+            self._term_targets: dict[tuple[int, str], tuple[Term, str | None, str | None, bool, bool]] = {}
+            self.matcher = TermMatcher(self.lexicon, index=index)
+            self.nlp = self._build_nlp()
+            self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
+            self.model_id = MODEL_ID
         self._settler = Settler()  # and so are the caches a run fills
 
     # --- loading -------------------------------------------------------------

@@ -19,10 +19,27 @@ def test_settle_freezes_what_is_alive_and_keeps_collecting_new_objects():
 
 
 def test_loading_a_coder_settles_the_heap(coder, monkeypatch):
+    import cac.heap as heap
+
     calls = []
-    monkeypatch.setattr(coder_module, "settle", lambda: calls.append("settled"))
+    monkeypatch.setattr(heap, "settle", lambda: calls.append(("settled", gc.isenabled())))
     coder_module.Coder(coder.settings, code_sets=coder.code_sets)
-    assert calls == ["settled"]
+    assert calls == [("settled", True)]  # once, after loading, with automatic collections back on
+
+
+def test_no_automatic_collection_while_loading():
+    import cac.heap as heap
+
+    with heap.loading():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with heap.loading():
+            pass
+        assert not gc.isenabled()  # a caller's own setting is kept
+    finally:
+        gc.enable()
 
 
 def test_a_long_run_settles_again_as_its_caches_grow(monkeypatch):
