@@ -7,9 +7,11 @@ mtime) and the cache format version, so start-up reads one file.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable
@@ -35,14 +37,23 @@ def fingerprint(sources: list[Path], *extra: str) -> str:
     return h.hexdigest()[:16]
 
 
+#: Cache files kept per key: the most recently used ones (a fingerprint changes with the sources, their
+#: place and cac's version, so each upgrade would otherwise leave its files behind).
+KEEP_PER_KEY = 3
+
+
 def cached_json(cache_dir: Path, key: str, fp: str, build: Callable[[], Any]) -> Any:
-    """Return the cached JSON value for ``key``/``fp``, building and storing it if absent."""
+    """Return the cached JSON value for ``key``/``fp``, building and storing it if absent (and then
+    removing all but the :data:`KEEP_PER_KEY` most recently used files of ``key``)."""
     path = Path(cache_dir) / f"{key}-{fp}.json"
     if path.is_file():
         try:
-            return orjson.loads(path.read_bytes())
-        except orjson.JSONDecodeError as exc:
+            value = orjson.loads(path.read_bytes())
+        except (orjson.JSONDecodeError, OSError) as exc:  # OSError: removed by another process meanwhile
             log.warning("cache %s unreadable (%s); rebuilding", path.name, exc)
+        else:
+            _touch(path)
+            return value
     value = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +62,33 @@ def cached_json(cache_dir: Path, key: str, fp: str, build: Callable[[], Any]) ->
         tmp.replace(path)
     except OSError as exc:  # a read-only cache dir must not stop coding
         log.warning("cannot write cache %s: %s", path, exc)
+    else:
+        _prune(path.parent, key)
     return value
+
+
+def _touch(path: Path) -> None:
+    """Mark a cache file as used now (its modification time orders :func:`_prune`)."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache dir
+        pass
+
+
+def _prune(cache_dir: Path, key: str) -> None:
+    """Remove all but the :data:`KEEP_PER_KEY` most recently used cache files of ``key``."""
+    name = re.compile(re.escape(key) + r"-[0-9a-f]{16}\.json")
+    try:
+        files = [p for p in cache_dir.glob(f"{glob.escape(key)}-*.json") if name.fullmatch(p.name)]
+        files.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in files[KEEP_PER_KEY:]:
+        try:
+            old.unlink()
+            log.info("removed the unused cache file %s", old.name)
+        except OSError:
+            pass
 
 
 def codeset_to_json(cs: CodeSet) -> dict[str, Any]:

@@ -31,3 +31,21 @@ def test_cache_round_trip(tmp_path, icd10cm):
     assert len(back) == len(icd10cm)
     assert back["E11"].notes == icd10cm["E11"].notes
     assert back.release == icd10cm.release
+
+
+def test_a_key_keeps_only_its_most_recently_used_cache_files(tmp_path):
+    import os
+
+    from cac.codesets.cache import KEEP_PER_KEY, cached_json
+
+    other = tmp_path / "lexicon-index-0123456789abcdef.json"  # another key sharing the prefix
+    other.write_text("{}")
+    for k in range(KEEP_PER_KEY + 2):
+        fp = f"{k:016x}"
+        assert cached_json(tmp_path, "lexicon", fp, lambda k=k: {"k": k}) == {"k": k}
+        os.utime(tmp_path / f"lexicon-{fp}.json", (1_000 + k, 1_000 + k))  # older ones first
+    assert cached_json(tmp_path, "lexicon", f"{0:016x}", lambda: {"k": "rebuilt"}) == {"k": "rebuilt"}
+    kept = sorted(p.name for p in tmp_path.glob("lexicon-*.json"))
+    assert other.name in kept and f"lexicon-{0:016x}.json" in kept  # just rebuilt: the newest
+    assert len([n for n in kept if n != other.name]) == KEEP_PER_KEY
+    assert cached_json(tmp_path, "lexicon", f"{KEEP_PER_KEY + 1:016x}", lambda: "unused") == {"k": KEEP_PER_KEY + 1}
