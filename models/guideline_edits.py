@@ -206,8 +206,9 @@ def transfer_replaced(
             out.received[labels[j]] = f"guideline: reported instead of {why}; learned {p[i]:.2f}"
 
     specific = _rule_specific(labels, kview, cs)
-    negated = _context_only(kview, lambda code: code[:3])
-    negated_blocks = _context_only(kview, lambda code: _block(cs, code))
+    assertions = _assertions(kview)
+    negated = _context_only(assertions, lambda code: code[:3])
+    negated_blocks = _context_only(assertions, lambda code: _block(cs, code))
     only_excluded: dict[tuple[str, ...], bool] = {}
     for i, lab in enumerate(labels):
         if not lab.startswith(CM + ":"):
@@ -219,7 +220,7 @@ def transfer_replaced(
                      "block" if _block(cs, code) in negated_blocks else None)
             if group is None and (prefixes := guidelines.superseded_by(code)):
                 if prefixes not in only_excluded:  # one scan of the rules' findings per table row and note
-                    only_excluded[prefixes] = _only_excluded(kview, prefixes)
+                    only_excluded[prefixes] = _only_excluded(assertions, prefixes)
                 if only_excluded[prefixes]:
                     group = "specific forms"  # "denies chest pain": R07.9 negated, a learned R52 restates it
             if group is not None:
@@ -300,28 +301,37 @@ def _asserted_words(title: str) -> frozenset[str]:
     return _title_words(WITHOUT_CLAUSE.sub(" ", title))
 
 
-def _context_only(kview: Mapping[str, KnowledgeInfo], group: Callable[[str], str | None]) -> set[str]:
-    """Groups of ICD-10-CM codes (``group(code)``: a category, a block; None for none) in which the rules
-    found mentions only to exclude them by assertion (negated, family, hypothetical...): a learned code of
-    such a group without support of its own restates them."""
-    excluded: set[str] = set()
-    supported: set[str] = set()
+def _assertions(kview: Mapping[str, KnowledgeInfo]) -> tuple[list[str], list[str]]:
+    """The rules' ICD-10-CM codes of a note: those they suggested, and those they found only to exclude
+    by assertion (negated, family, hypothetical...), read once per note."""
+    supported: list[str] = []
+    denied: list[str] = []
     for lab, info in kview.items():
         system, _, code = lab.partition(":")
-        key = group(code) if system == CM else None
-        if key is None:
+        if system != CM:
             continue
         if info.suggestion is not None:
-            supported.add(key)
+            supported.append(code)
         elif any(r.startswith("context:") for r in info.rules):
-            excluded.add(key)
-    return excluded - supported
+            denied.append(code)
+    return supported, denied
 
 
-def _only_excluded(kview: Mapping[str, KnowledgeInfo], prefixes: tuple[str, ...]) -> bool:
+def _context_only(assertions: tuple[list[str], list[str]], group: Callable[[str], str | None]) -> set[str]:
+    """Groups of ICD-10-CM codes (``group(code)``: a category, a block; None for none) in which the rules
+    found mentions only to exclude them by assertion (``assertions``: :func:`_assertions`): a learned code
+    of such a group without support of its own restates them."""
+    supported, denied = assertions
+    excluded = {key for code in denied if (key := group(code)) is not None}
+    return excluded - {key for code in supported if (key := group(code)) is not None}
+
+
+def _only_excluded(assertions: tuple[list[str], list[str]], prefixes: tuple[str, ...]) -> bool:
     """Whether the rules found codes starting with ``prefixes`` only to exclude them by assertion (none
     suggested): a generic code they document more specifically (R52 for R07) then restates the denial."""
-    return bool(prefixes) and bool(_context_only(kview, lambda code: "" if code.startswith(prefixes) else None))
+    supported, denied = assertions
+    return bool(prefixes) and any(c.startswith(prefixes) for c in denied) and \
+        not any(c.startswith(prefixes) for c in supported)
 
 
 #: ICD-10-CM chapters whose blocks group unlike findings (symptoms; external causes; health-status
