@@ -213,13 +213,6 @@ class _DocWords:
         return toks[lo:hi]
 
 
-def sentence_tokens(sent: Span, abbrev: tuple[list[int], dict] | None = None,
-                    words: _DocWords | None = None) -> list[tuple[str, int, int]]:
-    """Canonical tokens of a sentence with char offsets; abbreviations expanded."""
-    expansions = _expansions(sent, abbrev if abbrev is not None else _abbreviation_index(sent.doc))
-    return _sentence_tokens(doc_text(sent.doc), sent.start_char, sent.end_char, words, expansions)
-
-
 def _sentence_tokens(text: str, start: int, end: int, words: _DocWords | None,
                      expansions: list[tuple[int, int, str]]) -> list[tuple[str, int, int]]:
     """Canonical tokens of ``text[start:end]`` with char offsets, the abbreviations ``(start, end,
@@ -284,17 +277,3 @@ def _abbreviation_index(doc: Doc) -> tuple[list[int], dict]:
 
     table = doc.user_data.get(ABBREVIATIONS_KEY) or {}
     return sorted(table), table
-
-
-def _expansions(sent: Span, abbrev: tuple[list[int], dict]) -> list[tuple[int, int, str]]:
-    """``(start_char, end_char, expansion)`` of the abbreviations in a sentence."""
-    keys, table = abbrev
-    if not keys:
-        return []
-    doc = sent.doc
-    out = []
-    for i in keys[bisect_left(keys, sent.start):bisect_left(keys, sent.end)]:
-        text, n = table[i][0], max(1, int(table[i][1]))
-        last = doc[min(i + n, len(doc)) - 1]
-        out.append((doc[i].idx, last.idx + len(last.text), text))
-    return out
