@@ -45,7 +45,7 @@ class Settler:
     notes, then each time the count doubles, then every ``max_every`` notes."""
 
     def __init__(self, first: int = 50, max_every: int = 10_000) -> None:
-        self.first, self.max_every = first, max_every
+        self.max_every = max_every
         self.count = 0
         self.next = first
 

@@ -301,8 +301,8 @@ class Coder:
         log.info("coding document id=%s sha256=%s chars=%d", info.id, sha[:16], len(text))
         doc = self.nlp(text)
         hits, excluded = self._diagnoses(doc, cm, setting_v)
-        stated = value_hits(text, cm, lambda char: (r[0] if (r := section_record_at(doc, char)) else None), hits,
-                            [(r[0], r[3], r[4]) for r in doc.user_data.get(SECTIONS_KEY) or ()])
+        stated = value_hits(text, cm, found=hits,
+                            sections=[(r[0], r[3], r[4]) for r in doc.user_data.get(SECTIONS_KEY) or ()])
         for h in stated:
             if h.code in hits:
                 hits[h.code].merge(h)

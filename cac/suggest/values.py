@@ -12,6 +12,7 @@ family or social history section, after a family member in its sentence, or afte
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -154,8 +155,11 @@ def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] |
                found: Iterable[str] = (), sections: Sequence[tuple[str, int, int]] | None = None) -> list[Hit]:
     """One hit per code the note's statements give; ``found`` are the codes already found in the note (a
     rule with ``requires_any`` scores half without one of them; one with ``unless_any`` gives nothing
-    beside one of those).  ``sections``: the note's sections as ``(name, start, end)``, the ranges
-    ``section_at`` reads (a list pattern is then read inside its sections only, not over the note)."""
+    beside one of those).  ``sections``: the note's sections as ``(name, start, end)`` in order, where
+    ``section_at`` (derived from them when not given) reads a statement's section; a list pattern is then
+    read inside its sections only, not over the note."""
+    if section_at is None and sections is not None:
+        section_at = _section_lookup(sections)
     out: dict[str, Hit] = {}
     found = tuple(found)
     scope = _scope()
@@ -187,6 +191,17 @@ def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] |
                 out[code] = Hit(code=code, system="ICD-10-CM", title=cm[code].title, score=rule.score * factor,
                                 evidence=[ev], rationale=[why], matched=code)
     return list(out.values())
+
+
+def _section_lookup(sections: Sequence[tuple[str, int, int]]) -> Callable[[int], str | None]:
+    """The name of the section ``(name, start, end)`` holding a character, or None."""
+    starts = [a for _, a, _ in sections]
+
+    def section_at(char: int) -> str | None:
+        i = bisect_right(starts, char) - 1
+        return sections[i][0] if i >= 0 and char < sections[i][2] else None
+
+    return section_at
 
 
 #: How far after its header (a keyword of the rule) a rule's own list section is read.

@@ -213,5 +213,6 @@ def test_list_patterns_read_inside_the_list_sections_only_as_over_the_whole_note
     key = lambda hits: sorted((h.code, [(e.start, e.end) for e in h.evidence]) for h in hits)  # noqa: E731
     by_sections = values.value_hits(text, icd10cm, section_at, sections=sections)
     assert key(by_sections) == key(values.value_hits(text, icd10cm, section_at))
+    assert key(by_sections) == key(values.value_hits(text, icd10cm, sections=sections))  # section_at derived
     assert {"Z79.01", "Z79.52"} <= {h.code for h in by_sections}
     assert all(len(head) <= e.start < len(head) + len(meds) for h in by_sections for e in h.evidence)
