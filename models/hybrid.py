@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from cac.heap import loading
+from cac.heap import coding, loading
 from cac.suggest.coder import parse_date
 from cac.types import CodingResult, Evidence, Suggestion
 from cac.suggest.scoring import held_confidence
@@ -159,9 +159,10 @@ class HybridCoder:
     def code(self, text: str, *, setting: Any = None, date_of_service: Any = None, top_k: int = 20,
              doc_id: str | None = None) -> CodingResult:
         """Code one note (``text`` already validated, as for the knowledge coder)."""
-        result = self.knowledge.code(text, setting=setting, date_of_service=date_of_service,
-                                     top_k=max(top_k, KNOWLEDGE_TOP_K), doc_id=doc_id)
-        return self.combine(self.source_outputs([text], [result])[0], top_k=top_k)
+        with coding():  # fewer young-generation collections (see cac.heap)
+            result = self.knowledge.code(text, setting=setting, date_of_service=date_of_service,
+                                         top_k=max(top_k, KNOWLEDGE_TOP_K), doc_id=doc_id)
+            return self.combine(self.source_outputs([text], [result])[0], top_k=top_k)
 
     def release_outputs(self, outputs: SourceOutputs, kview: dict, sets: dict) -> SourceOutputs:
         """The learned sources' labels of an older ICD-10-CM release read as the codes the rules found

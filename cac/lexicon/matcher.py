@@ -22,6 +22,7 @@ import base64
 import re
 from bisect import bisect_left
 from collections import defaultdict
+from itertools import repeat
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,15 +180,15 @@ class TermMatcher:
         ids = self._token_ids
         n_chunks = (n_sentences + 63) // 64  # each token's sentences as 64-bit chunks
         sentence_bits = np.zeros((len(ids) + 1, n_chunks), dtype="<u8")
-        sentence_bits[0] = np.iinfo(np.uint64).max  # the padding id: in every sentence
-        known = [(i, v) for t, v in in_sents.items() if (i := ids.get(t)) is not None]
-        if known:
-            at = [i for i, _ in known]
+        at = list(map(ids.get, in_sents, repeat(0)))  # 0: a token no screened term requires (row 0 is reset below)
+        if n_chunks == 1:
+            sentence_bits[at, 0] = list(in_sents.values())
+        else:
             for c in range(n_chunks):
-                sentence_bits[at, c] = [v >> (64 * c) & _CHUNK_MASK for _, v in known]
-        bounds = [slots.get(tok, _NO_SLOT) for tok in anchors]
-        starts = np.fromiter((a for a, _ in bounds), dtype=np.int64, count=len(bounds))
-        lengths = np.fromiter((n for _, n in bounds), dtype=np.int64, count=len(bounds))
+                sentence_bits[at, c] = [v >> (64 * c) & _CHUNK_MASK for v in in_sents.values()]
+        sentence_bits[0] = np.iinfo(np.uint64).max  # the padding id: in every sentence
+        bounds = np.array(list(map(slots.get, anchors, repeat(_NO_SLOT))), dtype=np.int64).reshape(-1, 2)
+        starts, lengths = bounds[:, 0], bounds[:, 1]
         ends = np.cumsum(lengths)
         rows = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))  # the anchors' rows
         ids_of = self._rows[rows]

@@ -33,7 +33,7 @@ from cac.codesets.model import CodeSet
 from cac.codesets.registry import CodeSets
 from cac.config import Settings, get_settings
 from cac.errors import Errors, InputError
-from cac.heap import Settler, loading
+from cac.heap import Settler, coding, loading
 from cac.lexicon.build import Lexicon, Term, build_lexicon, lexicon_rules
 from cac.lexicon.normalize import normalize
 from cac.lexicon.matcher import TermMatcher
@@ -289,6 +289,12 @@ class Coder:
         doc_id: str | None = None,
     ) -> CodingResult:
         """Code one note.  ``text`` must already be validated (see ``cac.io.inputs``)."""
+        with coding():  # fewer young-generation collections (see cac.heap)
+            return self._code(text, setting=setting, date_of_service=date_of_service, top_k=top_k,
+                              doc_id=doc_id)
+
+    def _code(self, text: str, *, setting: str | Setting | None, date_of_service: str | date | None,
+              top_k: int, doc_id: str | None) -> CodingResult:
         setting_v = parse_setting(setting)
         day = parse_date(date_of_service)
         if not isinstance(top_k, int) or top_k < 0:

@@ -38,6 +38,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
@@ -133,14 +134,37 @@ class ProcedureFinding:
 # --------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=65536)
 def normalize_word(word: str) -> str:
     """Lower-case word with a plural ending removed (``arteries`` -> ``artery``)."""
+    return _NORMALIZED[word]
+
+
+def _singular(word: str) -> str:
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
+
+
+class _WordCache(dict):
+    """``word -> fn(word)``, computed on first use and emptied at ``limit`` entries: a note's words are
+    read with ``map(cache.__getitem__, words)``, a C-level dict read per word (an ``lru_cache`` call
+    costs several times more)."""
+
+    def __init__(self, fn: Callable[[str], str], limit: int) -> None:
+        super().__init__()
+        self.fn = fn
+        self.limit = limit
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[word] = self.fn(word)
+        return value
+
+
+_NORMALIZED = _WordCache(_singular, 65536)
 
 
 def phrase_key(text: str) -> tuple[str, ...]:
@@ -173,7 +197,7 @@ class _Words:
     def _of(cls, text: str) -> _Words:
         found = list(_CONTENT_WORD_RE.finditer(text.lower()))  # read with C-level maps: no loop per word here
         return cls(list(map(re.Match.start, found)), list(map(re.Match.end, found)),
-                   list(map(normalize_word, map(re.Match.group, found))))
+                   list(map(_NORMALIZED.__getitem__, map(re.Match.group, found))))
 
     def span(self, i: int, j: int) -> tuple[int, int]:
         return self.starts[i], self.ends[j - 1]
@@ -226,7 +250,7 @@ class _PhraseIndex:
         found: list[_Match] = []
         n = len(words)
         root, end_key = self._root, self._END
-        for i in [i for i, w in enumerate(words) if w in root]:  # the words a phrase starts with
+        for i in compress(range(n), map(root.__contains__, words)):  # the words a phrase starts with
             node = root[words[i]]
             longest: dict[str, tuple[Any, int]] = {}
             j = i + 1
@@ -1151,7 +1175,7 @@ class DescriptorMatcher:
         import numpy as np
 
         index = self._word_index
-        ids = np.fromiter((index.get(w, -1) for w in words), dtype=np.int64, count=len(words))
+        ids = np.fromiter(map(index.get, words, repeat(-1)), dtype=np.int64, count=len(words))
         known = ids >= 0
         if not known.any():
             return {}

@@ -56,3 +56,49 @@ def test_coding_ticks_the_coders_settler(coder):
     before = coder._settler.count
     coder.code("Fever.", setting="outpatient")
     assert coder._settler.count == before + 1
+
+
+def test_coding_spaces_out_young_collections_and_restores_the_threshold():
+    import cac.heap as heap
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        with heap.coding():
+            assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, 10, 10)
+            with heap.coding():  # nested (or another thread's): the outermost block restores
+                pass
+            assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(0)  # automatic collection off: kept off
+        with heap.coding():
+            assert gc.get_threshold()[0] == 0
+        gc.set_threshold(50_000, 10, 10)  # a higher threshold of the caller's: kept
+        with heap.coding():
+            assert gc.get_threshold()[0] == 50_000
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_the_threshold_is_restored_when_coding_fails(coder):
+    import cac.heap as heap
+
+    before = gc.get_threshold()
+    try:
+        coder.code("Fever.", top_k=-1)
+    except Exception:
+        pass
+    assert gc.get_threshold() == before
+    seen = []
+    original = coder._code
+
+    def spy(*args, **kwargs):
+        seen.append(gc.get_threshold()[0])
+        return original(*args, **kwargs)
+
+    coder._code = spy
+    try:
+        coder.code("Fever.", setting="outpatient")
+    finally:
+        del coder._code
+    assert seen == [max(before[0], heap.YOUNG_THRESHOLD)] and gc.get_threshold() == before
