@@ -41,6 +41,12 @@ def _examples() -> list[Path]:
 def build_notes(settings: Settings, n: int, words: int = 1500) -> tuple[list[str], str]:
     """``n`` notes of about ``words`` words each (whole texts joined, the last one cut at the end of the
     sentence that reaches ``words``), and where they came from."""
+    texts, source = _source_texts(settings, n)
+    return [note for note, _ in _compose(texts, n, words)], source
+
+
+def _source_texts(settings: Settings, n: int) -> tuple[list[str], str]:
+    """The texts ``n`` notes are built from (the CodiEsp background texts, else the bundled examples)."""
     texts: list[str] = []
     source = "bundled examples"
     if settings.data_dir:
@@ -52,17 +58,36 @@ def build_notes(settings: Settings, n: int, words: int = 1500) -> tuple[list[str
         texts = [p.read_text(encoding="utf-8") for p in _examples()]
     if not any(t.split() for t in texts):
         raise CacError(Errors.E501)
-    notes: list[str] = []
+    return texts, source
+
+
+def _compose(texts: list[str], n: int, words: int) -> list[tuple[str, list[int]]]:
+    """``n`` notes from ``texts`` taken in turn (again from the first once all are used), each with the
+    indices of the texts it holds."""
+    notes: list[tuple[str, list[int]]] = []
     i = 0
     while len(notes) < n:
-        parts, count = [], 0
+        parts, used, count = [], [], 0
         while count < words:
-            t = texts[i % len(texts)]
+            k = i % len(texts)
             i += 1
-            parts.append(t)
-            count += len(t.split())
-        notes.append(_cut_after(("\n\n".join(parts)), words))
-    return notes, source
+            parts.append(texts[k])
+            used.append(k)
+            count += len(texts[k].split())
+        notes.append((_cut_after("\n\n".join(parts), words), used))
+    return notes
+
+
+def _reusing(composed: list[tuple[str, list[int]]], first: int) -> int:
+    """How many of the notes from index ``first`` on hold a text an earlier note of the run held too
+    (its words are then in every cache: such a note codes faster than a new one)."""
+    seen: set[int] = set()
+    count = 0
+    for k, (_, used) in enumerate(composed):
+        if k >= first and not seen.isdisjoint(used):
+            count += 1
+        seen.update(used)
+    return count
 
 
 _WORD = re.compile(r"\S+")
@@ -143,8 +168,10 @@ def run_bench(n: int = 200, words: int = 1500, settings: Settings | None = None,
 
     settings = settings or get_settings()
     warmup = max(0, warmup)
-    notes, source = build_notes(settings, n + warmup, words)
-    warm_notes, notes = notes[:warmup], notes[warmup:]
+    texts, source = _source_texts(settings, n + warmup)
+    composed = _compose(texts, n + warmup, words)
+    reusing = _reusing(composed, warmup)
+    warm_notes, notes = [c[0] for c in composed[:warmup]], [c[0] for c in composed[warmup:]]
     t = time.perf_counter()
     coder = make_coder() if make_coder is not None else Coder(settings)
     load_s = time.perf_counter() - t
@@ -168,6 +195,7 @@ def run_bench(n: int = 200, words: int = 1500, settings: Settings | None = None,
         "warmup_notes": len(warm_notes),
         "words_per_note": round(statistics.mean(len(x.split()) for x in notes)),
         "source": source,
+        "timed_notes_reusing_text": reusing,
         "model": coder.model_id,
         "load_s": round(load_s, 3),
         "cold_start_s": _rounded(cold_start_seconds(settings, cold_args)) if cold else None,

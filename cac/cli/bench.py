@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -37,6 +38,10 @@ def bench_command(
     for k, v in res.items():
         table.add_row(k, str(v))
     Console().print(table)
+    if res["timed_notes_reusing_text"]:
+        print(f"warning: {res['timed_notes_reusing_text']} timed notes hold texts of earlier notes (the source "
+              "texts ran out): their words are in every cache, so they code faster than new notes would; "
+              "lower --notes or --warmup", file=sys.stderr)
     if json_out:
         with open(json_out, "wb") as fh:
             fh.write(orjson.dumps(res, option=orjson.OPT_INDENT_2))

@@ -76,3 +76,19 @@ def test_the_cold_start_runs_without_the_examples(settings, monkeypatch, tmp_pat
     monkeypatch.setattr(bench.subprocess, "run", lambda cmd, **k: seen.append(open(cmd[4]).read()) or
                         __import__("subprocess").CompletedProcess(cmd, 0, b"", b""))
     assert bench.cold_start_seconds(settings) is not None and "pneumonia" in seen[0]
+
+
+def test_timed_notes_reusing_an_earlier_notes_text_are_counted():
+    from cac.bench import _compose, _reusing
+
+    texts = ["one two three four.", "five six seven eight.", "nine ten eleven twelve."]
+    composed = _compose(texts, 5, words=4)  # one text a note: the fourth note starts the texts again
+    assert [used for _, used in composed] == [[0], [1], [2], [0], [1]]
+    assert _reusing(composed, first=0) == 2
+    assert _reusing(composed, first=2) == 2  # warm-up notes' texts count as seen
+    assert _reusing(composed[:3], first=1) == 0
+
+
+def test_bench_reports_reused_texts(settings):
+    res = run_bench(n=2, words=100, settings=settings, cold=False, warmup=0)
+    assert res["timed_notes_reusing_text"] == 0
