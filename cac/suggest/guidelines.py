@@ -93,10 +93,11 @@ def _combination_rules() -> tuple[tuple[dict[str, Any], tuple[tuple[str, ...], .
 def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     """Replace co-occurring codes by the combination code the guidelines direct."""
     excluded: list[Excluded] = []
+    index = _certain_by_prefix(hits)
     for rule, groups in _combination_rules():
         found = []
         for prefixes in groups:
-            match = [c for c, h in hits.items() if c.startswith(prefixes) and not h.uncertain]
+            match = _starting_with(index, prefixes)
             if not match:
                 break
             found.append(match)
@@ -123,7 +124,31 @@ def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
             if target in hits:
                 combined.merge(hits[target])
             hits[target] = combined
+            index = _certain_by_prefix(hits)
     return excluded
+
+
+def _certain_by_prefix(hits: dict[str, Hit]) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Every prefix (``""`` to the whole code) of each certain hit's code -> those codes, and each code's
+    place among the hits: a rule's prefixes are then looked up, not tested against every hit."""
+    index: dict[str, list[str]] = {}
+    place: dict[str, int] = {}
+    for k, (c, h) in enumerate(hits.items()):
+        if not h.uncertain:
+            place[c] = k
+            for n in range(len(c) + 1):
+                index.setdefault(c[:n], []).append(c)
+    return index, place
+
+
+def _starting_with(index: tuple[dict[str, list[str]], dict[str, int]], prefixes: tuple[str, ...]) -> list[str]:
+    """The certain hits' codes starting with one of ``prefixes``, in the hits' order (as
+    ``[c for c, h in hits.items() if c.startswith(prefixes) and not h.uncertain]``)."""
+    by_prefix, place = index
+    lists = [codes for p in prefixes if (codes := by_prefix.get(p))]
+    if len(lists) == 1:
+        return list(lists[0])
+    return sorted({c for codes in lists for c in codes}, key=place.__getitem__)
 
 
 def apply_companions(hits: dict[str, Hit], cs: CodeSet) -> None:

@@ -124,3 +124,18 @@ def test_cystitis_with_hematuria_is_one_code(icd10cm):
     hits = {"N30.90": hit("N30.90")}  # no hematuria documented: the cystitis code stands
     guidelines.apply_combinations(hits, icd10cm)
     assert set(hits) == {"N30.90"}
+
+
+from hypothesis import given, settings as hyp_settings, strategies as st
+
+_CODES = st.text(alphabet="EIJ0129.", min_size=1, max_size=6)
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(codes=st.dictionaries(_CODES, st.booleans(), max_size=8),
+       prefixes=st.lists(st.text(alphabet="EIJ0129.", max_size=4), min_size=1, max_size=3))
+def test_prefix_lookup_equals_testing_every_hit(codes, prefixes):
+    hits = {c: Hit(code=c, system="ICD-10-CM", title=c, score=0.5, uncertain=u) for c, u in codes.items()}
+    expected = [c for c, h in hits.items() if c.startswith(tuple(prefixes)) and not h.uncertain]
+    index = guidelines._certain_by_prefix(hits)
+    assert guidelines._starting_with(index, tuple(prefixes)) == expected
