@@ -28,7 +28,7 @@ from spacy.tokens import Doc, Span, Token
 
 from cac.errors import CacError, Errors
 from cac.lexicon.build import Lexicon, lexicon_rules
-from cac.pipeline.extensions import doc_text
+from cac.pipeline.extensions import doc_text, set_span_value
 from cac.lexicon.matcher import HARD_BREAK, WITHOUT_CLAUSE, TermMatcher
 from cac.lexicon.normalize import normalize_tokens, raw_tokens
 
@@ -104,9 +104,9 @@ class ConceptMatcher:
                 terms[key][1 if m.partial else 0].extend(m.term_ids)
         for key, span in seen.items():  # each attribute written once per span
             full, partial = terms[key]
-            underscore = span._
-            underscore.concept_terms = full
-            underscore.concept_partial_terms = partial
+            start, end = span.start_char, span.end_char
+            set_span_value(doc, "concept_terms", start, end, full)  # = span._.concept_terms = full
+            set_span_value(doc, "concept_partial_terms", start, end, partial)
         doc.spans[self.spans_key] = spans
         return doc
 

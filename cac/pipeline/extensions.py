@@ -224,6 +224,12 @@ def span_value(doc: Doc, name: str, start_char: int, end_char: int) -> Any:
     return doc.user_data.get(("._.", name, start_char, end_char))
 
 
+def set_span_value(doc: Doc, name: str, start_char: int, end_char: int, value: Any) -> None:
+    """Store ``value`` as the plain (default-valued, no setter) span extension ``name`` of the span at
+    those offsets: what ``span._.<name> = value`` writes, without building the span's ``._`` object."""
+    doc.user_data[("._.", name, start_char, end_char)] = value
+
+
 def _ctx_for_write(span: Span) -> dict[str, Any]:
     key = context_key(span)
     record = span.doc.user_data.get(key)

@@ -80,3 +80,13 @@ def test_sentence_bounds_and_expansions_are_the_spans_offsets(nlp):
                 for i, (text, n) in sorted(table.items())]
     assert concepts._doc_expansions(doc, idx, length) == expected
     assert concepts._sentence_bounds(nlp.make_doc(""), [], []) == []
+
+
+def test_mention_terms_read_back_through_the_span_extension(coder):
+    doc = coder.nlp("Assessment: type 2 diabetes mellitus and essential hypertension.")
+    mentions = list(doc.spans["mentions"])
+    assert mentions
+    for span in mentions:  # written straight into user_data, read back the usual spaCy way
+        assert isinstance(span._.concept_terms, list) and span._.concept_terms
+        assert span._.concept_partial_terms == []
+        assert all(coder.lexicon.terms[t].text for t in span._.concept_terms)
