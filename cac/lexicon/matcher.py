@@ -22,7 +22,7 @@ import base64
 import re
 from bisect import bisect_left
 from collections import defaultdict
-from itertools import repeat
+from itertools import chain, repeat
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,7 +160,7 @@ class TermMatcher:
                 in_sents[tok] = get(tok, 0) | bit
         found: dict[int, list[int]] = defaultdict(list)
         # sorted: results must not depend on hash order
-        anchors = sorted(t for t in in_sents if t in self._anchors)
+        anchors = sorted(in_sents.keys() & self._anchors.keys())
         for tid, i in self._screen(anchors, in_sents, len(sentences)):
             found[i].append(tid)
         out: list[list[Match]] = [[] for _ in sentences]
@@ -180,15 +180,17 @@ class TermMatcher:
         ids = self._token_ids
         n_chunks = (n_sentences + 63) // 64  # each token's sentences as 64-bit chunks
         sentence_bits = np.zeros((len(ids) + 1, n_chunks), dtype="<u8")
-        at = list(map(ids.get, in_sents, repeat(0)))  # 0: a token no screened term requires (row 0 is reset below)
+        at = np.fromiter(map(ids.get, in_sents, repeat(0)), dtype=np.int64, count=len(in_sents))
+        # (0: a token no screened term requires; row 0 is reset below)
         if n_chunks == 1:
-            sentence_bits[at, 0] = list(in_sents.values())
-        else:
-            for c in range(n_chunks):
-                sentence_bits[at, c] = [v >> (64 * c) & _CHUNK_MASK for v in in_sents.values()]
+            sentence_bits[at, 0] = np.fromiter(in_sents.values(), dtype=np.uint64, count=len(in_sents))
+        else:  # each int as its little-endian 64-bit chunks, in one buffer
+            raw = b"".join(map(int.to_bytes, in_sents.values(), repeat(8 * n_chunks), repeat("little")))
+            sentence_bits[at] = np.frombuffer(raw, dtype="<u8").reshape(-1, n_chunks)
         sentence_bits[0] = np.iinfo(np.uint64).max  # the padding id: in every sentence
-        bounds = np.array(list(map(slots.get, anchors, repeat(_NO_SLOT))), dtype=np.int64).reshape(-1, 2)
-        starts, lengths = bounds[:, 0], bounds[:, 1]
+        bounds = np.fromiter(chain.from_iterable(map(slots.get, anchors, repeat(_NO_SLOT))), dtype=np.int64,
+                             count=2 * len(anchors))  # each anchor's (first row, row count), flat
+        starts, lengths = bounds[0::2], bounds[1::2]
         ends = np.cumsum(lengths)
         rows = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))  # the anchors' rows
         ids_of = self._rows[rows]
@@ -348,7 +350,6 @@ def _positions(tokens: list[str]) -> dict[str, list[int]]:
 
 
 _NO_SLOT = (0, 0)
-_CHUNK_MASK = (1 << 64) - 1
 
 
 def _all_bits(in_sents: dict[str, int], tokens: frozenset[str]) -> int:

@@ -252,6 +252,11 @@ class _PhraseIndex:
         root, end_key = self._root, self._END
         for i in compress(range(n), map(root.__contains__, words)):  # the words a phrase starts with
             node = root[words[i]]
+            if i + 1 >= n or words[i + 1] not in node:  # the usual start: no longer phrase goes on here
+                ends = node.get(end_key)
+                if ends is not None:
+                    found += [_Match(kind, payload, i, i + 1) for kind, payload in ends.items()]
+                continue
             longest: dict[str, tuple[Any, int]] = {}
             j = i + 1
             while True:

@@ -111,6 +111,12 @@ def test_the_screen_reads_sentences_past_the_first_64_bits():
     sentences = [normalize("no complaints")] * 70 + [normalize("kidney calculus"), normalize("hypertension")]
     found = TermMatcher(lex).match_many(sentences)
     assert [i for i, ms in enumerate(found) if ms] == [70, 71]
+    sentences = [normalize("no complaints")] * 200
+    sentences[63], sentences[130], sentences[199] = normalize("hypertension"), normalize("kidney calculus"), \
+        normalize("calculus of the kidney and hypertension")
+    found = TermMatcher(lex).match_many(sentences)  # four 64-bit chunks
+    assert [(i, sorted(lex.terms[t].code for m in ms for t in m.term_ids)) for i, ms in enumerate(found) if ms] == \
+        [(63, ["I10"]), (130, ["N20.0"]), (199, ["I10", "N20.0"])]
 
 
 def test_the_screening_index_is_cached_as_json_and_rebuilt_when_stale():

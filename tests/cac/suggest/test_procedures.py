@@ -436,3 +436,39 @@ def test_note_words_skip_stop_words_but_not_words_starting_with_one():
     assert words.words == [normalize_word(m.group()) for m in found]
     assert (words.starts, words.ends) == ([m.start() for m in found], [m.end() for m in found])
     assert words.words[:4] == ["theory", "ofloxacin", "anastomosis", "artery"]
+
+
+def _find_by_walking_every_start(index, words):
+    """The plain reading of ``_PhraseIndex.find``: from every word, the longest phrase of each kind."""
+    found = []
+    for i in range(len(words)):
+        node, longest, j = index._root, {}, i
+        while j < len(words) and (node := node.get(words[j])) is not None:
+            j += 1
+            for kind, payload in node.get(index._END, {}).items():
+                longest[kind] = (payload, j)
+        found += [(kind, payload, i, end) for kind, (payload, end) in longest.items()]
+    found.sort(key=lambda m: (m[0], m[2], -(m[3] - m[2])))
+    kept = []
+    for m in found:
+        if kept and kept[-1][0] == m[0] and kept[-1][2] <= m[2] and m[3] <= kept[-1][3]:
+            continue
+        kept.append(m)
+    return kept
+
+
+from hypothesis import given, settings as hyp_settings, strategies as st
+
+_VOCAB = st.sampled_from(["a", "b", "c", "d"])
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(phrases=st.lists(st.tuples(st.lists(_VOCAB, min_size=1, max_size=3), st.sampled_from(["x", "y"])), max_size=8),
+       words=st.lists(_VOCAB, max_size=12))
+def test_phrase_index_finds_what_walking_every_start_finds(phrases, words):
+    from cac.suggest.procedures import _PhraseIndex
+
+    index = _PhraseIndex()
+    for k, (key, kind) in enumerate(phrases):
+        index.add(tuple(key), kind, k)
+    assert [tuple(m[:4]) for m in index.find(words)] == _find_by_walking_every_start(index, words)
