@@ -11,7 +11,6 @@ completions as alternatives: cac never guesses an axis.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from cac.pipeline.extensions import doc_text, section_record_at
 from spacy.tokens import Doc

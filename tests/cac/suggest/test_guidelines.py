@@ -1,4 +1,5 @@
 import pytest
+from hypothesis import given, settings as hyp_settings, strategies as st
 
 from cac.suggest import guidelines
 from cac.suggest.hits import Hit
@@ -125,8 +126,6 @@ def test_cystitis_with_hematuria_is_one_code(icd10cm):
     guidelines.apply_combinations(hits, icd10cm)
     assert set(hits) == {"N30.90"}
 
-
-from hypothesis import given, settings as hyp_settings, strategies as st
 
 _CODES = st.text(alphabet="EIJ0129.", min_size=1, max_size=6)
 

@@ -10,6 +10,7 @@ from typing import Iterator
 
 import pytest
 import spacy
+from hypothesis import given, settings as hyp_settings, strategies as st
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
@@ -456,8 +457,6 @@ def _find_by_walking_every_start(index, words):
         kept.append(m)
     return kept
 
-
-from hypothesis import given, settings as hyp_settings, strategies as st
 
 _VOCAB = st.sampled_from(["a", "b", "c", "d"])
 
