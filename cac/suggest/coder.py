@@ -240,6 +240,7 @@ class Coder:
             self.lexicon, index, children = self._load_lexicon()
             self.spec = Specificity(cm, children)
             self._term_targets: dict[tuple[int, str], tuple[Term, str | None, str | None, bool, bool]] = {}
+            self._target_titles: dict[tuple[int, str, str], tuple[str, bool]] = {}
             self.matcher = TermMatcher(self.lexicon, index=index)
             self.nlp = self._build_nlp()
             self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
@@ -407,10 +408,10 @@ class Coder:
                 if rank:
                     score *= SECONDARY_TARGET_FACTOR
                 rationale = [f"term '{term_text}' -> {matched}"]
-                if not _title_sides(cm[matched].title if matched in cm else "") and \
-                        (_title_sides(cm[code].title) or code in _side_targets()):
+                title, lateral = self._target_title(cm, code, matched)
+                if lateral:
                     rationale.append(f"laterality documented in the note -> {code}")
-                hit = Hit(code=code, system="ICD-10-CM", title=cm[code].title, score=score,
+                hit = Hit(code=code, system="ICD-10-CM", title=title, score=score,
                           evidence=[ev], rationale=rationale, matched=matched)
                 outcome, removed = self._apply_context(m, hit, setting, cm)
                 if removed is not None:
@@ -464,6 +465,19 @@ class Coder:
         ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
         return [(code, s, text, matched) for code, (s, text, matched) in ordered[:MAX_TARGETS]]
 
+    def _target_title(self, cm: CodeSet, code: str, matched: str) -> tuple[str, bool]:
+        """A target code's title, and whether its side came from the note (the code names a side, or is a
+        side code of a table, and the term's own code names none); found once per release and pair (``cm``
+        is one of the coder's own code sets, alive as long as the coder, so its ``id`` names it)."""
+        key = (id(cm), code, matched)
+        got = self._target_titles.get(key)
+        if got is None:
+            title = cm[code].title
+            lateral = not _title_sides(cm[matched].title if matched in cm else "") and \
+                bool(_title_sides(title) or code in _side_targets())
+            got = self._target_titles[key] = (title, lateral)
+        return got
+
     def _term_target(self, tid: int, seventh: str) -> tuple[Term, str | None, str | None, bool, bool]:
         """What a term gives whatever the mention, found once per term and encounter character: ``(term,
         its default billable code, the final code when no word around the mention can change it (side,
@@ -496,6 +510,9 @@ class Coder:
         """``(what is coded, what is excluded)`` for a mention's code given its context: a family or past
         condition is reported by its Z80-Z87 code and the condition itself is listed as excluded
         (``replaced_by`` the Z code), so a coder sees why, and the learned models do not restore it."""
+        if not (m.negated or m.hypothetical or m.family or m.historical or m.uncertain
+                or m.experiencer in ("family", "other")):
+            return hit, None  # the usual mention: no context rule applies
         triggers = m.triggers
         why = ", ".join(f"'{t['text']}'" if t.get("text") else str(t.get("source") or t.get("category"))
                         for t in triggers[:3]) or "section"
