@@ -27,6 +27,7 @@ from spacy.tokens import Doc
 
 from cac.errors import CacError, Errors
 from cac.pipeline import abbreviations, context, sections, sentences  # noqa: F401  (register factories)
+from cac.pipeline.tokenizer_shortcuts import shortcut_tokenizer
 from cac.pipeline.extensions import remember_text
 
 SECTIONS = "cac_sections_v1"
@@ -91,6 +92,7 @@ def build_pipeline(
     if lexeme_attrs is not None:
         _keep_lexeme_attrs(nlp, lexeme_attrs)
     _drop_whitespace_special_cases(nlp)
+    shortcut_tokenizer(nlp.tokenizer)
     nlp.tokenizer.max_cache_size = max(nlp.tokenizer.max_cache_size, TOKENIZER_CACHE_SIZE)
     _remember_text(nlp)
     for factory in wanted:

@@ -1,0 +1,101 @@
+"""The tokenizer's affix and URL expressions, skipped for plain words and numbers where none can match."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import spacy
+from hypothesis import given, settings as hyp_settings, strategies as st
+
+from cac.pipeline.tokenizer_shortcuts import (
+    ASCII_DIGITS,
+    ASCII_LETTERS,
+    TOKENIZER_EXPRESSIONS,
+    PlainTextShortcut,
+    never_matches,
+    shortcut,
+)
+from cac.pipeline.nlp import build_pipeline
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+@pytest.fixture(scope="module")
+def english():
+    return spacy.blank("en").tokenizer
+
+
+def test_no_english_affix_or_url_rule_matches_a_plain_word_or_number(english):
+    ours = build_pipeline().tokenizer
+    for name, no_match in TOKENIZER_EXPRESSIONS.items():
+        fast = PlainTextShortcut(getattr(english, name), no_match)
+        assert fast.skip_letters and fast.skip_digits, name
+        assert isinstance(getattr(ours, name), PlainTextShortcut), name
+
+
+@pytest.mark.parametrize(("pattern", "letters", "digits"), [
+    (r"(?<=[0-9])(?:mg|g|%)$|,$|'s$", True, True),  # units need a digit before them
+    (r"[a-z]+$", False, True),
+    (r"(?<=[a-z])s$", False, True),  # a letter rule behind a letter
+    (r"\d+$|\.$", True, False),
+    (r"[^,]$", False, False),  # a negated set accepts both
+    (r".$", False, False),  # anything unread counts as a possible match
+    (r"(?:a|,)$", False, True),
+    (r"(?:;|,)+$", True, True),
+    (r"(?i)X$", False, False),  # flags it does not read: no claim
+    (r"(?<![0-9])x$", False, True),  # a negative lookbehind requires nothing
+])
+def test_the_analysis_claims_only_what_holds(pattern, letters, digits):
+    compiled = re.compile(pattern)
+    assert never_matches(compiled, ASCII_LETTERS) is letters
+    assert never_matches(compiled, ASCII_DIGITS) is digits
+
+
+def test_nothing_to_skip_leaves_the_expression_as_it_was():
+    search = re.compile(r".$").search
+    assert shortcut(search) is search
+    assert shortcut(None) is None
+
+
+_ALPHABET = "abcXYZ019.,;:'’s%°F()[]\"-+/…é²€mgkµ@: \u00a0"
+_TEXTS = (st.text(alphabet=_ALPHABET, min_size=1, max_size=10) | st.text(alphabet="abcxyzXYZ", min_size=1)
+          | st.text(alphabet="0123456789", min_size=1) | st.sampled_from(["www.example.com", "http://x.org/a",
+                                                                          "a@b.com", "192.168.0.1", "U.S.", "5mg"]))
+
+
+def _answer(result):
+    if result is None:
+        return None
+    if isinstance(result, re.Match):
+        return result.span()
+    return [m.span() for m in result]
+
+
+@pytest.mark.parametrize("name", sorted(TOKENIZER_EXPRESSIONS))
+@hyp_settings(max_examples=300, deadline=None)
+@given(text=_TEXTS)
+def test_each_shortcut_answers_what_its_expression_answers(english, name, text):
+    method = getattr(english, name)
+    fast = PlainTextShortcut(method, TOKENIZER_EXPRESSIONS[name])
+    assert _answer(fast(text)) == _answer(method(text))
+
+
+def test_tokens_are_those_of_the_plain_tokenizer():
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(EXAMPLES.glob("*.txt"))) + (
+        " BP 120/80, HbA1c 7.5%, 5mg x2 daily; t12 fracture (L1-L2). U.S. Dr. Smith's CT... 38°C. 3.5cm, "
+        "pt's O2-sat 92%... 'quoted' «x» 10km/h $5 5$ IIIa 2b. ")
+    ours = build_pipeline()
+    plain = spacy.blank("en")
+    plain.tokenizer.rules = ours.tokenizer.rules  # the same special cases: only the suffix search differs
+    assert isinstance(ours.tokenizer.suffix_search, PlainTextShortcut)
+    assert [t.text for t in ours.make_doc(text)] == [t.text for t in plain.make_doc(text)]
+
+
+def test_the_tokenizer_serializes_its_expressions():
+    nlp = build_pipeline()
+    other = spacy.blank("en")
+    other.tokenizer.from_bytes(nlp.tokenizer.to_bytes())
+    for name in TOKENIZER_EXPRESSIONS:
+        assert getattr(other.tokenizer, name).__self__.pattern == getattr(nlp.tokenizer, name).__self__.pattern
