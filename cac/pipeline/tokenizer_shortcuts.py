@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 from re import _constants as sre  # type: ignore[attr-defined]  # Python 3.11's expression parser
 from re import _parser as sre_parse  # type: ignore[attr-defined]
-from spacy.tokenizer import Tokenizer
 
 ASCII_LETTERS = frozenset(string.ascii_letters)
 ASCII_DIGITS = frozenset(string.digits)
@@ -56,15 +55,6 @@ def shortcut(method: Callable[[str], Any] | None, no_match: Any = None) -> Calla
         return method
     fast = PlainTextShortcut(method, no_match)
     return fast if fast.skip_letters or fast.skip_digits else method
-
-
-def shortcut_tokenizer(tokenizer: Tokenizer) -> None:
-    """Wrap the tokenizer's affix and URL expressions (:data:`TOKENIZER_EXPRESSIONS`) in shortcuts."""
-    for name, no_match in TOKENIZER_EXPRESSIONS.items():
-        method = getattr(tokenizer, name)
-        fast = shortcut(method, no_match)
-        if fast is not method:
-            setattr(tokenizer, name, fast)
 
 
 def never_matches(pattern: re.Pattern[str], chars: frozenset[str]) -> bool:
