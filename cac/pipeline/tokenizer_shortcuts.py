@@ -8,8 +8,9 @@ Most of those strings are plain words (ASCII letters) or plain numbers (ASCII di
 affix or URL rule can match such a string: each alternative needs punctuation, a symbol, an apostrophe,
 a dot, or a digit before a unit ("5mg").  :func:`never_matches` checks that on the parsed expression
 (conservatively: anything it cannot read counts as a possible match), and :class:`PlainTextShortcut`
-skips the expression for those strings only; every other string is searched as before, so tokens are
-unchanged.
+skips the expression for those strings.  Likewise :func:`never_starts_in` shows that no suffix match
+starts inside a leading word or number, so "pain," is searched from its comma, not from each of its
+letters.  Every answer is the expression's own, so tokens are unchanged.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ TOKENIZER_EXPRESSIONS: dict[str, Any] = {"prefix_search": None, "suffix_search":
 class PlainTextShortcut:
     """One of the tokenizer's expression callables (``Pattern.search``, ``.match`` or ``.finditer``):
     ``no_match`` at once for a string of ASCII letters only (or ASCII digits only) when the expression
-    provably never matches one, else the expression's own answer.  ``__self__`` is the compiled
-    expression, as on the bound method spaCy keeps, so the tokenizer serializes as before."""
+    provably never matches one, else the expression's own answer.  A ``search`` also starts after a
+    leading run of ASCII letters (or digits) when no match of the expression can start inside such a
+    run ("pain," is searched from its comma).  ``__self__`` is the compiled expression, as on the bound
+    method spaCy keeps, so the tokenizer serializes as before."""
 
     def __init__(self, method: Callable[[str], Any], no_match: Any = None) -> None:
         self.method = method
@@ -41,10 +44,16 @@ class PlainTextShortcut:
         pattern: re.Pattern[str] = self.__self__
         self.skip_letters = never_matches(pattern, ASCII_LETTERS)
         self.skip_digits = never_matches(pattern, ASCII_DIGITS)
+        runs = (string.ascii_letters, string.digits) if getattr(method, "__name__", "") == "search" else ()
+        self.runs = tuple(run for run in runs if never_starts_in(pattern, frozenset(run)))
 
     def __call__(self, text: str) -> Any:
         if text.isascii() and ((self.skip_letters and text.isalpha()) or (self.skip_digits and text.isdigit())):
             return self.no_match
+        for run in self.runs:
+            skip = len(text) - len(text.lstrip(run))
+            if skip:
+                return self.method(text, skip)
         return self.method(text)
 
 
@@ -54,19 +63,65 @@ def shortcut(method: Callable[[str], Any] | None, no_match: Any = None) -> Calla
     if method is None or not isinstance(pattern, re.Pattern) or isinstance(method, PlainTextShortcut):
         return method
     fast = PlainTextShortcut(method, no_match)
-    return fast if fast.skip_letters or fast.skip_digits else method
+    return fast if fast.skip_letters or fast.skip_digits or fast.runs else method
 
 
 def never_matches(pattern: re.Pattern[str], chars: frozenset[str]) -> bool:
     """True when ``pattern`` can match no part of a string made only of ``chars`` (a set of ASCII
     characters).  Conservative: an expression or flag it does not know makes it answer False."""
+    parsed = _parsed(pattern)
+    return parsed is not None and _excluded(list(parsed), chars)
+
+
+def never_starts_in(pattern: re.Pattern[str], chars: frozenset[str]) -> bool:
+    """True when no match of ``pattern`` can start at a character of ``chars`` that only characters of
+    ``chars`` precede: in a string beginning with a run of ``chars``, every match starts after the run.
+    Conservative, as :func:`never_matches`."""
+    parsed = _parsed(pattern)
+    if parsed is None:
+        return False
+    items = list(parsed)
+    if len(items) == 1 and items[0][0] is sre.BRANCH:
+        return all(_cannot_start(b, chars) for b in items[0][1][1])
+    return _cannot_start(parsed, chars)
+
+
+def _cannot_start(sub: Any, chars: frozenset[str]) -> bool:
+    """True when the parsed expression ``sub`` cannot match text whose first character is in ``chars``
+    and whose preceding text (if any) is all ``chars``: its zero-width lookbehinds need other text, or
+    its first consumed character is never one of ``chars``."""
+    for op, arg in list(sub):
+        if op is sre.ASSERT:
+            direction, inner = arg
+            if direction == -1 and _excluded(list(inner), chars):
+                return True
+            continue  # satisfiable, or a lookahead: zero width
+        if op in (sre.AT, sre.ASSERT_NOT):
+            continue
+        if op is sre.LITERAL:
+            return chr(arg) not in chars
+        if op is sre.IN:
+            return not any(_accepts(arg, c) for c in chars)
+        if op is sre.SUBPATTERN:
+            _group, add_flags, del_flags, inner = arg
+            return not add_flags and not del_flags and inner.getwidth()[0] > 0 and _cannot_start(inner, chars)
+        if op is sre.BRANCH:
+            return all(b.getwidth()[0] > 0 and _cannot_start(b, chars) for b in arg[1])
+        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            low, _high, inner = arg
+            return low >= 1 and inner.getwidth()[0] > 0 and _cannot_start(inner, chars)
+        return False  # an expression not read here: assume a match may start with it
+    return False  # nothing consumed: an empty match may start anywhere
+
+
+def _parsed(pattern: re.Pattern[str]) -> Any:
+    """The parsed expression, or None when its flags or text are beyond what this module reads."""
     if pattern.flags & (re.IGNORECASE | re.ASCII | re.LOCALE | re.VERBOSE) or not isinstance(pattern.pattern, str):
-        return False
+        return None
     try:
-        parsed = sre_parse.parse(pattern.pattern, pattern.flags)
+        return sre_parse.parse(pattern.pattern, pattern.flags)
     except (re.error, RecursionError):
-        return False
-    return _excluded(list(parsed), chars)
+        return None
 
 
 def _excluded(items: list[tuple[Any, Any]], chars: frozenset[str]) -> bool:

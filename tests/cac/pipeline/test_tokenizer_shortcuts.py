@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from cac.pipeline.tokenizer_shortcuts import (
     TOKENIZER_EXPRESSIONS,
     PlainTextShortcut,
     never_matches,
+    never_starts_in,
     shortcut,
 )
 from cac.pipeline.nlp import build_pipeline
@@ -51,6 +53,41 @@ def test_the_analysis_claims_only_what_holds(pattern, letters, digits):
     compiled = re.compile(pattern)
     assert never_matches(compiled, ASCII_LETTERS) is letters
     assert never_matches(compiled, ASCII_DIGITS) is digits
+
+
+@pytest.mark.parametrize(("pattern", "letters", "digits"), [
+    (r"(?<=[0-9])(?:mg|g)$|,$", True, True),  # a unit starts at a letter, but only right after a digit
+    (r"[a-z]+,$", False, True),
+    (r"(?<=[a-z])s$", False, True),
+    (r"x?,$", False, False),  # an optional first part: no claim
+    (r"\.$", True, True),
+    (r"(?:,|x)$", False, True),
+    (r"^US\$", False, True),  # a currency prefix starts with a letter
+    (r"$", False, False),  # an empty match starts anywhere
+])
+def test_where_a_match_can_start(pattern, letters, digits):
+    compiled = re.compile(pattern)
+    assert never_starts_in(compiled, ASCII_LETTERS) is letters
+    assert never_starts_in(compiled, ASCII_DIGITS) is digits
+
+
+def test_a_suffix_search_starts_after_a_leading_word():
+    calls = []
+
+    class Spy:
+        def __init__(self, pattern):
+            self.__self__ = pattern
+            self.__name__ = "search"
+
+        def __call__(self, text, pos=0):
+            calls.append(pos)
+            return self.__self__.search(text, pos)
+
+    fast = PlainTextShortcut(Spy(re.compile(r"(?<=[0-9])(?:mg|g)$|,$|\.$")))
+    assert fast.runs == (string.ascii_letters, string.digits)
+    assert fast("pain,").span() == (4, 5) and fast("5mg").span() == (1, 3) and fast("A.").span() == (1, 2)
+    assert fast("pain") is None and fast("(x") is None
+    assert calls == [4, 1, 1, 0]  # "pain" needs no search; "(x" has no leading run
 
 
 def test_nothing_to_skip_leaves_the_expression_as_it_was():
