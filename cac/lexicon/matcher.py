@@ -36,8 +36,9 @@ from cac.lexicon.normalize import normalize
 #: spans it (commas and semicolons count 1: a term may bridge list items that do not match on their own).
 HARD_BREAK = 1 << 20
 
-#: Required tokens a term may have and still be screened as an array row (wider terms are few).
-_SCREEN_WIDTH = 8
+#: Required tokens a term may have and still be screened as an array row: the ICD-10-CM lexicon's terms
+#: have at most 9, so none is tested one by one (wider ones, from other code sets, still are).
+_SCREEN_WIDTH = 10
 
 WITHOUT_CLAUSE = re.compile(r"\bwithout\b([^,;.:()\[\]\n]*)", re.IGNORECASE)
 
@@ -92,7 +93,9 @@ class TermMatcher:
         self._without_cache: dict[int, frozenset[str]] = {}
         index = index or {}
         anchor = index.get("anchor", "").split()
-        if len(anchor) != len(self.terms) or (index.get("screen") or {}).get("n_terms") != len(self.terms):
+        screen = index.get("screen") or {}
+        if len(anchor) != len(self.terms) or screen.get("n_terms") != len(self.terms) or \
+                screen.get("width") != _SCREEN_WIDTH:
             index = self.build_index(lexicon)
             anchor = index["anchor"].split()
         anchors: dict[str, list[int]] = defaultdict(list)
@@ -394,5 +397,5 @@ def _screen_index(lexicon: Lexicon, anchor: list[str]) -> dict:
             tids.append(tid)
         if len(tids) > start:
             slots[tok] = [start, len(tids) - start]
-    return {"n_terms": len(anchor), "tokens": " ".join(ids), "slots": slots, "wide": wide,
+    return {"n_terms": len(anchor), "width": _SCREEN_WIDTH, "tokens": " ".join(ids), "slots": slots, "wide": wide,
             "rows": _encode_ints(np.asarray(rows).reshape(-1, _SCREEN_WIDTH)), "tids": _encode_ints(np.asarray(tids))}

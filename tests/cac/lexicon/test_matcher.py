@@ -130,6 +130,8 @@ def test_the_screening_index_is_cached_as_json_and_rebuilt_when_stale():
     assert codes(TermMatcher(lex, index=index)) == codes(TermMatcher(lex)) == [["N64.4"], ["C50.919", "I10"]]
     stale = {**index, "screen": {**index["screen"], "n_terms": 2}}
     assert codes(TermMatcher(lex, index=stale)) == [["N64.4"], ["C50.919", "I10"]]
+    other_width = {**index, "screen": {**index["screen"], "width": 4}}  # rows of another width: rebuilt
+    assert codes(TermMatcher(lex, index=other_width)) == [["N64.4"], ["C50.919", "I10"]]
 
 
 def test_a_hard_break_is_never_bridged_and_the_window_prefers_the_pivots_item():
