@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import base64
 import re
-from bisect import bisect_left
 from collections import defaultdict
-from itertools import chain, repeat
+from itertools import repeat
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,10 +103,16 @@ class TermMatcher:
         self._anchors = dict(anchors)
         screen = index["screen"]
         # the screening arrays (see :meth:`_screen`), built with the index and cached with the lexicon
-        self._token_ids = {t: i for i, t in enumerate(screen["tokens"].split(), 1)}
+        self._token_list = ["", *screen["tokens"].split()]  # token id -> token (0 pads)
+        self._token_ids = {t: i for i, t in enumerate(self._token_list) if i}
         self._rows = _decode_ints(screen["rows"]).reshape(-1, _SCREEN_WIDTH)
         self._row_tids = _decode_ints(screen["tids"])
-        self._slots: dict[str, tuple[int, int]] = {t: (a, n) for t, (a, n) in screen["slots"].items()}
+        # per token id: its place among the tokens sorted as strings, and the rows of the terms it anchors
+        self._token_rank = np.argsort(np.argsort(np.asarray(self._token_list, dtype=str), kind="stable"))
+        self._slot_start = np.zeros(len(self._token_list), dtype=np.int64)
+        self._slot_rows = np.zeros(len(self._token_list), dtype=np.int64)
+        for tok, (first, count) in screen["slots"].items():
+            self._slot_start[self._token_ids[tok]], self._slot_rows[self._token_ids[tok]] = first, count
         self._wide: dict[str, list[int]] = screen["wide"]
 
     @staticmethod
@@ -162,9 +167,7 @@ class TermMatcher:
             for tok in set(toks):
                 in_sents[tok] = get(tok, 0) | bit
         found: dict[int, list[int]] = defaultdict(list)
-        # sorted: results must not depend on hash order
-        anchors = sorted(in_sents.keys() & self._anchors.keys())
-        for tid, i in self._screen(anchors, in_sents, len(sentences)):
+        for tid, i in self._screen(in_sents, len(sentences)):
             found[i].append(tid)
         out: list[list[Match]] = [[] for _ in sentences]
         for i, tids in found.items():
@@ -172,18 +175,17 @@ class TermMatcher:
                                    without[i] if without is not None else None)
         return out
 
-    def _screen(self, anchors: list[str], in_sents: dict[str, int], n_sentences: int) -> list[tuple[int, int]]:
-        """``(term id, sentence)`` for each term anchored on ``anchors`` and each sentence holding all its
-        required tokens (``in_sents``: each token's sentences as the bits of an int), in anchor order, then
-        index order, then sentence order.  One array test for the whole note (a note checks thousands of
-        anchored terms; about one in ten has its tokens in the note, fewer in one sentence)."""
-        if not anchors:
+    def _screen(self, in_sents: dict[str, int], n_sentences: int) -> list[tuple[int, int]]:
+        """``(term id, sentence)`` for each term anchored on a token of the note and each sentence holding
+        all its required tokens (``in_sents``: each token's sentences as the bits of an int), in anchor
+        order (the anchors sorted as strings: results must not depend on hash order), then index order,
+        then sentence order.  One array test for the whole note (a note checks thousands of anchored
+        terms; about one in ten has its tokens in the note, fewer in one sentence)."""
+        if not in_sents:
             return []
-        slots = self._slots
-        ids = self._token_ids
         n_chunks = (n_sentences + 63) // 64  # each token's sentences as 64-bit chunks
-        sentence_bits = np.zeros((len(ids) + 1, n_chunks), dtype="<u8")
-        at = np.fromiter(map(ids.get, in_sents, repeat(0)), dtype=np.int64, count=len(in_sents))
+        sentence_bits = np.zeros((len(self._token_ids) + 1, n_chunks), dtype="<u8")
+        at = np.fromiter(map(self._token_ids.get, in_sents, repeat(0)), dtype=np.int64, count=len(in_sents))
         # (0: a token no screened term requires; row 0 is reset below)
         if n_chunks == 1:
             sentence_bits[at, 0] = np.fromiter(in_sents.values(), dtype=np.uint64, count=len(in_sents))
@@ -191,11 +193,12 @@ class TermMatcher:
             raw = b"".join(map(int.to_bytes, in_sents.values(), repeat(8 * n_chunks), repeat("little")))
             sentence_bits[at] = np.frombuffer(raw, dtype="<u8").reshape(-1, n_chunks)
         sentence_bits[0] = np.iinfo(np.uint64).max  # the padding id: in every sentence
-        bounds = np.fromiter(chain.from_iterable(map(slots.get, anchors, repeat(_NO_SLOT))), dtype=np.int64,
-                             count=2 * len(anchors))  # each anchor's (first row, row count), flat
-        starts, lengths = bounds[0::2], bounds[1::2]
+        anchor_ids = at[self._slot_rows[at] > 0]  # the note's tokens that anchor screened terms
+        anchor_ids = anchor_ids[np.argsort(self._token_rank[anchor_ids], kind="stable")]
+        starts, lengths = self._slot_start[anchor_ids], self._slot_rows[anchor_ids]
         ends = np.cumsum(lengths)
-        rows = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))  # the anchors' rows
+        total = int(ends[-1]) if len(ends) else 0
+        rows = np.repeat(starts - (ends - lengths), lengths) + np.arange(total)  # the anchors' rows
         ids_of = self._rows[rows]
         common = sentence_bits[ids_of[:, 0]]  # (rows, chunks): the sentences holding every required token
         common &= sentence_bits[ids_of[:, 1]]
@@ -209,12 +212,13 @@ class TermMatcher:
         tids = self._row_tids[rows[ok][row]].tolist()
         out = list(zip(tids, sent.tolist()))
         wide = self._wide
-        extra = [(bisect_left(anchors, tok), tid, bits) for tok in sorted(wide.keys() & in_sents.keys())
-                 for tid in wide[tok] if (bits := _all_bits(in_sents, self._req_sets[tid]))]
-        if extra:  # terms wider than the array, tested one by one and merged back in order
-            owners = np.repeat(np.arange(len(anchors)), lengths)[ok][row].tolist()
+        extra = [(tok, tid, bits) for tok in sorted(wide.keys() & in_sents.keys()) for tid in wide[tok]
+                 if (bits := _all_bits(in_sents, self._req_sets[tid]))] if wide else []
+        if extra:  # terms wider than the array, tested one by one and merged back in (anchor, term) order
+            tokens = self._token_list
+            owners = [tokens[k] for k in np.repeat(anchor_ids, lengths)[ok][row].tolist()]
             keyed = [((o, t), t, i) for o, (t, i) in zip(owners, out)]
-            keyed += [((k, tid), tid, i) for k, tid, bits in extra for i in range(n_sentences) if bits >> i & 1]
+            keyed += [((tok, tid), tid, i) for tok, tid, bits in extra for i in range(n_sentences) if bits >> i & 1]
             keyed.sort(key=lambda x: x[0])  # stable: sentence order kept within a term
             out = [(t, i) for _, t, i in keyed]
         return out
@@ -352,7 +356,6 @@ def _positions(tokens: list[str]) -> dict[str, list[int]]:
     return where
 
 
-_NO_SLOT = (0, 0)
 
 
 def _all_bits(in_sents: dict[str, int], tokens: frozenset[str]) -> int:
