@@ -179,8 +179,11 @@ def note_code_refs(note: str) -> list[tuple[str, str]]:
 def in_ref(code: str, ref: tuple[str, str]) -> bool:
     """True if ``code`` falls in the referenced range (prefix-inclusive)."""
     first, last = ref
-    plain = code.replace(".", "")
-    f, l = first.replace(".", ""), last.replace(".", "")
+    return in_plain_range(code.replace(".", ""), first.replace(".", ""), last.replace(".", ""))
+
+
+def in_plain_range(plain: str, f: str, l: str) -> bool:
+    """:func:`in_ref` on codes written without dots: ``plain`` in the range ``f``-``l``."""
     if plain.startswith(f) or plain.startswith(l):
         return True
     return f <= plain[: len(f)] and plain[: len(l)] <= l

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from cac.codesets.icd10cm import in_ref, note_code_refs
+from cac.codesets.icd10cm import in_plain_range, note_code_refs
 from cac.codesets.model import CodeSet
 from cac.suggest.hits import Hit
 from cac.suggest.specificity import title_words
@@ -243,10 +243,14 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     by_letter: dict[str, list[str]] = {}  # a range never crosses a chapter letter
     for code in hits:
         by_letter.setdefault(code[:1], []).append(code)
+    plain = {code: code.replace(".", "") for code in hits}
     pairs: list[tuple[str, str, str]] = []  # (code holding the note, the code it names, note)
     for code in sorted(hits):
         for note, ref in excludes1_refs(cs, code):
-            pairs += [(code, o, note) for o in by_letter.get(ref[0][:1], ()) if o != code and in_ref(o, ref)]
+            others = by_letter.get(ref[0][:1])
+            if others:
+                f, l = ref[0].replace(".", ""), ref[1].replace(".", "")
+                pairs += [(code, o, note) for o in others if o != code and in_plain_range(plain[o], f, l)]
     if not pairs:
         return []
     notes = {(a, b): note for a, b, note in pairs}  # which code's note names which code
@@ -286,8 +290,14 @@ _GENERIC_TITLE_WORDS = frozenset({"unspecified", "nos", "other", "uncomplicated"
 def _own_words(cs: CodeSet, c: Any) -> frozenset[str]:
     """What a code's title names beyond its category's title (generic words aside)."""
     category = cs.get(c.category) if c.category else None
-    base = title_words(category.title) if category is not None and category.code != c.code else frozenset()
-    return title_words(c.title) - base - _GENERIC_TITLE_WORDS
+    return _title_own_words(c.title, category.title if category is not None and category.code != c.code else "")
+
+
+@lru_cache(maxsize=65536)
+def _title_own_words(title: str, category_title: str) -> frozenset[str]:
+    """The words of ``title`` beyond those of ``category_title`` and the generic ones."""
+    base = title_words(category_title) if category_title else frozenset()
+    return title_words(title) - base - _GENERIC_TITLE_WORDS
 
 
 _EXCLUDES1_CACHE: dict[tuple[int, str], list[tuple[str, tuple[str, str]]]] = {}

@@ -173,7 +173,6 @@ def test_train_rows_see_code_priors_counted_on_the_other_folds() -> None:
 
 
 def test_final_threshold_scores_the_guideline_edited_output(pack, coder, corpus) -> None:
-    from models.features import SourceOutputs
     from training.train import final_threshold
 
     hybrid = HybridCoder.from_pack(pack.path, knowledge=coder)
