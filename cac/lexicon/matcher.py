@@ -112,7 +112,8 @@ class TermMatcher:
         self._slot_start = np.zeros(len(self._token_list), dtype=np.int64)
         self._slot_rows = np.zeros(len(self._token_list), dtype=np.int64)
         for tok, (first, count) in screen["slots"].items():
-            self._slot_start[self._token_ids[tok]], self._slot_rows[self._token_ids[tok]] = first, count
+            i = self._token_ids[tok]
+            self._slot_start[i], self._slot_rows[i] = first, count
         self._wide: dict[str, list[int]] = screen["wide"]
 
     @staticmethod
@@ -354,8 +355,6 @@ def _positions(tokens: list[str]) -> dict[str, list[int]]:
     for pos, tok in enumerate(tokens):
         where[tok].append(pos)
     return where
-
-
 
 
 def _all_bits(in_sents: dict[str, int], tokens: frozenset[str]) -> int:

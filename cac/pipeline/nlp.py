@@ -28,8 +28,8 @@ from spacy.tokens import Doc
 
 from cac.errors import CacError, Errors
 from cac.pipeline import abbreviations, context, sections, sentences  # noqa: F401  (register factories)
-from cac.pipeline.tokenizer_shortcuts import TOKENIZER_EXPRESSIONS, shortcut
 from cac.pipeline.extensions import remember_text
+from cac.pipeline.tokenizer_shortcuts import TOKENIZER_EXPRESSIONS, shortcut
 
 SECTIONS = "cac_sections_v1"
 SENTENCES = "cac_sentences_v1"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import string
+from functools import lru_cache
 from typing import Any, Callable
 
 from re import _constants as sre  # type: ignore[attr-defined]  # Python 3.11's expression parser
@@ -114,8 +115,10 @@ def _cannot_start(sub: Any, chars: frozenset[str]) -> bool:
     return False  # nothing consumed: an empty match may start anywhere
 
 
+@lru_cache(maxsize=32)
 def _parsed(pattern: re.Pattern[str]) -> Any:
-    """The parsed expression, or None when its flags or text are beyond what this module reads."""
+    """The parsed expression (parsed once: each expression is analysed for letters, digits and where a
+    match may start), or None when its flags or text are beyond what this module reads."""
     if pattern.flags & (re.IGNORECASE | re.ASCII | re.LOCALE | re.VERBOSE) or not isinstance(pattern.pattern, str):
         return None
     try:
