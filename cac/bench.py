@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from cac import scan
 from cac.config import Settings, get_settings
 from cac.errors import CacError, Errors
 
@@ -207,4 +208,5 @@ def run_bench(n: int = 200, words: int = 1500, settings: Settings | None = None,
         "reference_notes_per_s": round(ref, 1),
         "reference_before_after": [round(ref_before, 1), round(ref_after, 1)],
         "ratio_to_reference": round(throughput / ref, 3),
+        "compiled_scanners": scan.COMPILED,
     }

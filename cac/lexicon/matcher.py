@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cac import scan
 from cac.lexicon.build import Lexicon, Term, lexicon_rules, token_frequencies
 from cac.lexicon.normalize import normalize
 
@@ -161,12 +162,7 @@ class TermMatcher:
         the sentences holding every required token of a term are windowed, so a
         term anchored on a common word is not re-checked in every sentence.
         """
-        in_sents: dict[str, int] = {}  # token -> the sentences holding it, as the bits of an int
-        get = in_sents.get
-        for i, toks in enumerate(sentences):
-            bit = 1 << i
-            for tok in set(toks):
-                in_sents[tok] = get(tok, 0) | bit
+        in_sents = scan.sentence_bits(sentences)  # token -> the sentences holding it, as the bits of an int
         found: dict[int, list[int]] = defaultdict(list)
         for tid, i in self._screen(in_sents, len(sentences)):
             found[i].append(tid)

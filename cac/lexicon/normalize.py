@@ -17,8 +17,9 @@ from importlib import resources
 
 import orjson
 
-# a number may carry one sub-stage letter ("stage 3a", "grade 2b"): "3a" is one token, "5mg" is two
-_TOKEN = re.compile(r"[A-Za-z]+|[0-9]+(?:\.[0-9]+)?(?:[A-Da-d](?![A-Za-z]))?")
+from cac import scan
+from cac.scan import WORD_TOKEN as _TOKEN  # words and numbers; "3a" is one token, "5mg" two
+
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
 _ROMAN_SUBSTAGE = re.compile(r"(i{1,3}|iv|vi?)([a-d])")
 _ROMAN_INITIALS = frozenset("iv")  # the first letters _ROMAN_SUBSTAGE can match
@@ -82,8 +83,8 @@ def _stem(w: str) -> str:
 
 
 def raw_tokens(text: str) -> list[tuple[str, int, int]]:
-    """Lower-case word and number tokens with their character offsets."""
-    return [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    """Lower-case word and number tokens with their character offsets (:func:`cac.scan.word_tokens`)."""
+    return scan.word_tokens(text)
 
 
 def _joined(word: str, nxt: str, joiners: frozenset[str]) -> str | None:
@@ -107,9 +108,9 @@ def _context_words() -> frozenset[str]:
 
 def normalize_tokens(toks: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     """Canonical tokens (with the offsets of the words they came from)."""
-    if _context_words().isdisjoint([t[0] for t in toks]):  # the usual sentence: each word on its own
-        canon = canon_word
-        return [(c, s, e) for w, s, e in toks for c in canon(w)]
+    usual = scan.canonical_tokens(toks, canon_word, _context_words())  # None: a word depends on its neighbour
+    if usual is not None:  # the usual sentence: each word on its own
+        return usual
     r = rules()
     joiners, stage_after = r.joiners, r.stage_after
     out: list[tuple[str, int, int]] = []

@@ -46,6 +46,7 @@ from spacy.attrs import ENT_IOB, IDX, SENT_START
 from cac.pipeline.extensions import assertion_record, doc_text, is_cac_assertion
 from spacy.tokens import Doc, Span, Token
 
+from cac import scan
 from cac.codesets.icd10pcs import (
     AXIS_NAMES,
     PcsDefinitions,
@@ -62,8 +63,6 @@ SYSTEM = "ICD-10-PCS"
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _SENT_RE = re.compile(r"[^\n.!?;]+[.!?;]*")
 _STOPWORDS = frozenset({"the", "a", "an", "of"})
-#: A word of ``_WORD_RE`` that is not a stop word (the whole run of letters and digits is tested).
-_CONTENT_WORD_RE = re.compile(r"(?<![a-z0-9])(?!(?:%s)(?![a-z0-9]))[a-z0-9]+" % "|".join(sorted(_STOPWORDS)))
 _SIDE_WORDS = {"Right": "right", "Left": "left", "Bilateral": "bilateral"}
 _SIDE_VALUES = frozenset(_SIDE_WORDS.values())
 # Axes filled with their "Z" value (No Device / No Qualifier / None) when the note is silent.
@@ -195,9 +194,8 @@ class _Words:
 
     @classmethod
     def _of(cls, text: str) -> _Words:
-        found = list(_CONTENT_WORD_RE.finditer(text.lower()))  # read with C-level maps: no loop per word here
-        return cls(list(map(re.Match.start, found)), list(map(re.Match.end, found)),
-                   list(map(_NORMALIZED.__getitem__, map(re.Match.group, found))))
+        starts, ends, words = scan.alnum_runs(text.lower(), _STOPWORDS)  # the words of ``_WORD_RE``, stop words out
+        return cls(starts, ends, list(map(_NORMALIZED.__getitem__, words)))  # a C-level dict read per word
 
     def span(self, i: int, j: int) -> tuple[int, int]:
         return self.starts[i], self.ends[j - 1]

@@ -1,3 +1,4 @@
+from cac import scan
 from cac.bench import build_notes, run_bench
 
 
@@ -21,6 +22,7 @@ def test_bench_reports_every_figure(settings):
     for key in ("throughput_notes_per_s_per_core", "latency_ms_p50", "latency_ms_p95", "latency_ms_p99",
                 "peak_rss_mb", "reference_notes_per_s", "ratio_to_reference", "load_s"):
         assert res[key] > 0
+    assert res["compiled_scanners"] is scan.COMPILED  # which scanners gave the figures
     before, after = res["reference_before_after"]
     assert min(before, after) <= res["reference_notes_per_s"] <= max(before, after)
 

@@ -1,0 +1,358 @@
+/* cac._scan: the note scanners that run over every character of every note, compiled.
+ *
+ * Each function gives exactly what its pure-Python twin gives (the twin is the reference, and the
+ * tests compare the two on generated text):
+ *   word_tokens(text)        == cac.scan.word_tokens_py(text)
+ *   alnum_runs(text, skip)   == cac.scan.alnum_runs_py(text, skip)
+ *   canonical_tokens(toks, canon, context) == cac.scan.canonical_tokens_py(toks, canon, context)
+ *   sentence_bits(sentences) == cac.scan.sentence_bits_py(sentences)
+ * Both read only ASCII letters and digits, so any other character (whatever the string's width) only
+ * separates words.  The module is optional: without a C compiler the Python twins run instead.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define IS_UPPER(c) ((c) >= 'A' && (c) <= 'Z')
+#define IS_LOWER(c) ((c) >= 'a' && (c) <= 'z')
+#define IS_LETTER(c) (IS_UPPER(c) || IS_LOWER(c))
+#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define IS_SUBSTAGE(c) (((c) >= 'A' && (c) <= 'D') || ((c) >= 'a' && (c) <= 'd'))
+
+/* text[start:end] with ASCII upper case lowered (the range holds ASCII letters, digits and '.' only). */
+static PyObject *
+lowered(int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *word = PyUnicode_New(end - start, 127);
+    if (word == NULL) {
+        return NULL;
+    }
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(word);
+    for (Py_ssize_t i = start; i < end; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        out[i - start] = (Py_UCS1)(IS_UPPER(c) ? c + 32 : c);
+    }
+    return word;
+}
+
+/* Append (word, start, end) to list. */
+static int
+append_token(PyObject *list, int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *word = lowered(kind, data, start, end);
+    if (word == NULL) {
+        return -1;
+    }
+    PyObject *a = PyLong_FromSsize_t(start);
+    PyObject *b = PyLong_FromSsize_t(end);
+    if (a == NULL || b == NULL) {
+        Py_DECREF(word);
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return -1;
+    }
+    PyObject *item = PyTuple_New(3);
+    if (item == NULL) {
+        Py_DECREF(word);
+        Py_DECREF(a);
+        Py_DECREF(b);
+        return -1;
+    }
+    PyTuple_SET_ITEM(item, 0, word);
+    PyTuple_SET_ITEM(item, 1, a);
+    PyTuple_SET_ITEM(item, 2, b);
+    int rc = PyList_Append(list, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+/* The matches of [A-Za-z]+|[0-9]+(?:\.[0-9]+)?(?:[A-Da-d](?![A-Za-z]))? in order, lower-cased. */
+static PyObject *
+word_tokens(PyObject *self, PyObject *arg)
+{
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "word_tokens() needs a str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    Py_ssize_t i = 0;
+    while (i < n) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        Py_ssize_t start = i;
+        if (IS_LETTER(c)) {
+            i++;
+            while (i < n && IS_LETTER(PyUnicode_READ(kind, data, i))) {
+                i++;
+            }
+        }
+        else if (IS_DIGIT(c)) {
+            i++;
+            while (i < n && IS_DIGIT(PyUnicode_READ(kind, data, i))) {
+                i++;
+            }
+            if (i + 1 < n && PyUnicode_READ(kind, data, i) == '.' && IS_DIGIT(PyUnicode_READ(kind, data, i + 1))) {
+                i += 2;
+                while (i < n && IS_DIGIT(PyUnicode_READ(kind, data, i))) {
+                    i++;
+                }
+            }
+            if (i < n && IS_SUBSTAGE(PyUnicode_READ(kind, data, i))
+                    && !(i + 1 < n && IS_LETTER(PyUnicode_READ(kind, data, i + 1)))) {
+                i++;
+            }
+        }
+        else {
+            i++;
+            continue;
+        }
+        if (append_token(out, kind, data, start, i) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+#define IS_ALNUM_LOWER(c) (IS_LOWER(c) || IS_DIGIT(c))
+
+/* The maximal runs of [a-z0-9] of an (already lower-cased) text that are not in ``skip`` (a set of
+ * str): (starts, ends, words). */
+static PyObject *
+alnum_runs(PyObject *self, PyObject *args)
+{
+    PyObject *text, *skip;
+    if (!PyArg_ParseTuple(args, "UO:alnum_runs", &text, &skip)) {
+        return NULL;
+    }
+    if (!PyAnySet_Check(skip)) {
+        PyErr_SetString(PyExc_TypeError, "alnum_runs() needs a set or frozenset of words to skip");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *starts = PyList_New(0), *ends = PyList_New(0), *words = PyList_New(0);
+    if (starts == NULL || ends == NULL || words == NULL) {
+        goto fail;
+    }
+    Py_ssize_t i = 0;
+    while (i < n) {
+        if (!IS_ALNUM_LOWER(PyUnicode_READ(kind, data, i))) {
+            i++;
+            continue;
+        }
+        Py_ssize_t start = i;
+        while (i < n && IS_ALNUM_LOWER(PyUnicode_READ(kind, data, i))) {
+            i++;
+        }
+        PyObject *word = lowered(kind, data, start, i);
+        if (word == NULL) {
+            goto fail;
+        }
+        int skipped = PySet_Contains(skip, word);
+        if (skipped < 0) {
+            Py_DECREF(word);
+            goto fail;
+        }
+        if (skipped) {
+            Py_DECREF(word);
+            continue;
+        }
+        PyObject *a = PyLong_FromSsize_t(start), *b = PyLong_FromSsize_t(i);
+        int rc = (a == NULL || b == NULL) ? -1 : 0;
+        if (rc == 0) {
+            rc = PyList_Append(starts, a);
+        }
+        if (rc == 0) {
+            rc = PyList_Append(ends, b);
+        }
+        if (rc == 0) {
+            rc = PyList_Append(words, word);
+        }
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        Py_DECREF(word);
+        if (rc < 0) {
+            goto fail;
+        }
+    }
+    return Py_BuildValue("(NNN)", starts, ends, words);
+fail:
+    Py_XDECREF(starts);
+    Py_XDECREF(ends);
+    Py_XDECREF(words);
+    return NULL;
+}
+
+
+/* normalize_tokens' usual case: [(c, s, e) for w, s, e in toks for c in canon(w)], None when a word of
+ * ``toks`` is in ``context`` (its canonical form depends on its neighbours: the caller reads those).
+ * A token whose canonical form is its own word is kept as it is (an equal tuple). */
+static PyObject *
+canonical_tokens(PyObject *self, PyObject *args)
+{
+    PyObject *toks, *canon, *context;
+    if (!PyArg_ParseTuple(args, "OOO:canonical_tokens", &toks, &canon, &context)) {
+        return NULL;
+    }
+    if (!PyAnySet_Check(context)) {
+        PyErr_SetString(PyExc_TypeError, "canonical_tokens() needs a set or frozenset of context words");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(toks, "canonical_tokens() needs a sequence of (word, start, end) tuples");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = items[i];
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3) {
+            PyErr_SetString(PyExc_TypeError, "canonical_tokens() needs (word, start, end) tuples");
+            Py_DECREF(seq);
+            return NULL;
+        }
+        int found = PySet_Contains(context, PyTuple_GET_ITEM(t, 0));
+        if (found != 0) {
+            Py_DECREF(seq);
+            if (found < 0) {
+                return NULL;
+            }
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = items[i];
+        PyObject *word = PyTuple_GET_ITEM(t, 0);
+        PyObject *forms = PyObject_CallOneArg(canon, word);
+        if (forms == NULL) {
+            goto fail;
+        }
+        if (!PyTuple_Check(forms)) {
+            Py_DECREF(forms);
+            PyErr_SetString(PyExc_TypeError, "canonical_tokens(): canon() must return a tuple");
+            goto fail;
+        }
+        Py_ssize_t k = PyTuple_GET_SIZE(forms);
+        for (Py_ssize_t j = 0; j < k; j++) {
+            PyObject *c = PyTuple_GET_ITEM(forms, j);
+            int rc;
+            int same = PyTuple_CheckExact(t) && (c == word || (PyUnicode_CheckExact(c) && PyUnicode_CheckExact(word)
+                                                              && PyUnicode_Compare(c, word) == 0));
+            if (same) {  /* the word is its own canonical form: the token is kept as it is */
+                rc = PyList_Append(out, t);
+            }
+            else {
+                PyObject *item = PyTuple_Pack(3, c, PyTuple_GET_ITEM(t, 1), PyTuple_GET_ITEM(t, 2));
+                if (item == NULL) {
+                    Py_DECREF(forms);
+                    goto fail;
+                }
+                rc = PyList_Append(out, item);
+                Py_DECREF(item);
+            }
+            if (rc < 0) {
+                Py_DECREF(forms);
+                goto fail;
+            }
+        }
+        Py_DECREF(forms);
+    }
+    Py_DECREF(seq);
+    return out;
+fail:
+    Py_DECREF(out);
+    Py_DECREF(seq);
+    return NULL;
+}
+
+/* {token: the sentences holding it, as the bits of an int} for a list of sentences (lists of str). */
+static PyObject *
+sentence_bits(PyObject *self, PyObject *sentences)
+{
+    PyObject *seq = PySequence_Fast(sentences, "sentence_bits() needs a sequence of token lists");
+    if (seq == NULL) {
+        return NULL;
+    }
+    PyObject *out = PyDict_New();
+    PyObject *one = PyLong_FromLong(1);
+    if (out == NULL || one == NULL) {
+        goto fail;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *toks = PySequence_Fast(PySequence_Fast_GET_ITEM(seq, i), "sentence_bits() needs token lists");
+        if (toks == NULL) {
+            goto fail;
+        }
+        PyObject *shift = PyLong_FromSsize_t(i);
+        PyObject *bit = shift == NULL ? NULL : PyNumber_Lshift(one, shift);
+        Py_XDECREF(shift);
+        if (bit == NULL) {
+            Py_DECREF(toks);
+            goto fail;
+        }
+        Py_ssize_t k = PySequence_Fast_GET_SIZE(toks);
+        for (Py_ssize_t j = 0; j < k; j++) {
+            PyObject *tok = PySequence_Fast_GET_ITEM(toks, j);
+            PyObject *have = PyDict_GetItemWithError(out, tok);  /* borrowed */
+            int rc;
+            if (have == NULL) {
+                rc = PyErr_Occurred() ? -1 : PyDict_SetItem(out, tok, bit);
+            }
+            else {
+                PyObject *both = PyNumber_Or(have, bit);
+                rc = both == NULL ? -1 : PyDict_SetItem(out, tok, both);
+                Py_XDECREF(both);
+            }
+            if (rc < 0) {
+                Py_DECREF(bit);
+                Py_DECREF(toks);
+                goto fail;
+            }
+        }
+        Py_DECREF(bit);
+        Py_DECREF(toks);
+    }
+    Py_DECREF(one);
+    Py_DECREF(seq);
+    return out;
+fail:
+    Py_XDECREF(one);
+    Py_XDECREF(out);
+    Py_DECREF(seq);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"word_tokens", word_tokens, METH_O,
+     "The lower-case word and number tokens of a text with their offsets (cac.lexicon.normalize.raw_tokens)."},
+    {"alnum_runs", alnum_runs, METH_VARARGS,
+     "The runs of ASCII letters and digits of a lower-case text not in a set: (starts, ends, words)."},
+    {"canonical_tokens", canonical_tokens, METH_VARARGS,
+     "Each token's canonical forms (canon(word)) with its offsets; None when a word is a context word."},
+    {"sentence_bits", sentence_bits, METH_O,
+     "{token: the sentences holding it, as the bits of an int} of a list of token lists."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "cac._scan", "Compiled note scanners (optional; Python twins run without them).",
+    -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__scan(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,67 @@
+"""The note scanners that read every character of every note: compiled when they can be, Python otherwise.
+
+Two passes over the whole note are plain character scans that ``re`` runs one match object at a time:
+the lexicon's word tokens (:func:`word_tokens`) and the procedure coder's words (:func:`alnum_runs`);
+a third maps every word token to its canonical forms (:func:`canonical_tokens`), and a fourth notes
+the sentences each canonical token occurs in (:func:`sentence_bits`).  ``cac._scan`` (C,
+built at install when a compiler is there; ``setup.py``) does each several times faster and gives
+exactly what the Python twin below gives (tests compare them on generated text).  Without it,
+or with ``CAC_PURE_PYTHON=1`` in the environment, the twins run.  :data:`COMPILED` says which.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence, Set
+
+#: The lexicon's word tokens: ASCII letters, or a number with its decimals and one sub-stage letter
+#: ("stage 3a", "grade 2b": "3a" is one token, "5mg" is two).
+WORD_TOKEN = re.compile(r"[A-Za-z]+|[0-9]+(?:\.[0-9]+)?(?:[A-Da-d](?![A-Za-z]))?")
+_ALNUM_RUN = re.compile(r"[a-z0-9]+")
+
+
+def word_tokens_py(text: str) -> list[tuple[str, int, int]]:
+    """Lower-case :data:`WORD_TOKEN` tokens of ``text`` with their character offsets."""
+    return [(m.group().lower(), m.start(), m.end()) for m in WORD_TOKEN.finditer(text)]
+
+
+def alnum_runs_py(text: str, skip: Set[str]) -> tuple[list[int], list[int], list[str]]:
+    """``(starts, ends, words)`` of the maximal runs of ``[a-z0-9]`` in ``text`` (lower case already),
+    leaving out the runs that are in ``skip``."""
+    found = [m for m in _ALNUM_RUN.finditer(text) if m.group() not in skip]
+    return [m.start() for m in found], [m.end() for m in found], [m.group() for m in found]
+
+
+def canonical_tokens_py(toks: list[tuple[str, int, int]], canon: Callable[[str], tuple[str, ...]],
+                        context: Set[str]) -> list[tuple[str, int, int]] | None:
+    """``[(c, s, e) for w, s, e in toks for c in canon(w)]``, or None when a word of ``toks`` is in
+    ``context`` (its canonical form then depends on the words around it)."""
+    if not context.isdisjoint([t[0] for t in toks]):
+        return None
+    return [(c, s, e) for w, s, e in toks for c in canon(w)]
+
+
+def sentence_bits_py(sentences: Sequence[Sequence[str]]) -> dict[str, int]:
+    """Each token of ``sentences`` with the sentences holding it, as the bits of an int (bit i: sentence i)."""
+    bits: dict[str, int] = {}
+    get = bits.get
+    for i, toks in enumerate(sentences):
+        bit = 1 << i
+        for tok in set(toks):
+            bits[tok] = get(tok, 0) | bit
+    return bits
+
+
+word_tokens = word_tokens_py
+alnum_runs = alnum_runs_py
+canonical_tokens = canonical_tokens_py
+sentence_bits = sentence_bits_py
+COMPILED = False
+if os.environ.get("CAC_PURE_PYTHON", "") in ("", "0"):
+    try:
+        from cac._scan import alnum_runs, canonical_tokens, sentence_bits, word_tokens  # type: ignore[no-redef]  # noqa: F811
+    except ImportError:  # built without a C compiler: the twins above run
+        pass
+    else:
+        COMPILED = True

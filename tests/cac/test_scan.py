@@ -1,0 +1,107 @@
+"""cac.scan: the compiled scanners give exactly what their Python twins give."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cac import scan
+from cac.lexicon.normalize import _context_words, canon_word
+
+# letters, digits and the characters around them in notes, plus non-ASCII ones (some lower-case to ASCII:
+# the Kelvin sign to "k"; "İ" to two characters) and one outside the BMP
+ALPHABET = "aAbBcCdDeEiIvVzZ0123456789.,;:-()/ \n\téÉİ\u212aΩ𝔸"
+texts = st.text(alphabet=ALPHABET, max_size=60)
+words = st.sampled_from(["the", "a", "an", "of", "type", "2", "stage", "iv", "renal", "kidneys", "pain", "mass",
+                         "carcinoma", "ckd", "3b", "lung", "diabetes"])
+
+#: The procedure coder's word expression before alnum_runs replaced it (the reference for the twin).
+CONTENT_WORD = re.compile(r"(?<![a-z0-9])(?!(?:a|an|of|the)(?![a-z0-9]))[a-z0-9]+")
+STOPWORDS = frozenset({"the", "a", "an", "of"})
+
+
+def _native():
+    try:
+        from cac import _scan as native
+    except ImportError:
+        pytest.skip("cac._scan was not built (no C compiler at install)")
+    return native
+
+
+@given(texts)
+@settings(max_examples=400, deadline=None)
+def test_alnum_runs_twin_matches_the_old_expression(text):
+    lower = text.lower()
+    found = list(CONTENT_WORD.finditer(lower))
+    assert scan.alnum_runs_py(lower, STOPWORDS) == ([m.start() for m in found], [m.end() for m in found],
+                                                    [m.group() for m in found])
+
+
+@given(texts)
+@settings(max_examples=400, deadline=None)
+def test_compiled_word_tokens_equal_the_twin(text):
+    assert _native().word_tokens(text) == scan.word_tokens_py(text)
+
+
+@given(texts)
+@settings(max_examples=400, deadline=None)
+def test_compiled_alnum_runs_equal_the_twin(text):
+    lower = text.lower()
+    assert _native().alnum_runs(lower, STOPWORDS) == scan.alnum_runs_py(lower, STOPWORDS)
+
+
+@given(st.lists(words, max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_compiled_canonical_tokens_equal_the_twin(sentence):
+    toks = [(w, i * 10, i * 10 + len(w)) for i, w in enumerate(sentence)]
+    context = _context_words()
+    assert _native().canonical_tokens(toks, canon_word, context) == scan.canonical_tokens_py(toks, canon_word, context)
+
+
+@given(st.lists(st.lists(words, max_size=8), max_size=70))
+@settings(max_examples=200, deadline=None)
+def test_compiled_sentence_bits_equal_the_twin(sentences):
+    assert _native().sentence_bits(sentences) == scan.sentence_bits_py(sentences)
+
+
+def test_word_tokens_examples():
+    for fn in (scan.word_tokens_py, scan.word_tokens):
+        assert fn("Stage IIIa, 3a and 5mg; 1.5b x2b") == [
+            ("stage", 0, 5), ("iiia", 6, 10), ("3a", 12, 14), ("and", 15, 18), ("5", 19, 20), ("mg", 20, 22),
+            ("1.5b", 24, 28), ("x", 29, 30), ("2b", 30, 32)]
+        assert fn("") == [] and fn("  é—") == []
+
+
+def test_canonical_tokens_examples():
+    for fn in (scan.canonical_tokens_py, scan.canonical_tokens):
+        toks = [("renal", 0, 5), ("masses", 6, 12)]
+        assert fn(toks, canon_word, _context_words()) == [("kidney", 0, 5), ("mass", 6, 12)]
+        assert fn([("type", 0, 4), ("2", 5, 6)], canon_word, _context_words()) is None  # "type 2": read together
+        assert fn([], canon_word, _context_words()) == []
+
+
+def test_compiled_scanners_refuse_bad_arguments():
+    native = _native()
+    with pytest.raises(TypeError):
+        native.word_tokens(b"bytes")
+    with pytest.raises(TypeError):
+        native.alnum_runs("text", ["a", "list"])
+    with pytest.raises(TypeError):
+        native.canonical_tokens([("a", 0)], canon_word, frozenset())
+    with pytest.raises(TypeError):
+        native.canonical_tokens([("a", 0, 1)], lambda w: [w], frozenset())  # canon must give a tuple
+    with pytest.raises(ValueError):
+        native.canonical_tokens([("a", 0, 1)], lambda w: (_ for _ in ()).throw(ValueError("x")), frozenset())
+    with pytest.raises(TypeError):
+        native.sentence_bits([1, 2])
+
+
+def test_pure_python_switch():
+    code = "import cac.scan as s; print(s.COMPILED, s.word_tokens is s.word_tokens_py)"
+    env = {**os.environ, "CAC_PURE_PYTHON": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
