@@ -5,4 +5,4 @@ The extension is optional: without a C compiler the install goes on and cac runs
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("cac._scan", ["cac/_scan.c"], optional=True, extra_compile_args=["-O2"])])
+setup(ext_modules=[Extension("cac._scan", ["cac/_scan.c"], optional=True)])
