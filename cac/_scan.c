@@ -6,11 +6,15 @@
  *   alnum_runs(text, skip)   == cac.scan.alnum_runs_py(text, skip)
  *   canonical_tokens(toks, canon, context) == cac.scan.canonical_tokens_py(toks, canon, context)
  *   sentence_bits(sentences) == cac.scan.sentence_bits_py(sentences)
+ *   screen(...)              == cac.lexicon.matcher.TermMatcher._screen_rows_py(...)
  * Both read only ASCII letters and digits, so any other character (whatever the string's width) only
  * separates words.  The module is optional: without a C compiler the Python twins run instead.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define IS_UPPER(c) ((c) >= 'A' && (c) <= 'Z')
 #define IS_LOWER(c) ((c) >= 'a' && (c) <= 'z')
@@ -334,6 +338,208 @@ fail:
     return NULL;
 }
 
+/* A read-only C-contiguous buffer of 1-D (or 2-D) integers of ``itemsize`` bytes. */
+static int
+int_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const char *name)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        return -1;
+    }
+    const char *f = view->format ? view->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') {
+        f++;
+    }
+    int ok = view->itemsize == itemsize && strchr(itemsize == 8 ? "qlQL" : "iIlL", *f) != NULL && f[1] == '\0';
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "screen(): %s must be an array of %zd-byte integers", name, itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    int64_t rank;
+    Py_ssize_t id;
+} RankedId;
+
+static int
+by_rank(const void *a, const void *b)
+{
+    int64_t x = ((const RankedId *)a)->rank, y = ((const RankedId *)b)->rank;
+    return (x > y) - (x < y);
+}
+
+/* TermMatcher._screen's array test: ``(term id, sentence)`` for each row of each anchor of the note
+ * (anchors in rank order, rows in order) whose required tokens are all in one sentence (sentences in
+ * order).  ``in_sents``: {token: its sentences as the bits of an int}; ``token_ids``: {token: id};
+ * per id: ``slot_start``, ``slot_rows``, ``token_rank`` (int64); ``rows``: (n, width) int32 required
+ * token ids (0 pads); ``row_tids``: int32 term id of each row. */
+static PyObject *
+screen(PyObject *self, PyObject *args)
+{
+    PyObject *in_sents, *token_ids, *o_start, *o_nrows, *o_rank, *o_rows, *o_tids;
+    Py_ssize_t n_sentences, width;
+    if (!PyArg_ParseTuple(args, "O!nO!OOOOnO:screen", &PyDict_Type, &in_sents, &n_sentences, &PyDict_Type,
+                          &token_ids, &o_start, &o_nrows, &o_rank, &o_rows, &width, &o_tids)) {
+        return NULL;
+    }
+    if (n_sentences < 0 || width < 1) {
+        PyErr_SetString(PyExc_ValueError, "screen(): bad sentence count or row width");
+        return NULL;
+    }
+    Py_buffer b_start, b_nrows, b_rank, b_rows, b_tids;
+    int held = 0;
+    PyObject *out = NULL;
+    Py_ssize_t *local = NULL;   /* token id -> 1 + its place in ``bits`` (0: not in the note) */
+    uint64_t *bits = NULL;      /* per present token, its sentences as 64-bit chunks */
+    Py_ssize_t *anchors = NULL; /* ids of the note's tokens that anchor rows */
+    RankedId *keyed = NULL;
+    uint64_t *common = NULL;
+    unsigned char *raw = NULL;
+    if (int_buffer(o_start, &b_start, 8, "slot_start") < 0) goto done;
+    held = 1;
+    if (int_buffer(o_nrows, &b_nrows, 8, "slot_rows") < 0) goto done;
+    held = 2;
+    if (int_buffer(o_rank, &b_rank, 8, "token_rank") < 0) goto done;
+    held = 3;
+    if (int_buffer(o_rows, &b_rows, 4, "rows") < 0) goto done;
+    held = 4;
+    if (int_buffer(o_tids, &b_tids, 4, "row_tids") < 0) goto done;
+    held = 5;
+    Py_ssize_t n_ids = b_start.len / 8;
+    Py_ssize_t n_rows = b_tids.len / 4;
+    if (b_nrows.len / 8 != n_ids || b_rank.len / 8 != n_ids || b_rows.len / 4 != n_rows * width) {
+        PyErr_SetString(PyExc_ValueError, "screen(): the arrays do not agree in size");
+        goto done;
+    }
+    const int64_t *slot_start = b_start.buf, *slot_rows = b_nrows.buf, *rank = b_rank.buf;
+    const int32_t *rows = b_rows.buf, *tids = b_tids.buf;
+    Py_ssize_t chunks = (n_sentences + 63) / 64;
+    Py_ssize_t n_present = PyDict_GET_SIZE(in_sents);
+    out = PyList_New(0);
+    local = PyMem_Calloc(n_ids > 0 ? n_ids : 1, sizeof(Py_ssize_t));
+    bits = PyMem_Calloc((n_present + 1) * (chunks > 0 ? chunks : 1), sizeof(uint64_t));
+    anchors = PyMem_Malloc((n_present + 1) * sizeof(Py_ssize_t));
+    keyed = PyMem_Malloc((n_present + 1) * sizeof(RankedId));
+    common = PyMem_Malloc((chunks > 0 ? chunks : 1) * sizeof(uint64_t));
+    raw = PyMem_Malloc((chunks > 0 ? chunks : 1) * 8);
+    if (out == NULL || local == NULL || bits == NULL || anchors == NULL || keyed == NULL || common == NULL
+            || raw == NULL) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto fail;
+    }
+    if (chunks == 0) {
+        goto done;
+    }
+    Py_ssize_t pos = 0, k = 0, n_anchors = 0;
+    PyObject *tok, *value;
+    while (PyDict_Next(in_sents, &pos, &tok, &value)) {
+        PyObject *id_obj = PyDict_GetItemWithError(token_ids, tok);
+        if (id_obj == NULL) {
+            if (PyErr_Occurred()) goto fail;
+            continue;  /* a token no screened term requires */
+        }
+        Py_ssize_t id = PyLong_AsSsize_t(id_obj);
+        if (id == -1 && PyErr_Occurred()) goto fail;
+        if (id <= 0 || id >= n_ids) {
+            PyErr_SetString(PyExc_ValueError, "screen(): a token id is out of range");
+            goto fail;
+        }
+        if (!PyLong_Check(value) || _PyLong_Sign(value) < 0) {
+            PyErr_SetString(PyExc_TypeError, "screen(): sentence bits must be non-negative ints");
+            goto fail;
+        }
+        if (_PyLong_AsByteArray((PyLongObject *)value, raw, (size_t)chunks * 8, 1, 0) < 0) goto fail;
+        for (Py_ssize_t c = 0; c < chunks; c++) {
+            uint64_t v = 0;
+            for (int byte = 7; byte >= 0; byte--) {
+                v = (v << 8) | raw[c * 8 + byte];
+            }
+            bits[k * chunks + c] = v;
+        }
+        local[id] = k + 1;
+        k++;
+        if (slot_rows[id] > 0) {
+            anchors[n_anchors++] = id;
+        }
+    }
+    /* anchors in rank order: sorted as (rank, id) pairs (ranks are distinct) */
+    for (Py_ssize_t i = 0; i < n_anchors; i++) {
+        keyed[i].rank = rank[anchors[i]];
+        keyed[i].id = anchors[i];
+    }
+    qsort(keyed, (size_t)n_anchors, sizeof(RankedId), by_rank);
+    for (Py_ssize_t i = 0; i < n_anchors; i++) {
+        anchors[i] = keyed[i].id;
+    }
+    for (Py_ssize_t i = 0; i < n_anchors; i++) {
+        Py_ssize_t id = anchors[i];
+        Py_ssize_t first = slot_start[id], last = slot_start[id] + slot_rows[id];
+        if (first < 0 || last > n_rows) {
+            PyErr_SetString(PyExc_ValueError, "screen(): a slot is out of range");
+            goto fail;
+        }
+        for (Py_ssize_t r = first; r < last; r++) {
+            const int32_t *row = rows + r * width;
+            for (Py_ssize_t c = 0; c < chunks; c++) {
+                common[c] = ~(uint64_t)0;
+            }
+            int alive = 1;
+            for (Py_ssize_t w = 0; w < width && alive; w++) {
+                int32_t t = row[w];
+                if (t == 0) {
+                    continue;  /* padding: in every sentence */
+                }
+                if (t < 0 || t >= n_ids || local[t] == 0) {
+                    alive = 0;
+                    break;
+                }
+                const uint64_t *tb = bits + (local[t] - 1) * chunks;
+                uint64_t any = 0;
+                for (Py_ssize_t c = 0; c < chunks; c++) {
+                    common[c] &= tb[c];
+                    any |= common[c];
+                }
+                alive = any != 0;
+            }
+            if (!alive) {
+                continue;
+            }
+            for (Py_ssize_t c = 0; c < chunks; c++) {
+                uint64_t v = common[c];
+                while (v) {
+                    int b = __builtin_ctzll(v);
+                    v &= v - 1;
+                    Py_ssize_t sentence = c * 64 + b;
+                    PyObject *pair = Py_BuildValue("(in)", (int)tids[r], sentence);
+                    if (pair == NULL || PyList_Append(out, pair) < 0) {
+                        Py_XDECREF(pair);
+                        goto fail;
+                    }
+                    Py_DECREF(pair);
+                }
+            }
+        }
+    }
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    PyMem_Free(local);
+    PyMem_Free(bits);
+    PyMem_Free(anchors);
+    PyMem_Free(keyed);
+    PyMem_Free(common);
+    PyMem_Free(raw);
+    if (held >= 1) PyBuffer_Release(&b_start);
+    if (held >= 2) PyBuffer_Release(&b_nrows);
+    if (held >= 3) PyBuffer_Release(&b_rank);
+    if (held >= 4) PyBuffer_Release(&b_rows);
+    if (held >= 5) PyBuffer_Release(&b_tids);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"word_tokens", word_tokens, METH_O,
      "The lower-case word and number tokens of a text with their offsets (cac.lexicon.normalize.raw_tokens)."},
@@ -343,6 +549,9 @@ static PyMethodDef methods[] = {
      "Each token's canonical forms (canon(word)) with its offsets; None when a word is a context word."},
     {"sentence_bits", sentence_bits, METH_O,
      "{token: the sentences holding it, as the bits of an int} of a list of token lists."},
+    {"screen", screen, METH_VARARGS,
+     "screen(in_sents, n_sentences, token_ids, slot_start, slot_rows, token_rank, rows, width, row_tids): "
+     "the (term id, sentence) pairs of TermMatcher._screen's array test."},
     {NULL, NULL, 0, NULL},
 };
 

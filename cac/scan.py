@@ -57,10 +57,13 @@ word_tokens = word_tokens_py
 alnum_runs = alnum_runs_py
 canonical_tokens = canonical_tokens_py
 sentence_bits = sentence_bits_py
+#: The term screen's array test in C (its twin is the numpy code of ``TermMatcher._screen``); None when
+#: not compiled.
+screen: Callable[..., list[tuple[int, int]]] | None = None
 COMPILED = False
 if os.environ.get("CAC_PURE_PYTHON", "") in ("", "0"):
     try:
-        from cac._scan import alnum_runs, canonical_tokens, sentence_bits, word_tokens  # type: ignore[no-redef]  # noqa: F811
+        from cac._scan import alnum_runs, canonical_tokens, screen, sentence_bits, word_tokens  # type: ignore[no-redef]  # noqa: F811
     except ImportError:  # built without a C compiler: the twins above run
         pass
     else:

@@ -180,6 +180,10 @@ class TermMatcher:
         terms; about one in ten has its tokens in the note, fewer in one sentence)."""
         if not in_sents:
             return []
+        wide = self._wide
+        if scan.screen is not None and (not wide or wide.keys().isdisjoint(in_sents)):  # the same test, in C
+            return scan.screen(in_sents, n_sentences, self._token_ids, self._slot_start, self._slot_rows,
+                               self._token_rank, self._rows, _SCREEN_WIDTH, self._row_tids)
         n_chunks = (n_sentences + 63) // 64  # each token's sentences as 64-bit chunks
         sentence_bits = np.zeros((len(self._token_ids) + 1, n_chunks), dtype="<u8")
         at = np.fromiter(map(self._token_ids.get, in_sents, repeat(0)), dtype=np.int64, count=len(in_sents))
@@ -208,7 +212,6 @@ class TermMatcher:
         row, sent = np.nonzero(np.unpackbits(common[held].view(np.uint8), axis=1, bitorder="little"))
         tids = self._row_tids[rows[ok][row]].tolist()
         out = list(zip(tids, sent.tolist()))
-        wide = self._wide
         extra = [(tok, tid, bits) for tok in sorted(wide.keys() & in_sents.keys()) for tid in wide[tok]
                  if (bits := _all_bits(in_sents, self._req_sets[tid]))] if wide else []
         if extra:  # terms wider than the array, tested one by one and merged back in (anchor, term) order

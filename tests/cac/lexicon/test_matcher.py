@@ -1,3 +1,6 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cac.lexicon.build import Lexicon, make_term
 from cac.lexicon.matcher import TermMatcher
 from cac.lexicon.normalize import normalize
@@ -147,3 +150,58 @@ def test_a_hard_break_is_never_bridged_and_the_window_prefers_the_pivots_item():
     assert found == {"C34.90", "C78.7"}
     soft = [0 if i < cut else 1 for i in range(len(toks))]  # a comma: the bridge stays unless both sides match
     assert "C34.90" in {lex.terms[i].code for mm in m.match(toks, segments=soft) for i in mm.term_ids}
+
+
+_SCREEN_TERMS = (("Calculus of kidney", "N20.0"), ("Hypertension", "I10"), ("breast cancer", "C50.919"),
+                 ("right breast pain", "N64.4"), ("neoplasm of breast", "D49.3"), ("Chronic kidney disease", "N18.9"),
+                 ("Type 2 diabetes mellitus with diabetic chronic kidney disease", "E11.22"), ("Pain", "R52"))
+_SCREEN_WORDS = ["kidney", "calculus", "hypertension", "breast", "cancer", "right", "pain", "neoplasm", "chronic",
+                 "disease", "type2", "diabetes", "mellitus", "diabetic", "with", "noted", "left"]
+
+
+@given(st.lists(st.lists(st.sampled_from(_SCREEN_WORDS), max_size=9), max_size=140))
+@settings(max_examples=150, deadline=None)
+def test_the_compiled_screen_answers_as_the_array_screen_and_the_set_test(sentences):
+    from cac import scan
+
+    m = _screen_matcher()
+    in_sents = scan.sentence_bits_py(sentences)
+    anchors = sorted(t for t in in_sents if t in m._anchors)
+    by_set = [(tid, i) for tok in anchors for tid in m._anchors[tok] for i, s in enumerate(sentences)
+              if m._req_sets[tid] <= set(s)]
+    saved = scan.screen
+    try:
+        scan.screen = None
+        by_arrays = m._screen(in_sents, len(sentences))
+    finally:
+        scan.screen = saved
+    assert by_arrays == by_set
+    if saved is not None:
+        assert m._screen(in_sents, len(sentences)) == by_set
+
+
+_MATCHER: list[TermMatcher] = []
+
+
+def _screen_matcher() -> TermMatcher:
+    if not _MATCHER:
+        _MATCHER.append(TermMatcher(_lex(*_SCREEN_TERMS)))
+    return _MATCHER[0]
+
+
+def test_the_compiled_screen_refuses_arrays_of_the_wrong_kind():
+    import numpy as np
+    import pytest
+
+    from cac import scan
+
+    if scan.screen is None:
+        pytest.skip("cac._scan was not built (no C compiler at install)")
+    m = _screen_matcher()
+    args = [{"kidney": 1}, 1, m._token_ids, m._slot_start, m._slot_rows, m._token_rank, m._rows, 10, m._row_tids]
+    for k, bad in ((3, m._slot_start.astype(np.int32)), (6, m._rows.astype(np.float64)), (5, m._token_rank[:-1]),
+                   (7, 3), (0, {"kidney": -1})):
+        wrong = list(args)
+        wrong[k] = bad
+        with pytest.raises((TypeError, ValueError)):
+            scan.screen(*wrong)
