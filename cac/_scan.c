@@ -6,7 +6,8 @@
  *   alnum_runs(text, skip)   == cac.scan.alnum_runs_py(text, skip)
  *   canonical_tokens(toks, canon, context) == cac.scan.canonical_tokens_py(toks, canon, context)
  *   sentence_bits(sentences) == cac.scan.sentence_bits_py(sentences)
- *   screen(...)              == cac.lexicon.matcher.TermMatcher._screen_rows_py(...)
+ *   screen(...)              == the numpy test of cac.lexicon.matcher.TermMatcher._screen
+ *   descriptor_counts(...)   == the numpy count of cac.suggest.procedures.DescriptorMatcher._scored
  * Both read only ASCII letters and digits, so any other character (whatever the string's width) only
  * separates words.  The module is optional: without a C compiler the Python twins run instead.
  */
@@ -364,6 +365,13 @@ typedef struct {
 } RankedId;
 
 static int
+by_index(const void *a, const void *b)
+{
+    Py_ssize_t x = *(const Py_ssize_t *)a, y = *(const Py_ssize_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int
 by_rank(const void *a, const void *b)
 {
     int64_t x = ((const RankedId *)a)->rank, y = ((const RankedId *)b)->rank;
@@ -540,6 +548,149 @@ done:
     return out;
 }
 
+/* DescriptorMatcher._scored's count: per sentence (ascending), ``(words present, coverage, descriptor)``
+ * for each descriptor (ascending) with at least ``min_overlap`` of its words in the sentence and
+ * ``coverage = present / max(size, 1) >= min_coverage``.  ``ids``: each word's index (-1: in no
+ * descriptor); ``sentence_of``: each word's sentence (non-decreasing); ``offsets``/``codes``: the
+ * descriptors of word w are codes[offsets[w]:offsets[w + 1]] (int64); ``sizes``: float64 word count of
+ * each descriptor.  Returns {sentence: [(n, coverage, descriptor), ...]}. */
+static PyObject *
+descriptor_counts(PyObject *self, PyObject *args)
+{
+    PyObject *o_ids, *o_sent, *o_offsets, *o_codes, *o_sizes;
+    Py_ssize_t min_overlap;
+    double min_coverage;
+    if (!PyArg_ParseTuple(args, "OOOOOnd:descriptor_counts", &o_ids, &o_sent, &o_offsets, &o_codes, &o_sizes,
+                          &min_overlap, &min_coverage)) {
+        return NULL;
+    }
+    Py_buffer b_ids, b_sent, b_offsets, b_codes, b_sizes;
+    int held = 0;
+    PyObject *out = NULL;
+    int32_t *count = NULL;       /* per descriptor, its words seen in the current sentence */
+    Py_ssize_t *touched = NULL;  /* descriptors counted in the current sentence */
+    Py_ssize_t *seen_at = NULL;  /* per word index, the last sentence group (from 1) it was counted in */
+    if (int_buffer(o_ids, &b_ids, 8, "ids") < 0) goto done;
+    held = 1;
+    if (int_buffer(o_sent, &b_sent, 8, "sentence_of") < 0) goto done;
+    held = 2;
+    if (int_buffer(o_offsets, &b_offsets, 8, "offsets") < 0) goto done;
+    held = 3;
+    if (int_buffer(o_codes, &b_codes, 8, "codes") < 0) goto done;
+    held = 4;
+    if (PyObject_GetBuffer(o_sizes, &b_sizes, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) goto done;
+    held = 5;
+    if (b_sizes.itemsize != 8 || b_sizes.format == NULL || strchr(b_sizes.format, 'd') == NULL) {
+        PyErr_SetString(PyExc_TypeError, "descriptor_counts(): sizes must be an array of float64");
+        goto done;
+    }
+    Py_ssize_t n = b_ids.len / 8, n_words = b_offsets.len / 8 - 1, n_codes = b_sizes.len / 8;
+    Py_ssize_t n_pairs = b_codes.len / 8;
+    if (b_sent.len / 8 != n || n_words < 0) {
+        PyErr_SetString(PyExc_ValueError, "descriptor_counts(): the arrays do not agree in size");
+        goto done;
+    }
+    const int64_t *ids = b_ids.buf, *sent = b_sent.buf, *offsets = b_offsets.buf, *codes = b_codes.buf;
+    const double *sizes = b_sizes.buf;
+    out = PyDict_New();
+    count = PyMem_Calloc(n_codes > 0 ? n_codes : 1, sizeof(int32_t));
+    touched = PyMem_Malloc((n_codes > 0 ? n_codes : 1) * sizeof(Py_ssize_t));
+    seen_at = PyMem_Calloc(n_words > 0 ? n_words : 1, sizeof(Py_ssize_t));
+    if (out == NULL || count == NULL || touched == NULL || seen_at == NULL) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto fail;
+    }
+    Py_ssize_t i = 0, group = 0;
+    while (i < n) {
+        int64_t s = sent[i];
+        Py_ssize_t n_touched = 0;
+        group++;
+        for (; i < n && sent[i] == s; i++) {
+            int64_t w = ids[i];
+            if (w < 0) {
+                continue;
+            }
+            if (w >= n_words) {
+                PyErr_SetString(PyExc_ValueError, "descriptor_counts(): a word index is out of range");
+                goto fail;
+            }
+            if (seen_at[w] == group) {
+                continue;  /* a word counts once a sentence */
+            }
+            seen_at[w] = group;
+            if (offsets[w] < 0 || offsets[w + 1] > n_pairs || offsets[w] > offsets[w + 1]) {
+                PyErr_SetString(PyExc_ValueError, "descriptor_counts(): an offset is out of range");
+                goto fail;
+            }
+            for (int64_t k = offsets[w]; k < offsets[w + 1]; k++) {
+                int64_t c = codes[k];
+                if (c < 0 || c >= n_codes) {
+                    PyErr_SetString(PyExc_ValueError, "descriptor_counts(): a descriptor index is out of range");
+                    goto fail;
+                }
+                if (count[c]++ == 0) {
+                    touched[n_touched++] = (Py_ssize_t)c;
+                }
+            }
+        }
+        if (i < n && sent[i] < s) {
+            PyErr_SetString(PyExc_ValueError, "descriptor_counts(): sentence numbers must not decrease");
+            goto fail;
+        }
+        /* the descriptors the sentence covers enough (few), kept in ``touched``'s front, then ascending */
+        Py_ssize_t n_kept = 0;
+        for (Py_ssize_t t = 0; t < n_touched; t++) {
+            Py_ssize_t c = touched[t];
+            int32_t have = count[c];
+            count[c] = 0;
+            double size = sizes[c] > 1.0 ? sizes[c] : 1.0;
+            if (have >= min_overlap && (double)have / size >= min_coverage) {
+                touched[n_kept++] = c;
+                count[c] = -have;  /* kept: its count, negated, until the list is built */
+            }
+        }
+        qsort(touched, (size_t)n_kept, sizeof(Py_ssize_t), by_index);
+        PyObject *found = NULL;
+        for (Py_ssize_t t = 0; t < n_kept; t++) {
+            Py_ssize_t c = touched[t];
+            int32_t have = -count[c];
+            count[c] = 0;
+            double size = sizes[c] > 1.0 ? sizes[c] : 1.0;
+            if (found == NULL) {
+                found = PyList_New(0);
+                if (found == NULL) goto fail;
+            }
+            PyObject *item = Py_BuildValue("(ldn)", (long)have, (double)have / size, c);
+            if (item == NULL || PyList_Append(found, item) < 0) {
+                Py_XDECREF(item);
+                Py_DECREF(found);
+                goto fail;
+            }
+            Py_DECREF(item);
+        }
+        if (found != NULL) {
+            PyObject *key = PyLong_FromLongLong(s);
+            int rc = key == NULL ? -1 : PyDict_SetItem(out, key, found);
+            Py_XDECREF(key);
+            Py_DECREF(found);
+            if (rc < 0) goto fail;
+        }
+    }
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    PyMem_Free(count);
+    PyMem_Free(touched);
+    PyMem_Free(seen_at);
+    if (held >= 1) PyBuffer_Release(&b_ids);
+    if (held >= 2) PyBuffer_Release(&b_sent);
+    if (held >= 3) PyBuffer_Release(&b_offsets);
+    if (held >= 4) PyBuffer_Release(&b_codes);
+    if (held >= 5) PyBuffer_Release(&b_sizes);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"word_tokens", word_tokens, METH_O,
      "The lower-case word and number tokens of a text with their offsets (cac.lexicon.normalize.raw_tokens)."},
@@ -552,6 +703,9 @@ static PyMethodDef methods[] = {
     {"screen", screen, METH_VARARGS,
      "screen(in_sents, n_sentences, token_ids, slot_start, slot_rows, token_rank, rows, width, row_tids): "
      "the (term id, sentence) pairs of TermMatcher._screen's array test."},
+    {"descriptor_counts", descriptor_counts, METH_VARARGS,
+     "descriptor_counts(ids, sentence_of, offsets, codes, sizes, min_overlap, min_coverage): "
+     "DescriptorMatcher._scored's per-sentence counts."},
     {NULL, NULL, 0, NULL},
 };
 

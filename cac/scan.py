@@ -60,10 +60,13 @@ sentence_bits = sentence_bits_py
 #: The term screen's array test in C (its twin is the numpy code of ``TermMatcher._screen``); None when
 #: not compiled.
 screen: Callable[..., list[tuple[int, int]]] | None = None
+#: The HCPCS/CPT descriptor count in C (its twin is the numpy code of ``DescriptorMatcher._scored``).
+descriptor_counts: Callable[..., dict[int, list[tuple[int, float, int]]]] | None = None
 COMPILED = False
 if os.environ.get("CAC_PURE_PYTHON", "") in ("", "0"):
     try:
-        from cac._scan import alnum_runs, canonical_tokens, screen, sentence_bits, word_tokens  # type: ignore[no-redef]  # noqa: F811
+        from cac._scan import (  # type: ignore[no-redef]  # noqa: F811
+            alnum_runs, canonical_tokens, descriptor_counts, screen, sentence_bits, word_tokens)
     except ImportError:  # built without a C compiler: the twins above run
         pass
     else:

@@ -471,3 +471,35 @@ def test_phrase_index_finds_what_walking_every_start_finds(phrases, words):
     for k, (key, kind) in enumerate(phrases):
         index.add(tuple(key), kind, k)
     assert [tuple(m[:4]) for m in index.find(words)] == _find_by_walking_every_start(index, words)
+
+
+@pytest.fixture(scope="module")
+def descriptor_matcher(fixtures_dir: Path):
+    from cac.codesets.cpt import load_cpt
+    from cac.codesets.hcpcs import load_hcpcs_anweb
+    from cac.suggest.procedures import DescriptorMatcher
+
+    return DescriptorMatcher([load_hcpcs_anweb(fixtures_dir / "codesets" / "HCPC2026_APR_ANWEB_fixture.txt"),
+                              load_cpt(fixtures_dir / "codesets" / "cpt_2026_fake.csv")])
+
+
+@given(data=st.data())
+@hyp_settings(max_examples=150, deadline=None)
+def test_the_compiled_descriptor_count_answers_as_the_numpy_one(descriptor_matcher, data) -> None:
+    from cac import scan
+
+    vocabulary = sorted(descriptor_matcher._word_index) + ["unknown", "patient"]
+    words = data.draw(st.lists(st.sampled_from(vocabulary), max_size=60))
+    steps = data.draw(st.lists(st.sampled_from([0, 0, 0, 1, 2]), min_size=len(words), max_size=len(words)))
+    first = data.draw(st.sampled_from([-1, 0, 3]))  # -1: words before the first sentence start
+    sentence_of = [first + sum(steps[: i + 1]) for i in range(len(words))]
+    compiled = scan.descriptor_counts
+    try:
+        scan.descriptor_counts = None
+        by_numpy = descriptor_matcher._scored(words, sentence_of)
+    finally:
+        scan.descriptor_counts = compiled
+    if compiled is None:
+        pytest.skip("cac._scan was not built (no C compiler at install)")
+    by_c = descriptor_matcher._scored(words, sentence_of)
+    assert by_c == by_numpy and list(by_c) == list(by_numpy)
