@@ -65,8 +65,8 @@ descriptor_counts: Callable[..., dict[int, list[tuple[int, float, int]]]] | None
 COMPILED = False
 if os.environ.get("CAC_PURE_PYTHON", "") in ("", "0"):
     try:
-        from cac._scan import (  # type: ignore[no-redef]  # noqa: F811
-            alnum_runs, canonical_tokens, descriptor_counts, screen, sentence_bits, word_tokens)
+        from cac._scan import (  # type: ignore[no-redef]
+            alnum_runs, canonical_tokens, descriptor_counts, screen, sentence_bits, word_tokens)  # noqa: F401, F811
     except ImportError:  # built without a C compiler: the twins above run
         pass
     else:
