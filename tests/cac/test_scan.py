@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -98,6 +99,15 @@ def test_compiled_scanners_refuse_bad_arguments():
         native.canonical_tokens([("a", 0, 1)], lambda w: (_ for _ in ()).throw(ValueError("x")), frozenset())
     with pytest.raises(TypeError):
         native.sentence_bits([1, 2])
+
+
+def test_ci_runs_the_compiled_scanners_where_a_compiler_is():
+    """CI must prove the compiled path: with a C compiler on the machine, the install builds it."""
+    if not os.environ.get("CI") or os.environ.get("CAC_PURE_PYTHON", "") not in ("", "0"):
+        pytest.skip("checked in CI only")
+    if not (shutil.which("gcc") or shutil.which("cc") or shutil.which("clang")):
+        pytest.skip("no C compiler on this machine")
+    assert scan.COMPILED, "cac._scan was not built or not importable (install with pip install -e)"
 
 
 def test_pure_python_switch():
