@@ -359,6 +359,15 @@ int_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const char *name
     return 0;
 }
 
+/* Release the first ``held`` of ``views``. */
+static void
+release_buffers(Py_buffer *views, int held)
+{
+    for (int i = 0; i < held; i++) {
+        PyBuffer_Release(&views[i]);
+    }
+}
+
 typedef struct {
     int64_t rank;
     Py_ssize_t id;
@@ -396,7 +405,9 @@ screen(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "screen(): bad sentence count or row width");
         return NULL;
     }
-    Py_buffer b_start, b_nrows, b_rank, b_rows, b_tids;
+    Py_buffer views[5];
+    Py_buffer *b_start = &views[0], *b_nrows = &views[1], *b_rank = &views[2], *b_rows = &views[3],
+              *b_tids = &views[4];
     int held = 0;
     PyObject *out = NULL;
     Py_ssize_t *local = NULL;   /* token id -> 1 + its place in ``bits`` (0: not in the note) */
@@ -405,24 +416,24 @@ screen(PyObject *self, PyObject *args)
     RankedId *keyed = NULL;
     uint64_t *common = NULL;
     unsigned char *raw = NULL;
-    if (int_buffer(o_start, &b_start, 8, "slot_start") < 0) goto done;
+    if (int_buffer(o_start, b_start, 8, "slot_start") < 0) goto done;
     held = 1;
-    if (int_buffer(o_nrows, &b_nrows, 8, "slot_rows") < 0) goto done;
+    if (int_buffer(o_nrows, b_nrows, 8, "slot_rows") < 0) goto done;
     held = 2;
-    if (int_buffer(o_rank, &b_rank, 8, "token_rank") < 0) goto done;
+    if (int_buffer(o_rank, b_rank, 8, "token_rank") < 0) goto done;
     held = 3;
-    if (int_buffer(o_rows, &b_rows, 4, "rows") < 0) goto done;
+    if (int_buffer(o_rows, b_rows, 4, "rows") < 0) goto done;
     held = 4;
-    if (int_buffer(o_tids, &b_tids, 4, "row_tids") < 0) goto done;
+    if (int_buffer(o_tids, b_tids, 4, "row_tids") < 0) goto done;
     held = 5;
-    Py_ssize_t n_ids = b_start.len / 8;
-    Py_ssize_t n_rows = b_tids.len / 4;
-    if (b_nrows.len / 8 != n_ids || b_rank.len / 8 != n_ids || b_rows.len / 4 != n_rows * width) {
+    Py_ssize_t n_ids = b_start->len / 8;
+    Py_ssize_t n_rows = b_tids->len / 4;
+    if (b_nrows->len / 8 != n_ids || b_rank->len / 8 != n_ids || b_rows->len / 4 != n_rows * width) {
         PyErr_SetString(PyExc_ValueError, "screen(): the arrays do not agree in size");
         goto done;
     }
-    const int64_t *slot_start = b_start.buf, *slot_rows = b_nrows.buf, *rank = b_rank.buf;
-    const int32_t *rows = b_rows.buf, *tids = b_tids.buf;
+    const int64_t *slot_start = b_start->buf, *slot_rows = b_nrows->buf, *rank = b_rank->buf;
+    const int32_t *rows = b_rows->buf, *tids = b_tids->buf;
     Py_ssize_t chunks = (n_sentences + 63) / 64;
     Py_ssize_t n_present = PyDict_GET_SIZE(in_sents);
     out = PyList_New(0);
@@ -540,11 +551,7 @@ done:
     PyMem_Free(keyed);
     PyMem_Free(common);
     PyMem_Free(raw);
-    if (held >= 1) PyBuffer_Release(&b_start);
-    if (held >= 2) PyBuffer_Release(&b_nrows);
-    if (held >= 3) PyBuffer_Release(&b_rank);
-    if (held >= 4) PyBuffer_Release(&b_rows);
-    if (held >= 5) PyBuffer_Release(&b_tids);
+    release_buffers(views, held);
     return out;
 }
 
@@ -564,34 +571,36 @@ descriptor_counts(PyObject *self, PyObject *args)
                           &min_overlap, &min_coverage)) {
         return NULL;
     }
-    Py_buffer b_ids, b_sent, b_offsets, b_codes, b_sizes;
+    Py_buffer views[5];
+    Py_buffer *b_ids = &views[0], *b_sent = &views[1], *b_offsets = &views[2], *b_codes = &views[3],
+              *b_sizes = &views[4];
     int held = 0;
     PyObject *out = NULL;
     int32_t *count = NULL;       /* per descriptor, its words seen in the current sentence */
     Py_ssize_t *touched = NULL;  /* descriptors counted in the current sentence */
     Py_ssize_t *seen_at = NULL;  /* per word index, the last sentence group (from 1) it was counted in */
-    if (int_buffer(o_ids, &b_ids, 8, "ids") < 0) goto done;
+    if (int_buffer(o_ids, b_ids, 8, "ids") < 0) goto done;
     held = 1;
-    if (int_buffer(o_sent, &b_sent, 8, "sentence_of") < 0) goto done;
+    if (int_buffer(o_sent, b_sent, 8, "sentence_of") < 0) goto done;
     held = 2;
-    if (int_buffer(o_offsets, &b_offsets, 8, "offsets") < 0) goto done;
+    if (int_buffer(o_offsets, b_offsets, 8, "offsets") < 0) goto done;
     held = 3;
-    if (int_buffer(o_codes, &b_codes, 8, "codes") < 0) goto done;
+    if (int_buffer(o_codes, b_codes, 8, "codes") < 0) goto done;
     held = 4;
-    if (PyObject_GetBuffer(o_sizes, &b_sizes, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) goto done;
+    if (PyObject_GetBuffer(o_sizes, b_sizes, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) goto done;
     held = 5;
-    if (b_sizes.itemsize != 8 || b_sizes.format == NULL || strchr(b_sizes.format, 'd') == NULL) {
+    if (b_sizes->itemsize != 8 || b_sizes->format == NULL || strchr(b_sizes->format, 'd') == NULL) {
         PyErr_SetString(PyExc_TypeError, "descriptor_counts(): sizes must be an array of float64");
         goto done;
     }
-    Py_ssize_t n = b_ids.len / 8, n_words = b_offsets.len / 8 - 1, n_codes = b_sizes.len / 8;
-    Py_ssize_t n_pairs = b_codes.len / 8;
-    if (b_sent.len / 8 != n || n_words < 0) {
+    Py_ssize_t n = b_ids->len / 8, n_words = b_offsets->len / 8 - 1, n_codes = b_sizes->len / 8;
+    Py_ssize_t n_pairs = b_codes->len / 8;
+    if (b_sent->len / 8 != n || n_words < 0) {
         PyErr_SetString(PyExc_ValueError, "descriptor_counts(): the arrays do not agree in size");
         goto done;
     }
-    const int64_t *ids = b_ids.buf, *sent = b_sent.buf, *offsets = b_offsets.buf, *codes = b_codes.buf;
-    const double *sizes = b_sizes.buf;
+    const int64_t *ids = b_ids->buf, *sent = b_sent->buf, *offsets = b_offsets->buf, *codes = b_codes->buf;
+    const double *sizes = b_sizes->buf;
     out = PyDict_New();
     count = PyMem_Calloc(n_codes > 0 ? n_codes : 1, sizeof(int32_t));
     touched = PyMem_Malloc((n_codes > 0 ? n_codes : 1) * sizeof(Py_ssize_t));
@@ -683,11 +692,7 @@ done:
     PyMem_Free(count);
     PyMem_Free(touched);
     PyMem_Free(seen_at);
-    if (held >= 1) PyBuffer_Release(&b_ids);
-    if (held >= 2) PyBuffer_Release(&b_sent);
-    if (held >= 3) PyBuffer_Release(&b_offsets);
-    if (held >= 4) PyBuffer_Release(&b_codes);
-    if (held >= 5) PyBuffer_Release(&b_sizes);
+    release_buffers(views, held);
     return out;
 }
 
