@@ -339,22 +339,45 @@ fail:
     return NULL;
 }
 
-/* A read-only C-contiguous buffer of 1-D (or 2-D) integers of ``itemsize`` bytes. */
+/* One array argument: the object, its item size in bytes, the format letters it may have (an optional
+ * byte-order prefix aside) and its name for errors. */
+typedef struct {
+    PyObject *obj;
+    Py_ssize_t itemsize;
+    const char *formats;
+    const char *name;
+} ArraySpec;
+
+#define INT64_FORMATS "qlQL"
+#define INT32_FORMATS "iIlL"
+
+/* Read-only C-contiguous buffers of ``specs`` into ``views`` (all or none: on a wrong array every
+ * buffer taken so far is released and a TypeError names ``fn`` and the argument). */
 static int
-int_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const char *name)
+acquire_buffers(const char *fn, const ArraySpec *specs, int n, Py_buffer *views)
 {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-        return -1;
-    }
-    const char *f = view->format ? view->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') {
-        f++;
-    }
-    int ok = view->itemsize == itemsize && strchr(itemsize == 8 ? "qlQL" : "iIlL", *f) != NULL && f[1] == '\0';
-    if (!ok) {
-        PyErr_Format(PyExc_TypeError, "screen(): %s must be an array of %zd-byte integers", name, itemsize);
-        PyBuffer_Release(view);
-        return -1;
+    for (int i = 0; i < n; i++) {
+        Py_buffer *view = &views[i];
+        int ok = PyObject_GetBuffer(specs[i].obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) == 0;
+        if (ok) {
+            const char *f = view->format ? view->format : "B";
+            if (*f == '<' || *f == '=' || *f == '@') {
+                f++;
+            }
+            if (view->itemsize != specs[i].itemsize || *f == '\0' || strchr(specs[i].formats, *f) == NULL
+                    || f[1] != '\0') {
+                PyErr_Format(PyExc_TypeError, "%s(): %s must be an array of %zd-byte %s", fn, specs[i].name,
+                             specs[i].itemsize, strcmp(specs[i].formats, "d") == 0 ? "floats" : "integers");
+                PyBuffer_Release(view);
+                ok = 0;
+            }
+        }
+        if (!ok) {
+            for (int j = 0; j < i; j++) {
+                PyBuffer_Release(&views[j]);
+            }
+            return -1;
+        }
     }
     return 0;
 }
@@ -408,6 +431,9 @@ screen(PyObject *self, PyObject *args)
     Py_buffer views[5];
     Py_buffer *b_start = &views[0], *b_nrows = &views[1], *b_rank = &views[2], *b_rows = &views[3],
               *b_tids = &views[4];
+    const ArraySpec specs[5] = {{o_start, 8, INT64_FORMATS, "slot_start"}, {o_nrows, 8, INT64_FORMATS, "slot_rows"},
+                                {o_rank, 8, INT64_FORMATS, "token_rank"}, {o_rows, 4, INT32_FORMATS, "rows"},
+                                {o_tids, 4, INT32_FORMATS, "row_tids"}};
     int held = 0;
     PyObject *out = NULL;
     Py_ssize_t *local = NULL;   /* token id -> 1 + its place in ``bits`` (0: not in the note) */
@@ -416,15 +442,7 @@ screen(PyObject *self, PyObject *args)
     RankedId *keyed = NULL;
     uint64_t *common = NULL;
     unsigned char *raw = NULL;
-    if (int_buffer(o_start, b_start, 8, "slot_start") < 0) goto done;
-    held = 1;
-    if (int_buffer(o_nrows, b_nrows, 8, "slot_rows") < 0) goto done;
-    held = 2;
-    if (int_buffer(o_rank, b_rank, 8, "token_rank") < 0) goto done;
-    held = 3;
-    if (int_buffer(o_rows, b_rows, 4, "rows") < 0) goto done;
-    held = 4;
-    if (int_buffer(o_tids, b_tids, 4, "row_tids") < 0) goto done;
+    if (acquire_buffers("screen", specs, 5, views) < 0) goto done;
     held = 5;
     Py_ssize_t n_ids = b_start->len / 8;
     Py_ssize_t n_rows = b_tids->len / 4;
@@ -574,25 +592,16 @@ descriptor_counts(PyObject *self, PyObject *args)
     Py_buffer views[5];
     Py_buffer *b_ids = &views[0], *b_sent = &views[1], *b_offsets = &views[2], *b_codes = &views[3],
               *b_sizes = &views[4];
+    const ArraySpec specs[5] = {{o_ids, 8, INT64_FORMATS, "ids"}, {o_sent, 8, INT64_FORMATS, "sentence_of"},
+                                {o_offsets, 8, INT64_FORMATS, "offsets"}, {o_codes, 8, INT64_FORMATS, "codes"},
+                                {o_sizes, 8, "d", "sizes"}};
     int held = 0;
     PyObject *out = NULL;
     int32_t *count = NULL;       /* per descriptor, its words seen in the current sentence */
     Py_ssize_t *touched = NULL;  /* descriptors counted in the current sentence */
     Py_ssize_t *seen_at = NULL;  /* per word index, the last sentence group (from 1) it was counted in */
-    if (int_buffer(o_ids, b_ids, 8, "ids") < 0) goto done;
-    held = 1;
-    if (int_buffer(o_sent, b_sent, 8, "sentence_of") < 0) goto done;
-    held = 2;
-    if (int_buffer(o_offsets, b_offsets, 8, "offsets") < 0) goto done;
-    held = 3;
-    if (int_buffer(o_codes, b_codes, 8, "codes") < 0) goto done;
-    held = 4;
-    if (PyObject_GetBuffer(o_sizes, b_sizes, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) goto done;
+    if (acquire_buffers("descriptor_counts", specs, 5, views) < 0) goto done;
     held = 5;
-    if (b_sizes->itemsize != 8 || b_sizes->format == NULL || strchr(b_sizes->format, 'd') == NULL) {
-        PyErr_SetString(PyExc_TypeError, "descriptor_counts(): sizes must be an array of float64");
-        goto done;
-    }
     Py_ssize_t n = b_ids->len / 8, n_words = b_offsets->len / 8 - 1, n_codes = b_sizes->len / 8;
     Py_ssize_t n_pairs = b_codes->len / 8;
     if (b_sent->len / 8 != n || n_words < 0) {
