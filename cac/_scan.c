@@ -3,7 +3,7 @@
  * Each function gives exactly what its pure-Python twin gives (the twin is the reference, and the
  * tests compare the two on generated text):
  *   word_tokens(text)        == cac.scan.word_tokens_py(text)
- *   alnum_runs(text, skip)   == cac.scan.alnum_runs_py(text, skip)
+ *   alnum_runs(text, skip[, fold]) == cac.scan.alnum_runs_py(text, skip, fold)
  *   canonical_tokens(toks, canon, context) == cac.scan.canonical_tokens_py(toks, canon, context)
  *   sentence_bits(sentences) == cac.scan.sentence_bits_py(sentences)
  *   screen(...)              == the numpy test of cac.lexicon.matcher.TermMatcher._screen
@@ -125,13 +125,37 @@ word_tokens(PyObject *self, PyObject *arg)
 
 #define IS_ALNUM_LOWER(c) (IS_LOWER(c) || IS_DIGIT(c))
 
+/* A word's singular as the procedure coder reads it (cac.scan.singular_py): "-ies" -> "-y" past 4 letters,
+ * a final "s" dropped past 3 letters unless the word ends in "ss", "us" or "is"; a new reference (``word``
+ * itself, another reference, when it stays). */
+static PyObject *
+singular(PyObject *word)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(word);
+    const Py_UCS1 *w = PyUnicode_1BYTE_DATA(word);
+    if (n > 4 && w[n - 3] == 'i' && w[n - 2] == 'e' && w[n - 1] == 's') {
+        PyObject *out = PyUnicode_New(n - 2, 127);
+        if (out != NULL) {
+            memcpy(PyUnicode_1BYTE_DATA(out), w, (size_t)(n - 3));
+            PyUnicode_1BYTE_DATA(out)[n - 3] = 'y';
+        }
+        return out;
+    }
+    if (n > 3 && w[n - 1] == 's' && w[n - 2] != 's' && w[n - 2] != 'u' && w[n - 2] != 'i') {
+        return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, w, n - 1);
+    }
+    Py_INCREF(word);
+    return word;
+}
+
 /* The maximal runs of [a-z0-9] of an (already lower-cased) text that are not in ``skip`` (a set of
- * str): (starts, ends, words). */
+ * str): (starts, ends, words); with ``fold`` true each word is its singular (``singular``). */
 static PyObject *
 alnum_runs(PyObject *self, PyObject *args)
 {
     PyObject *text, *skip;
-    if (!PyArg_ParseTuple(args, "UO:alnum_runs", &text, &skip)) {
+    int fold = 0;
+    if (!PyArg_ParseTuple(args, "UO|p:alnum_runs", &text, &skip, &fold)) {
         return NULL;
     }
     if (!PyAnySet_Check(skip)) {
@@ -167,6 +191,14 @@ alnum_runs(PyObject *self, PyObject *args)
         if (skipped) {
             Py_DECREF(word);
             continue;
+        }
+        if (fold) {
+            PyObject *one = singular(word);
+            Py_DECREF(word);
+            if (one == NULL) {
+                goto fail;
+            }
+            word = one;
         }
         PyObject *a = PyLong_FromSsize_t(start), *b = PyLong_FromSsize_t(i);
         int rc = (a == NULL || b == NULL) ? -1 : 0;
@@ -709,7 +741,8 @@ static PyMethodDef methods[] = {
     {"word_tokens", word_tokens, METH_O,
      "The lower-case word and number tokens of a text with their offsets (cac.lexicon.normalize.raw_tokens)."},
     {"alnum_runs", alnum_runs, METH_VARARGS,
-     "The runs of ASCII letters and digits of a lower-case text not in a set: (starts, ends, words)."},
+     "alnum_runs(text, skip, fold=False): the runs of ASCII letters and digits of a lower-case text not in "
+     "skip, as (starts, ends, words); with fold, each word's singular."},
     {"canonical_tokens", canonical_tokens, METH_VARARGS,
      "Each token's canonical forms (canon(word)) with its offsets; None when a word is a context word."},
     {"sentence_bits", sentence_bits, METH_O,

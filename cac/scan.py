@@ -29,11 +29,22 @@ def word_tokens_py(text: str) -> list[tuple[str, int, int]]:
     return [(m.group().lower(), m.start(), m.end()) for m in WORD_TOKEN.finditer(text)]
 
 
-def alnum_runs_py(text: str, skip: Set[str]) -> tuple[list[int], list[int], list[str]]:
+def singular_py(word: str) -> str:
+    """The procedure coder's singular of a lower-case word (``arteries`` -> ``artery``, ``stents`` ->
+    ``stent``; ``-ss``, ``-us`` and ``-is`` words stay)."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def alnum_runs_py(text: str, skip: Set[str], fold: bool = False) -> tuple[list[int], list[int], list[str]]:
     """``(starts, ends, words)`` of the maximal runs of ``[a-z0-9]`` in ``text`` (lower case already),
-    leaving out the runs that are in ``skip``."""
+    leaving out the runs that are in ``skip``; with ``fold``, each word is its :func:`singular_py`."""
     found = [m for m in _ALNUM_RUN.finditer(text) if m.group() not in skip]
-    return [m.start() for m in found], [m.end() for m in found], [m.group() for m in found]
+    words = [m.group() for m in found]
+    return [m.start() for m in found], [m.end() for m in found], list(map(singular_py, words)) if fold else words
 
 
 def canonical_tokens_py(toks: list[tuple[str, int, int]], canon: Callable[[str], tuple[str, ...]],

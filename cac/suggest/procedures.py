@@ -138,14 +138,6 @@ def normalize_word(word: str) -> str:
     return _NORMALIZED[word]
 
 
-def _singular(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
 class _WordCache(dict):
     """``word -> fn(word)``, computed on first use and emptied at ``limit`` entries: a note's words are
     read with ``map(cache.__getitem__, words)``, a C-level dict read per word (an ``lru_cache`` call
@@ -163,7 +155,7 @@ class _WordCache(dict):
         return value
 
 
-_NORMALIZED = _WordCache(_singular, 65536)
+_NORMALIZED = _WordCache(scan.singular_py, 65536)
 
 
 def phrase_key(text: str) -> tuple[str, ...]:
@@ -194,8 +186,8 @@ class _Words:
 
     @classmethod
     def _of(cls, text: str) -> _Words:
-        starts, ends, words = scan.alnum_runs(text.lower(), _STOPWORDS)  # the words of ``_WORD_RE``, stop words out
-        return cls(starts, ends, list(map(_NORMALIZED.__getitem__, words)))  # a C-level dict read per word
+        # the words of ``_WORD_RE``, stop words out, each as ``normalize_word`` gives it
+        return cls(*scan.alnum_runs(text.lower(), _STOPWORDS, True))
 
     def span(self, i: int, j: int) -> tuple[int, int]:
         return self.starts[i], self.ends[j - 1]
@@ -521,6 +513,8 @@ class ProcedureCoder:
             for label in {label.lower() for label in self._source.labels(prefix, 4).values()}:
                 self._prefixes_by_label.setdefault(label, []).append(prefix)
         self._codes_by_body: dict[str, dict[str, list[str]]] = {}
+        self._plans: dict[tuple, Any] = {}  # :meth:`_solve`'s findings by table, stem, body part and evidence
+        self._stem_tables: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
         self._lexicon = _PhraseIndex()
         self._build_lexicon(body_parts or _load_resource("procedure_body_parts.json"), index or (), definitions)
 
@@ -896,12 +890,10 @@ class ProcedureCoder:
         constraints: list[_Constraint], hint: tuple[str, ...] | None,
     ) -> list[_Solution]:
         """Solutions for each stem, in order; 3-character stems take the body part from the text."""
-        tables = [s for s in stems if len(s) == 3 and self._source.codes(s)]
+        tables, known = self._tables_of(stems)
         resolved, mentions = self._find_body_part(trigger, matches, tables, hint) if tables else ({}, [])
         out: list[_Solution] = []
-        for stem in stems:
-            if not self._source.codes(stem[:3]):
-                continue
+        for stem in known:
             if len(stem) >= 4:
                 solution = self._solve(stem[:3], stem, None, constraints)
             elif stem in resolved:
@@ -918,6 +910,19 @@ class ProcedureCoder:
                 out.append(solution)
         return out
 
+    def _tables_of(self, stems: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Of ``stems``, the 3-character ones that are tables with codes, and those whose table has codes
+        (in order; found once per list of stems)."""
+        key = tuple(stems)
+        got = self._stem_tables.get(key)
+        if got is None:
+            codes = self._source.codes
+            got = ([s for s in key if len(s) == 3 and codes(s)], [s for s in key if codes(s[:3])])
+            if len(self._stem_tables) >= _PLAN_CACHE_SIZE:
+                self._stem_tables.clear()
+            self._stem_tables[key] = got
+        return got
+
     def _codes(self, prefix: str, body_chars: Iterable[str] | None) -> list[str]:
         """Codes of a table, only those of ``body_chars`` when given."""
         if body_chars is None:
@@ -933,14 +938,35 @@ class ProcedureCoder:
     def _solve(
         self, prefix: str, stem: str, body_chars: set[str] | None, constraints: list[_Constraint]
     ) -> _Solution | None:
-        """The table's codes under ``stem`` narrowed by the evidence, then by the "Z" defaults."""
+        """The table's codes under ``stem`` narrowed by the evidence, then by the "Z" defaults (worked out
+        once per table, stem, body part and evidence wording: only the evidence's places differ)."""
+        key = (prefix, stem, None if body_chars is None else frozenset(body_chars),
+               tuple((c.kind, c.labels, c.exclude, bool(c.span), c.text) for c in constraints))
+        plans = self._plans
+        plan = plans.get(key, _NO_PLAN)
+        if plan is _NO_PLAN:
+            if len(plans) >= _PLAN_CACHE_SIZE:
+                plans.clear()
+            plan = plans[key] = self._plan(prefix, stem, body_chars, constraints)
+        if plan is None:
+            return None
+        cands, used, notes, ignored, missing = plan
+        return _Solution(prefix, list(cands), list(notes), [constraints[k].span for k in used],  # type: ignore[misc]
+                         set(ignored), list(missing))
+
+    def _plan(
+        self, prefix: str, stem: str, body_chars: set[str] | None, constraints: list[_Constraint]
+    ) -> tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...], frozenset[str], tuple[str, ...]] | None:
+        """What :meth:`_solve` finds, as ``(candidates, the constraints whose spans are evidence, notes,
+        ignored kinds, missing axes)``; None when the table has no code under ``stem``."""
         chars = body_chars if body_chars is not None else ({stem[3]} if len(stem) > 3 else None)
         cands = [c for c in self._codes(prefix, chars) if c.startswith(stem)]
         if not cands:
             return None
         sol = _Solution(prefix, cands, [], [])
+        used: list[int] = []
         fixed_pos: set[int] = set()
-        for con in constraints:
+        for k, con in enumerate(constraints):
             applied = False
             for pos in range(4, 8):
                 if self._source.axis_name(prefix, pos) not in _AXES_OF_KIND[con.kind]:
@@ -953,7 +979,7 @@ class ProcedureCoder:
                     fixed_pos.add(pos)
                     applied = True
                     if con.span:
-                        sol.spans.append(con.span)
+                        used.append(k)
                     sol.notes.append(f"{self._source.axis_name(prefix, pos)}: {con.text}")
                     break
             if not applied and con.span:
@@ -970,7 +996,7 @@ class ProcedureCoder:
             name = self._source.axis_name(prefix, pos)
             if len({c[pos - 1] for c in sol.candidates}) > 1 and name not in sol.missing:
                 sol.missing.append(name)
-        return sol
+        return tuple(sol.candidates), tuple(used), tuple(sol.notes), frozenset(sol.ignored), tuple(sol.missing)
 
     def _finding(
         self, sol: _Solution, origin: str, section: str | None, spans: list[tuple[int, int]], rationale: list[str]
@@ -1031,6 +1057,8 @@ class ProcedureCoder:
         return out
 
 
+_NO_PLAN = object()  # not yet in ``ProcedureCoder._plans`` (None there: no code under the stem)
+_PLAN_CACHE_SIZE = 100_000  # entries of each of the coder's per-run caches (emptied when full)
 _CONTEXT_LOOKBACK = 64  # spans starting before a mention that may still cover it
 
 

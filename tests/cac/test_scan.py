@@ -55,6 +55,30 @@ def test_compiled_alnum_runs_equal_the_twin(text):
     assert _native().alnum_runs(lower, STOPWORDS) == scan.alnum_runs_py(lower, STOPWORDS)
 
 
+#: Lower-case words that end like plurals, and the like ("-ies", "-ss", "-us", "-is", short words).
+plural_texts = st.lists(st.sampled_from(["ies", "s", "ss", "us", "is", "es", "y", "a", "b", "1", "ie"]), max_size=6
+                        ).map("".join)
+
+
+@given(st.lists(plural_texts | texts, max_size=8).map(" ".join))
+@settings(max_examples=400, deadline=None)
+def test_compiled_alnum_runs_fold_plurals_as_the_twin(text):
+    lower = text.lower()
+    assert _native().alnum_runs(lower, STOPWORDS, True) == scan.alnum_runs_py(lower, STOPWORDS, True)
+
+
+def test_singular_examples():
+    from cac.suggest.procedures import normalize_word
+
+    pairs = {"arteries": "artery", "stents": "stent", "ties": "tie", "glass": "glass", "status": "status",
+             "iris": "iris", "bus": "bus", "gas": "gas", "ies": "ies", "1ies": "1ie", "x": "x", "": ""}
+    for word, one in pairs.items():
+        assert scan.singular_py(word) == one and normalize_word(word) == one
+    words = list(pairs)
+    for fn in (scan.alnum_runs_py, scan.alnum_runs):
+        assert fn(" ".join(words), frozenset({"the"}), True)[2] == [pairs[w] for w in words if w]
+
+
 @given(st.lists(words, max_size=12))
 @settings(max_examples=300, deadline=None)
 def test_compiled_canonical_tokens_equal_the_twin(sentence):
