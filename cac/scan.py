@@ -67,6 +67,38 @@ def sentence_bits_py(sentences: Sequence[Sequence[str]]) -> dict[str, int]:
     return bits
 
 
+#: Characters that break reading a case-insensitive match's start off ``text.lower()``: Python's ``re``
+#: equates "ı" with "i" and "ſ" with "s" (``str.lower`` does not), and ``str.lower`` makes "İ" two characters.
+_CASE_TRAPS = ("\u0131", "\u017f", "\u0130")
+
+
+def finditer_from(pattern: re.Pattern[str], text: str, starts: Sequence[str],
+                  lower: str | None = None) -> list[re.Match[str]]:
+    """``list(pattern.finditer(text))`` for an expression (case-insensitive or not) whose every match
+    begins with one of the lower-case words ``starts``: it is tried only where one of them occurs in
+    ``lower`` (``text.lower()``), where ``re`` would try a case-insensitive expression at every character.
+    ``pattern.match(text, k)`` reads the text before ``k`` as ``finditer`` does (``\\b``, lookbehinds)."""
+    if not starts or not all(starts):
+        raise ValueError("finditer_from() needs non-empty start words")
+    if any(c in text for c in _CASE_TRAPS):
+        return list(pattern.finditer(text))
+    lower = text.lower() if lower is None else lower
+    places: list[int] = []
+    for word in set(starts):
+        k = lower.find(word)
+        while k >= 0:
+            places.append(k)
+            k = lower.find(word, k + 1)
+    places = sorted(set(places))  # two start words may begin at one place
+    out: list[re.Match[str]] = []
+    done = 0  # where the last match ended: finditer's matches do not overlap
+    for k in places:
+        if k >= done and (m := pattern.match(text, k)) is not None:
+            out.append(m)
+            done = m.end()
+    return out
+
+
 word_tokens = word_tokens_py
 alnum_runs = alnum_runs_py
 canonical_tokens = canonical_tokens_py

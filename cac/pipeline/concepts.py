@@ -26,6 +26,7 @@ from spacy.attrs import IDX, LENGTH, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
+from cac import scan
 from cac.errors import CacError, Errors
 from cac.lexicon.build import Lexicon, lexicon_rules
 from cac.pipeline.extensions import doc_text, set_span_value
@@ -80,8 +81,9 @@ class ConceptMatcher:
         canon = [[t for t, _, _ in toks] for toks in sent_toks]
         starts = np.fromiter((start for toks in sent_toks for _, start, _ in toks), dtype=np.int64)
         cuts = list(accumulate(len(toks) for toks in sent_toks))
-        segments = _list_segments(text, starts, cuts)
-        without = _without_positions(text, starts, cuts)
+        lower = text.lower()
+        segments = _list_segments(text, starts, cuts, lower)
+        without = _without_positions(text, starts, cuts, lower)
         if self.partial:
             per_sentence = []
             for c, seg in zip(canon, segments):
@@ -140,45 +142,46 @@ def _header_ranges(doc: Doc) -> list[tuple[int, int]]:
             if s.header_end_char > s.header_start_char]
 
 
-_LIST_SEPARATORS = re.compile(r"[,;]")
-
-
 @lru_cache(maxsize=1)
-def _segment_breaks() -> tuple[tuple[re.Pattern[str], str], ...]:
+def _segment_breaks() -> tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...]:
     """The lexicon rules' ``segment_breaks``: phrases no term spans (hard breaks), each with the lower-case
-    literal its matches contain (``""``: none named), so a note without it skips the expression."""
+    literal its matches contain (``""``: none named), so a note without it skips the expression, and the
+    lower-case words its matches begin with (``()``: none named; see :func:`cac.scan.finditer_from`)."""
     out = []
     for entry in lexicon_rules().get("segment_breaks", ()):
-        pattern, requires = (entry, "") if isinstance(entry, str) else (entry["pattern"], entry.get("requires", ""))
-        out.append((re.compile(pattern, re.IGNORECASE), requires.lower()))
+        if isinstance(entry, str):
+            entry = {"pattern": entry}
+        starts = tuple(w.lower() for w in entry.get("starts", ()))
+        out.append((re.compile(entry["pattern"], re.IGNORECASE), entry.get("requires", "").lower(), starts))
     return tuple(out)
 
 
-def _list_segments(text: str, starts: np.ndarray, cuts: list[int]) -> list[list[int]]:
+def _list_segments(text: str, starts: np.ndarray, cuts: list[int], lower: str | None = None) -> list[list[int]]:
     """Each token's list item: how many commas/semicolons of the note precede it, plus
     :data:`HARD_BREAK` times how many ``segment_breaks`` do ("lung cancer | with metastases to the brain":
     no term spans those).  ``starts``: every sentence's token offsets in a row; ``cuts``: where each
-    sentence's tokens end in it."""
-    seps = [m.start() for m in _LIST_SEPARATORS.finditer(text)]
-    lower = None
+    sentence's tokens end in it; ``lower``: ``text.lower()``, when at hand."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")  # a code point per character
+    seps = np.flatnonzero((codes == ord(",")) | (codes == ord(";")))  # the list separators' places
     breaks = []
-    for p, requires in _segment_breaks():
-        if requires:
+    for p, requires, begins in _segment_breaks():
+        if requires or begins:
             lower = text.lower() if lower is None else lower
-            if requires not in lower:
+            if requires and requires not in lower:
                 continue
-        breaks += [(m.start("at") if "at" in p.groupindex else m.start()) - 1 for m in p.finditer(text)]  # before
-    segment = np.searchsorted(np.asarray(seps, dtype=np.int64), starts)  # bisect_left for every token
+        found = scan.finditer_from(p, text, begins, lower) if begins else p.finditer(text)
+        breaks += [(m.start("at") if "at" in p.groupindex else m.start()) - 1 for m in found]  # before
+    segment = np.searchsorted(seps, starts)  # bisect_left for every token
     if breaks:
         segment += HARD_BREAK * np.searchsorted(np.sort(np.asarray(breaks, dtype=np.int64)), starts)
     flat = segment.tolist()
     return [flat[a:b] for a, b in zip([0, *cuts], cuts)]
 
 
-def _without_positions(text: str, starts: np.ndarray, cuts: list[int]) -> list[set[int]]:
-    """Per sentence, the positions of the tokens inside a "without ..." clause of the note (``starts``
-    and ``cuts`` as for :func:`_list_segments`)."""
-    spans = [(m.start(), m.end()) for m in WITHOUT_CLAUSE.finditer(text)]
+def _without_positions(text: str, starts: np.ndarray, cuts: list[int], lower: str | None = None) -> list[set[int]]:
+    """Per sentence, the positions of the tokens inside a "without ..." clause of the note (``starts``,
+    ``cuts`` and ``lower`` as for :func:`_list_segments`)."""
+    spans = [(m.start(), m.end()) for m in scan.finditer_from(WITHOUT_CLAUSE, text, ("without",), lower)]
     if not spans:
         return [set() for _ in cuts]
     clause_start = np.asarray([a for a, _ in spans], dtype=np.int64)

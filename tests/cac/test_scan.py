@@ -139,3 +139,37 @@ def test_pure_python_switch():
     env = {**os.environ, "CAC_PURE_PYTHON": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True"]
+
+
+# words that start, end or interrupt the expressions finditer_from serves, and case traps ("ı", "ſ", "İ")
+clause_words = st.sampled_from(["without", "WITHOUT", "Without", "xwithout", "withoutx", "with", "and", "band",
+                                "metastases", "METASTATIC", "metastasis", "to", "from", "of", "into", "the", "lung",
+                                "cancer", "primary", "pain", "a", "wıthout", "metaſtases", "İ", ",", ";", ".", "\n",
+                                "(", "-", "  ", "é"])
+clause_texts = st.lists(clause_words, max_size=14).map(" ".join) | st.lists(clause_words, max_size=10).map("".join)
+
+
+def _spans(matches):
+    return [(m.span(), m.groups()) for m in matches]
+
+
+@given(clause_texts)
+@settings(max_examples=500, deadline=None)
+def test_finditer_from_equals_finditer_for_the_note_expressions(text):
+    from cac.lexicon.matcher import WITHOUT_CLAUSE
+    from cac.pipeline.concepts import _segment_breaks
+
+    assert _spans(scan.finditer_from(WITHOUT_CLAUSE, text, ("without",))) == _spans(WITHOUT_CLAUSE.finditer(text))
+    for pattern, _, begins in _segment_breaks():
+        assert begins  # each rule names the words its matches begin with
+        assert _spans(scan.finditer_from(pattern, text, begins, text.lower())) == _spans(pattern.finditer(text))
+
+
+def test_finditer_from_examples():
+    p = re.compile(r"\bwithout\b([^,;]*)", re.IGNORECASE)
+    text = "xwithout a, Without b without c; WITHOUT"
+    assert [m.span() for m in scan.finditer_from(p, text, ["without"])] == [(12, 31), (33, 40)]
+    # "ı" matches "i" case-insensitively although "ı".lower() is not "i": the whole text is searched then
+    assert [m.group() for m in scan.finditer_from(p, "a wıthout b", ["without"])] == ["wıthout b"]
+    with pytest.raises(ValueError):
+        scan.finditer_from(p, text, [""])
