@@ -1,15 +1,18 @@
 """The note scanners that read every character of every note: compiled when they can be, Python otherwise.
 
 Two passes over the whole note are plain character scans that ``re`` runs one match object at a time:
-the lexicon's word tokens (:func:`word_tokens`) and the procedure coder's words (:func:`alnum_runs`);
-a third maps every word token to its canonical forms (:func:`canonical_tokens`), and a fourth notes
-the sentences each canonical token occurs in (:func:`sentence_bits`).  ``cac._scan`` (C,
-built at install when a compiler is there; ``setup.py``) does each several times faster and gives
+the lexicon's word tokens (:func:`word_tokens`) and the procedure coder's words (:func:`alnum_runs`,
+in the singular on request); a third maps every word token to its canonical forms
+(:func:`canonical_tokens`), and a fourth notes the sentences each canonical token occurs in
+(:func:`sentence_bits`).  ``cac._scan`` (C, built at install when a compiler is there; ``setup.py``) does each several times faster and gives
 exactly what the Python twin below gives (tests compare them on generated text).  It also holds two
 array counts whose twins stay where they are used: the term screen (:data:`screen`, twin in
 ``TermMatcher._screen``) and the HCPCS/CPT descriptor count (:data:`descriptor_counts`, twin in
 ``DescriptorMatcher._scored``).  Without it,
 or with ``CAC_PURE_PYTHON=1`` in the environment, the twins run.  :data:`COMPILED` says which.
+
+:func:`finditer_from` (Python only) runs a case-insensitive expression only where the words its matches
+begin with occur, where ``re`` would try it at every character of the note.
 """
 
 from __future__ import annotations

@@ -951,8 +951,8 @@ class ProcedureCoder:
         if plan is None:
             return None
         cands, used, notes, ignored, missing = plan
-        return _Solution(prefix, list(cands), list(notes), [constraints[k].span for k in used],  # type: ignore[misc]
-                         set(ignored), list(missing))
+        spans = [span for k in used if (span := constraints[k].span) is not None]  # all of them (``used``)
+        return _Solution(prefix, list(cands), list(notes), spans, set(ignored), list(missing))
 
     def _plan(
         self, prefix: str, stem: str, body_chars: set[str] | None, constraints: list[_Constraint]

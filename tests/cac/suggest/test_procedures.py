@@ -428,6 +428,20 @@ def test_documented_device_picks_the_root_operation(tables: PcsTables, nlp: Lang
     assert f.alternatives[0][0] == "0DTJ0ZZ"
 
 
+def test_the_same_wording_elsewhere_gives_the_same_codes_with_its_own_evidence(tables: PcsTables,
+                                                                              nlp: Language) -> None:
+    coder = ProcedureCoder(tables)  # a fresh coder: its first reading of this wording is worked out anew
+    sentence = "Procedure: PCI of the right coronary artery with a drug-eluting stent."
+    first = [f.to_dict() for f in coder(nlp(sentence))]
+    lead = "Indication: chest pain.\n"
+    again = [f.to_dict() for f in coder(nlp(lead + sentence))]  # read from the coder's plans this time
+    assert first and len(again) == len(first)
+    for a, b in zip(first, again):
+        assert {k: v for k, v in a.items() if k != "evidence"} == {k: v for k, v in b.items() if k != "evidence"}
+        assert [[s + len(lead), e + len(lead)] for s, e in a["evidence"]] == [list(x) for x in b["evidence"]]
+    assert coder._plans  # the narrowing was kept
+
+
 def test_note_words_skip_stop_words_but_not_words_starting_with_one():
     from cac.suggest.procedures import _WORD_RE, _STOPWORDS, _Words, normalize_word
 
