@@ -135,27 +135,7 @@ class ProcedureFinding:
 
 def normalize_word(word: str) -> str:
     """Lower-case word with a plural ending removed (``arteries`` -> ``artery``)."""
-    return _NORMALIZED[word]
-
-
-class _WordCache(dict):
-    """``word -> fn(word)``, computed on first use and emptied at ``limit`` entries: a note's words are
-    read with ``map(cache.__getitem__, words)``, a C-level dict read per word (an ``lru_cache`` call
-    costs several times more)."""
-
-    def __init__(self, fn: Callable[[str], str], limit: int) -> None:
-        super().__init__()
-        self.fn = fn
-        self.limit = limit
-
-    def __missing__(self, word: str) -> str:
-        if len(self) >= self.limit:
-            self.clear()
-        value = self[word] = self.fn(word)
-        return value
-
-
-_NORMALIZED = _WordCache(scan.singular_py, 65536)
+    return scan.singular_py(word)
 
 
 def phrase_key(text: str) -> tuple[str, ...]:
