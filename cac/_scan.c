@@ -737,6 +737,366 @@ done:
     return out;
 }
 
+/* ---- concept_tokens: the concept matcher's canonical tokens of every sentence, in one pass ---- */
+
+/* The end of the word_tokens token starting at ``i`` in text[..n) (i must hold a letter or digit). */
+static Py_ssize_t
+token_end(int kind, const void *data, Py_ssize_t i, Py_ssize_t n)
+{
+    Py_UCS4 c = PyUnicode_READ(kind, data, i);
+    i++;
+    if (IS_LETTER(c)) {
+        while (i < n && IS_LETTER(PyUnicode_READ(kind, data, i))) {
+            i++;
+        }
+        return i;
+    }
+    while (i < n && IS_DIGIT(PyUnicode_READ(kind, data, i))) {
+        i++;
+    }
+    if (i + 1 < n && PyUnicode_READ(kind, data, i) == '.' && IS_DIGIT(PyUnicode_READ(kind, data, i + 1))) {
+        i += 2;
+        while (i < n && IS_DIGIT(PyUnicode_READ(kind, data, i))) {
+            i++;
+        }
+    }
+    if (i < n && IS_SUBSTAGE(PyUnicode_READ(kind, data, i)) && !(i + 1 < n && IS_LETTER(PyUnicode_READ(kind, data, i + 1)))) {
+        i++;
+    }
+    return i;
+}
+
+typedef struct {
+    PyObject *word;  /* owned */
+    Py_ssize_t start, end;
+} RawToken;
+
+typedef struct {
+    RawToken *items;
+    Py_ssize_t len, cap;
+} RawTokens;
+
+static void
+raw_clear(RawTokens *r)
+{
+    for (Py_ssize_t i = 0; i < r->len; i++) {
+        Py_DECREF(r->items[i].word);
+    }
+    r->len = 0;
+}
+
+/* Append (word, start, end), taking over the reference to ``word`` (released on failure). */
+static int
+raw_push(RawTokens *r, PyObject *word, Py_ssize_t start, Py_ssize_t end)
+{
+    if (r->len == r->cap) {
+        Py_ssize_t cap = r->cap ? 2 * r->cap : 64;
+        RawToken *grown = PyMem_Realloc(r->items, (size_t)cap * sizeof(RawToken));
+        if (grown == NULL) {
+            Py_DECREF(word);
+            PyErr_NoMemory();
+            return -1;
+        }
+        r->items = grown;
+        r->cap = cap;
+    }
+    r->items[r->len++] = (RawToken){word, start, end};
+    return 0;
+}
+
+/* The word tokens of text[start:end] (as word_tokens reads that slice), each at ``at`` when ``at`` is given
+ * (an abbreviation's expansion stands at the abbreviation's place), else at its own offsets. */
+static int
+raw_scan(RawTokens *r, PyObject *text, Py_ssize_t start, Py_ssize_t end, const Py_ssize_t *at)
+{
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t i = start;
+    while (i < end) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (!IS_LETTER(c) && !IS_DIGIT(c)) {
+            i++;
+            continue;
+        }
+        Py_ssize_t stop = token_end(kind, data, i, end);
+        PyObject *word = lowered(kind, data, i, stop);
+        if (word == NULL || raw_push(r, word, at ? at[0] : i, at ? at[1] : stop) < 0) {
+            return -1;
+        }
+        i = stop;
+    }
+    return 0;
+}
+
+/* bisect_left over the first items (Python ints) of ``pairs`` (a list of tuples), in [lo, hi). */
+static Py_ssize_t
+bisect_first(PyObject *pairs, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t x)
+{
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        Py_ssize_t v = PyLong_AsSsize_t(PyTuple_GET_ITEM(PyList_GET_ITEM(pairs, mid), 0));
+        if (v < x) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+typedef struct {
+    int64_t *items;
+    Py_ssize_t len, cap;
+} Int64s;
+
+static int
+int64_push(Int64s *b, int64_t v)
+{
+    if (b->len == b->cap) {
+        Py_ssize_t cap = b->cap ? 2 * b->cap : 1024;
+        int64_t *grown = PyMem_Realloc(b->items, (size_t)cap * sizeof(int64_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        b->items = grown;
+        b->cap = cap;
+    }
+    b->items[b->len++] = v;
+    return 0;
+}
+
+/* Check that ``list`` is a list of tuples of at least ``width`` items, the first ``ints`` of them ints. */
+static int
+check_rows(const char *name, PyObject *list, Py_ssize_t width, Py_ssize_t ints)
+{
+    if (!PyList_Check(list)) {
+        PyErr_Format(PyExc_TypeError, "concept_tokens(): %s must be a list of tuples", name);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *t = PyList_GET_ITEM(list, i);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < width) {
+            PyErr_Format(PyExc_TypeError, "concept_tokens(): %s must be a list of %zd-tuples", name, width);
+            return -1;
+        }
+        for (Py_ssize_t k = 0; k < ints; k++) {
+            if (!PyLong_Check(PyTuple_GET_ITEM(t, k))) {
+                PyErr_Format(PyExc_TypeError, "concept_tokens(): %s must hold int offsets", name);
+                return -1;
+            }
+        }
+        if (width == 3 && !PyUnicode_Check(PyTuple_GET_ITEM(t, 2))) {
+            PyErr_Format(PyExc_TypeError, "concept_tokens(): %s must hold str expansions", name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ConceptMatcher's canonical tokens of each sentence (twin: cac.pipeline.concepts._concept_tokens_py):
+ * ``bounds`` [(start, end)] of the sentences in order; ``expansions`` [(start, end, text)] of the
+ * abbreviations, sorted; ``headers`` [(start, end)] of the section headers, sorted; ``canon(word)`` ->
+ * tuple of canonical forms; ``context``: words whose form depends on their neighbours (a sentence holding
+ * one goes to ``fallback(raw tokens)`` -> [(form, start, end)]).  Returns (forms per kept sentence, starts
+ * and ends of the forms as native int64 bytes, cumulative form counts). */
+static PyObject *
+concept_tokens(PyObject *self, PyObject *args)
+{
+    PyObject *text, *bounds, *expansions, *headers, *canon, *context, *fallback;
+    if (!PyArg_ParseTuple(args, "UO!O!O!OOO:concept_tokens", &text, &PyList_Type, &bounds, &PyList_Type,
+                          &expansions, &PyList_Type, &headers, &canon, &context, &fallback)) {
+        return NULL;
+    }
+    if (!PyAnySet_Check(context)) {
+        PyErr_SetString(PyExc_TypeError, "concept_tokens() needs a set or frozenset of context words");
+        return NULL;
+    }
+    if (check_rows("bounds", bounds, 2, 2) < 0 || check_rows("expansions", expansions, 3, 2) < 0
+            || check_rows("headers", headers, 2, 2) < 0) {
+        return NULL;
+    }
+    RawTokens raw = {NULL, 0, 0}, merged = {NULL, 0, 0};
+    Int64s starts = {NULL, 0, 0}, ends = {NULL, 0, 0};
+    PyObject *forms_out = PyList_New(0), *cuts = PyList_New(0);
+    PyObject *sentence = NULL, *result = NULL;
+    Py_ssize_t total = 0, n_exp = PyList_GET_SIZE(expansions), n_head = PyList_GET_SIZE(headers);
+    Py_ssize_t text_len = PyUnicode_GET_LENGTH(text);
+    if (forms_out == NULL || cuts == NULL) {
+        goto fail;
+    }
+    for (Py_ssize_t si = 0; si < PyList_GET_SIZE(bounds); si++) {
+        PyObject *b = PyList_GET_ITEM(bounds, si);
+        Py_ssize_t s0 = PyLong_AsSsize_t(PyTuple_GET_ITEM(b, 0)), s1 = PyLong_AsSsize_t(PyTuple_GET_ITEM(b, 1));
+        if ((s0 == -1 || s1 == -1) && PyErr_Occurred()) {
+            goto fail;
+        }
+        Py_ssize_t lo_b = s0 < 0 ? 0 : (s0 > text_len ? text_len : s0), hi_b = s1 > text_len ? text_len : s1;
+        raw_clear(&raw);
+        if (hi_b > lo_b && raw_scan(&raw, text, lo_b, hi_b, NULL) < 0) {
+            goto fail;
+        }
+        RawTokens *toks = &raw;
+        Py_ssize_t lo = bisect_first(expansions, 0, n_exp, s0), hi = bisect_first(expansions, lo, n_exp, s1);
+        if (hi > lo) {  /* the abbreviations read as what they stand for */
+            raw_clear(&merged);
+            Py_ssize_t i = 0;
+            for (Py_ssize_t x = lo; x < hi; x++) {
+                PyObject *e = PyList_GET_ITEM(expansions, x);
+                Py_ssize_t at[2] = {PyLong_AsSsize_t(PyTuple_GET_ITEM(e, 0)), PyLong_AsSsize_t(PyTuple_GET_ITEM(e, 1))};
+                PyObject *exp = PyTuple_GET_ITEM(e, 2);
+                for (; i < raw.len && raw.items[i].start < at[0]; i++) {
+                    Py_INCREF(raw.items[i].word);
+                    if (raw_push(&merged, raw.items[i].word, raw.items[i].start, raw.items[i].end) < 0) {
+                        goto fail;
+                    }
+                }
+                if (raw_scan(&merged, exp, 0, PyUnicode_GET_LENGTH(exp), at) < 0) {
+                    goto fail;
+                }
+                while (i < raw.len && raw.items[i].start < at[1]) {
+                    i++;
+                }
+            }
+            for (; i < raw.len; i++) {
+                Py_INCREF(raw.items[i].word);
+                if (raw_push(&merged, raw.items[i].word, raw.items[i].start, raw.items[i].end) < 0) {
+                    goto fail;
+                }
+            }
+            toks = &merged;
+        }
+        /* the section headers this sentence may hold (the last 8 starting before its end) */
+        Py_ssize_t h_hi = bisect_first(headers, 0, n_head, s1), h_lo = h_hi > 8 ? h_hi - 8 : 0;
+        Py_ssize_t inside[8][2];
+        int n_inside = 0;
+        for (Py_ssize_t h = h_lo; h < h_hi; h++) {
+            PyObject *hr = PyList_GET_ITEM(headers, h);
+            Py_ssize_t a = PyLong_AsSsize_t(PyTuple_GET_ITEM(hr, 0)), z = PyLong_AsSsize_t(PyTuple_GET_ITEM(hr, 1));
+            if (z > s0) {
+                inside[n_inside][0] = a;
+                inside[n_inside][1] = z;
+                n_inside++;
+            }
+        }
+        int contextual = 0;
+        for (Py_ssize_t i = 0; i < toks->len && !contextual; i++) {
+            contextual = PySet_Contains(context, toks->items[i].word);
+            if (contextual < 0) {
+                goto fail;
+            }
+        }
+        sentence = PyList_New(0);
+        if (sentence == NULL) {
+            goto fail;
+        }
+        Py_ssize_t kept = 0;
+        if (contextual) {  /* a word's form depends on its neighbours: the Python normalizer reads it */
+            PyObject *list = PyList_New(toks->len);
+            if (list == NULL) {
+                goto fail;
+            }
+            for (Py_ssize_t i = 0; i < toks->len; i++) {
+                PyObject *t = Py_BuildValue("(Onn)", toks->items[i].word, toks->items[i].start, toks->items[i].end);
+                if (t == NULL) {
+                    Py_DECREF(list);
+                    goto fail;
+                }
+                PyList_SET_ITEM(list, i, t);
+            }
+            PyObject *normal = PyObject_CallOneArg(fallback, list);
+            Py_DECREF(list);
+            if (normal == NULL) {
+                goto fail;
+            }
+            PyObject *seq = PySequence_Fast(normal, "concept_tokens(): fallback() must return a list");
+            Py_DECREF(normal);
+            if (seq == NULL) {
+                goto fail;
+            }
+            for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+                PyObject *t = PySequence_Fast_GET_ITEM(seq, i);
+                Py_ssize_t s, e;
+                PyObject *form;
+                if (!PyTuple_Check(t) || !PyArg_ParseTuple(t, "Onn", &form, &s, &e)) {
+                    if (!PyErr_Occurred()) {
+                        PyErr_SetString(PyExc_TypeError, "concept_tokens(): fallback() must give (form, start, end)");
+                    }
+                    Py_DECREF(seq);
+                    goto fail;
+                }
+                int skip = 0;
+                for (int h = 0; h < n_inside; h++) {
+                    skip |= inside[h][0] <= s && s < inside[h][1];
+                }
+                if (skip) {
+                    continue;
+                }
+                if (PyList_Append(sentence, form) < 0 || int64_push(&starts, s) < 0 || int64_push(&ends, e) < 0) {
+                    Py_DECREF(seq);
+                    goto fail;
+                }
+                kept++;
+            }
+            Py_DECREF(seq);
+        }
+        else {
+            for (Py_ssize_t i = 0; i < toks->len; i++) {
+                Py_ssize_t s = toks->items[i].start, e = toks->items[i].end;
+                int skip = 0;
+                for (int h = 0; h < n_inside; h++) {
+                    skip |= inside[h][0] <= s && s < inside[h][1];
+                }
+                if (skip) {
+                    continue;
+                }
+                PyObject *forms = PyObject_CallOneArg(canon, toks->items[i].word);
+                if (forms == NULL) {
+                    goto fail;
+                }
+                if (!PyTuple_Check(forms)) {
+                    Py_DECREF(forms);
+                    PyErr_SetString(PyExc_TypeError, "concept_tokens(): canon() must return a tuple");
+                    goto fail;
+                }
+                for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(forms); j++) {
+                    if (PyList_Append(sentence, PyTuple_GET_ITEM(forms, j)) < 0 || int64_push(&starts, s) < 0
+                            || int64_push(&ends, e) < 0) {
+                        Py_DECREF(forms);
+                        goto fail;
+                    }
+                    kept++;
+                }
+                Py_DECREF(forms);
+            }
+        }
+        if (kept) {
+            total += kept;
+            PyObject *cut = PyLong_FromSsize_t(total);
+            if (cut == NULL || PyList_Append(cuts, cut) < 0 || PyList_Append(forms_out, sentence) < 0) {
+                Py_XDECREF(cut);
+                goto fail;
+            }
+            Py_DECREF(cut);
+        }
+        Py_CLEAR(sentence);
+    }
+    result = Py_BuildValue("(Oy#y#O)", forms_out, starts.items ? (const char *)starts.items : "", starts.len * 8,
+                           ends.items ? (const char *)ends.items : "", ends.len * 8, cuts);  /* NULL: None */
+fail:
+    raw_clear(&raw);
+    raw_clear(&merged);
+    PyMem_Free(raw.items);
+    PyMem_Free(merged.items);
+    Py_XDECREF(sentence);
+    Py_XDECREF(forms_out);
+    PyMem_Free(starts.items);
+    PyMem_Free(ends.items);
+    Py_XDECREF(cuts);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"word_tokens", word_tokens, METH_O,
      "The lower-case word and number tokens of a text with their offsets (cac.lexicon.normalize.raw_tokens)."},
@@ -753,6 +1113,9 @@ static PyMethodDef methods[] = {
     {"descriptor_counts", descriptor_counts, METH_VARARGS,
      "descriptor_counts(ids, sentence_of, offsets, codes, sizes, min_overlap, min_coverage): "
      "DescriptorMatcher._scored's per-sentence counts."},
+    {"concept_tokens", concept_tokens, METH_VARARGS,
+     "concept_tokens(text, bounds, expansions, headers, canon, context, fallback): the concept matcher's "
+     "canonical tokens of each sentence, as (forms per kept sentence, starts bytes, ends bytes, cuts)."},
     {NULL, NULL, 0, NULL},
 };
 

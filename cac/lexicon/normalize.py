@@ -99,7 +99,7 @@ def _joined(word: str, nxt: str, joiners: frozenset[str]) -> str | None:
 
 
 @lru_cache(maxsize=1)
-def _context_words() -> frozenset[str]:
+def context_words() -> frozenset[str]:
     """Words whose canonical form depends on the next or previous word: the joiners ("type" 2) and the
     last word of each ``implied_stage_after`` phrase ("CKD" 3b)."""
     r = rules()
@@ -108,9 +108,15 @@ def _context_words() -> frozenset[str]:
 
 def normalize_tokens(toks: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
     """Canonical tokens (with the offsets of the words they came from)."""
-    usual = scan.canonical_tokens(toks, canon_word, _context_words())  # None: a word depends on its neighbour
+    usual = scan.canonical_tokens(toks, canon_word, context_words())  # None: a word depends on its neighbour
     if usual is not None:  # the usual sentence: each word on its own
         return usual
+    return normalize_in_context(toks)
+
+
+def normalize_in_context(toks: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """:func:`normalize_tokens` read word by word with each word's neighbours (``type`` 2, ``CKD`` 3b): for
+    token lists holding one of the :func:`context_words`."""
     r = rules()
     joiners, stage_after = r.joiners, r.stage_after
     out: list[tuple[str, int, int]] = []

@@ -18,6 +18,7 @@ from bisect import bisect_left
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
+from collections.abc import Callable, Set
 from typing import Iterable
 
 import numpy as np
@@ -31,7 +32,7 @@ from cac.errors import CacError, Errors
 from cac.lexicon.build import Lexicon, lexicon_rules
 from cac.pipeline.extensions import doc_text, set_span_value
 from cac.lexicon.matcher import HARD_BREAK, WITHOUT_CLAUSE, TermMatcher
-from cac.lexicon.normalize import normalize_tokens, raw_tokens
+from cac.lexicon.normalize import canon_word, context_words, normalize_in_context, raw_tokens
 
 if not Span.has_extension("concept_terms"):
     Span.set_extension("concept_terms", default=None)
@@ -61,26 +62,13 @@ class ConceptMatcher:
             raise CacError(Errors.E202, name=self.name)
         spans: list[Span] = []
         seen: dict[tuple[int, int], Span] = {}
-        headers = sorted(_header_ranges(doc))
-        header_starts = [a for a, _ in headers]
-        sent_toks: list[list[tuple[str, int, int]]] = []
         text = doc_text(doc)
-        words = _DocWords(text)
         token_idx, token_len = _token_offsets(doc)
-        expansions = _doc_expansions(doc, token_idx, token_len)
-        expansion_starts = [a for a, _, _ in expansions]
-        for s0, s1 in _sentence_bounds(doc, token_idx, token_len):
-            lo, hi = bisect_left(expansion_starts, s0), bisect_left(expansion_starts, s1)
-            toks = _sentence_tokens(text, s0, s1, words, expansions[lo:hi])
-            hi = bisect_left(header_starts, s1)
-            inside = [(a, b) for a, b in headers[max(0, hi - 8):hi] if b > s0]
-            if inside:
-                toks = [t for t in toks if not any(a <= t[1] < b for a, b in inside)]
-            if toks:
-                sent_toks.append(toks)
-        canon = [[t for t, _, _ in toks] for toks in sent_toks]
-        starts = np.fromiter((start for toks in sent_toks for _, start, _ in toks), dtype=np.int64)
-        cuts = list(accumulate(len(toks) for toks in sent_toks))
+        canon, start_bytes, end_bytes, cuts = concept_tokens(
+            text, _sentence_bounds(doc, token_idx, token_len), _doc_expansions(doc, token_idx, token_len),
+            sorted(_header_ranges(doc)), canon_word, context_words(), normalize_in_context)
+        starts = np.frombuffer(start_bytes, dtype=np.int64)  # every kept token's offsets, sentence after sentence
+        ends = np.frombuffer(end_bytes, dtype=np.int64)
         lower = text.lower()
         segments = _list_segments(text, starts, cuts, lower)
         without = _without_positions(text, starts, cuts, lower)
@@ -92,9 +80,9 @@ class ConceptMatcher:
         else:
             per_sentence = self.matcher.match_many(canon, segments, without)
         terms: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
-        for toks, matches in zip(sent_toks, per_sentence):
+        for base, matches in zip([0, *cuts], per_sentence):
             for m in matches:
-                start, end = toks[m.start_token][1], toks[m.end_token][2]  # optional words included
+                start, end = int(starts[base + m.start_token]), int(ends[base + m.end_token])  # optional words in
                 span = doc.char_span(start, end, alignment_mode="expand")
                 if span is None:
                     continue
@@ -200,6 +188,41 @@ def _without_positions(text: str, starts: np.ndarray, cuts: list[int], lower: st
     return out
 
 
+def _concept_tokens_py(text: str, bounds: list[tuple[int, int]], expansions: list[tuple[int, int, str]],
+                       headers: list[tuple[int, int]], canon: Callable[[str], tuple[str, ...]],
+                       context: Set[str], fallback: Callable[[list[tuple[str, int, int]]], list[tuple[str, int, int]]]
+                       ) -> tuple[list[list[str]], bytes, bytes, list[int]]:
+    """The canonical tokens of each sentence (``bounds``, in order): the abbreviations ``(start, end,
+    expansion)`` read as what they stand for, section ``headers`` (``(start, end)``, sorted) left out, each
+    word as ``canon`` gives it, or, in a sentence holding one of the ``context`` words, as ``fallback`` reads
+    the sentence's words.  Returns the forms of each sentence that keeps any, every form's start and end
+    (native int64 bytes, sentence after sentence) and where each sentence's forms end (cumulative counts).
+    The twin of :func:`cac.scan.concept_tokens` (compiled)."""
+    words = _DocWords(text)
+    expansion_starts = [a for a, _, _ in expansions]
+    header_starts = [a for a, _ in headers]
+    forms: list[list[str]] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    cuts: list[int] = []
+    for s0, s1 in bounds:
+        lo, hi = bisect_left(expansion_starts, s0), bisect_left(expansion_starts, s1)
+        raw = _sentence_words(text, s0, s1, words, expansions[lo:hi])
+        toks = scan.canonical_tokens_py(raw, canon, context)
+        if toks is None:
+            toks = fallback(raw)
+        hi = bisect_left(header_starts, s1)
+        inside = [(a, b) for a, b in headers[max(0, hi - 8):hi] if b > s0]
+        if inside:
+            toks = [t for t in toks if not any(a <= t[1] < b for a, b in inside)]
+        if toks:
+            forms.append([t for t, _, _ in toks])
+            starts += [t[1] for t in toks]
+            ends += [t[2] for t in toks]
+            cuts.append(len(starts))
+    return forms, np.asarray(starts, dtype=np.int64).tobytes(), np.asarray(ends, dtype=np.int64).tobytes(), cuts
+
+
 class _DocWords:
     """The raw word tokens of a whole note, found once and sliced by sentence."""
 
@@ -216,11 +239,11 @@ class _DocWords:
         return toks[lo:hi]
 
 
-def _sentence_tokens(text: str, start: int, end: int, words: _DocWords | None,
-                     expansions: list[tuple[int, int, str]]) -> list[tuple[str, int, int]]:
-    """Canonical tokens of ``text[start:end]`` with char offsets, the abbreviations ``(start, end,
-    expansion)`` in it read as what they stand for."""
-    raw = words.within(start, end) if words is not None else None
+def _sentence_words(text: str, start: int, end: int, words: _DocWords,
+                    expansions: list[tuple[int, int, str]]) -> list[tuple[str, int, int]]:
+    """The raw tokens of ``text[start:end]`` with char offsets, the abbreviations ``(start, end,
+    expansion)`` in it replaced by the words they stand for."""
+    raw = words.within(start, end)
     if raw is None:
         raw = [(w, start + a, start + b) for w, a, b in raw_tokens(text[start:end])]
     if expansions:
@@ -235,7 +258,11 @@ def _sentence_tokens(text: str, start: int, end: int, words: _DocWords | None,
                 i += 1
         out.extend(raw[i:])
         raw = out
-    return normalize_tokens(raw)
+    return raw
+
+
+#: The concept matcher's tokens of every sentence: compiled when it can be (same result).
+concept_tokens = scan.concept_tokens or _concept_tokens_py
 
 
 def _token_offsets(doc: Doc) -> tuple[list[int], list[int]]:

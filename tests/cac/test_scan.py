@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cac import scan
-from cac.lexicon.normalize import _context_words, canon_word
+from cac.lexicon.normalize import context_words, canon_word
 
 # letters, digits and the characters around them in notes, plus non-ASCII ones (some lower-case to ASCII:
 # the Kelvin sign to "k"; "İ" to two characters) and one outside the BMP
@@ -83,7 +83,7 @@ def test_singular_examples():
 @settings(max_examples=300, deadline=None)
 def test_compiled_canonical_tokens_equal_the_twin(sentence):
     toks = [(w, i * 10, i * 10 + len(w)) for i, w in enumerate(sentence)]
-    context = _context_words()
+    context = context_words()
     assert _native().canonical_tokens(toks, canon_word, context) == scan.canonical_tokens_py(toks, canon_word, context)
 
 
@@ -104,9 +104,9 @@ def test_word_tokens_examples():
 def test_canonical_tokens_examples():
     for fn in (scan.canonical_tokens_py, scan.canonical_tokens):
         toks = [("renal", 0, 5), ("masses", 6, 12)]
-        assert fn(toks, canon_word, _context_words()) == [("kidney", 0, 5), ("mass", 6, 12)]
-        assert fn([("type", 0, 4), ("2", 5, 6)], canon_word, _context_words()) is None  # "type 2": read together
-        assert fn([], canon_word, _context_words()) == []
+        assert fn(toks, canon_word, context_words()) == [("kidney", 0, 5), ("mass", 6, 12)]
+        assert fn([("type", 0, 4), ("2", 5, 6)], canon_word, context_words()) is None  # "type 2": read together
+        assert fn([], canon_word, context_words()) == []
 
 
 def test_compiled_scanners_refuse_bad_arguments():
@@ -173,3 +173,63 @@ def test_finditer_from_examples():
     assert [m.group() for m in scan.finditer_from(p, "a wıthout b", ["without"])] == ["wıthout b"]
     with pytest.raises(ValueError):
         scan.finditer_from(p, text, [""])
+
+
+@st.composite
+def concept_inputs(draw):
+    """A text of note-like words and what the concept matcher passes with it: sentence bounds (in order,
+    some cutting through words), abbreviation expansions (sorted, some over several words) and header ranges."""
+    text = draw(st.lists(words | texts, max_size=12).map(" ".join))
+    n = len(text)
+    cut = sorted(set(draw(st.lists(st.integers(0, n), max_size=6))) | {0, n})
+    bounds = [(a, b) for a, b in zip(cut, cut[1:]) if draw(st.booleans()) or b - a > 3]
+    places = sorted(draw(st.lists(st.integers(0, max(0, n - 1)), max_size=4, unique=True)))
+    expansions = [(a, min(n, a + draw(st.integers(1, 6))), draw(words | texts)) for a in places]
+    heads = sorted(draw(st.lists(st.integers(0, n), max_size=4, unique=True)))
+    headers = [(a, a + draw(st.integers(0, 8))) for a in heads]
+    return text, bounds, expansions, headers
+
+
+@given(concept_inputs())
+@settings(max_examples=500, deadline=None)
+def test_compiled_concept_tokens_equal_the_twin(inputs):
+    from cac.lexicon.normalize import normalize_in_context
+    from cac.pipeline.concepts import _concept_tokens_py
+
+    args = (*inputs, canon_word, context_words(), normalize_in_context)
+    assert _native().concept_tokens(*args) == _concept_tokens_py(*args)
+
+
+def test_concept_tokens_examples():
+    from cac.lexicon.normalize import normalize_in_context
+    from cac.pipeline.concepts import _concept_tokens_py
+
+    text = "HPI: Type 2 DM with renal failure. Pt has CKD 3b"
+    bounds = [(0, 34), (35, len(text))]
+    expansions = [(text.index("DM"), text.index("DM") + 2, "diabetes mellitus")]
+    headers = [(0, 4)]
+    for fn in {_concept_tokens_py, scan.concept_tokens or _concept_tokens_py}:
+        forms, starts, ends, cuts = fn(text, bounds, expansions, headers, canon_word, context_words(),
+                                       normalize_in_context)
+        expanded = [*canon_word("diabetes"), *canon_word("mellitus")]
+        assert forms[0][:3] == ["type2", *expanded]  # the header left out; "type 2" joined
+        assert "kidney" in forms[0] and forms[1][-1] == "stage3b"
+        assert cuts == [len(forms[0]), len(forms[0]) + len(forms[1])]
+        starts_, ends_ = memoryview(starts).cast("q").tolist(), memoryview(ends).cast("q").tolist()
+        assert (starts_[1], ends_[1]) == expansions[0][:2]  # the expansion's words stand at the abbreviation
+        assert text[starts_[0]:ends_[0]] == "Type 2"
+        assert len(starts_) == len(ends_) == cuts[-1]
+        assert fn(text, [], [], [], canon_word, context_words(), normalize_in_context) == ([], b"", b"", [])
+
+
+def test_concept_tokens_rejects_bad_arguments():
+    native = _native()
+    canon = (canon_word, context_words(), lambda toks: toks)
+    with pytest.raises(TypeError):
+        native.concept_tokens("ab", [(0,)], [], [], *canon)
+    with pytest.raises(TypeError):
+        native.concept_tokens("ab", [(0, 2)], [(0, 1, 5)], [], *canon)  # an expansion must be a str
+    with pytest.raises(TypeError):
+        native.concept_tokens("ab", [(0, 2)], [], [], lambda w: [w], *canon[1:])  # canon must give a tuple
+    with pytest.raises(TypeError):
+        native.concept_tokens("ab", [(0, 2)], [], [], canon_word, [], canon[2])  # context must be a set
