@@ -7,6 +7,8 @@
  *   canonical_tokens(toks, canon, context) == cac.scan.canonical_tokens_py(toks, canon, context)
  *   sentence_bits(sentences) == cac.scan.sentence_bits_py(sentences)
  *   screen(...)              == the numpy test of cac.lexicon.matcher.TermMatcher._screen
+ *   resolve(...)             == cac.lexicon.matcher.TermMatcher._resolve (as tuples)
+ *   concept_tokens(...)      == cac.pipeline.concepts._concept_tokens_py
  *   descriptor_counts(...)   == the numpy count of cac.suggest.procedures.DescriptorMatcher._scored
  * Both read only ASCII letters and digits, so any other character (whatever the string's width) only
  * separates words.  The module is optional: without a C compiler the Python twins run instead.
@@ -1097,6 +1099,633 @@ fail:
     return result;
 }
 
+/* ---- resolve: TermMatcher._resolve in C ---- */
+
+typedef struct {
+    Py_ssize_t *pos;    /* the term's token positions, sorted */
+    Py_ssize_t npos;
+    PyObject *tids;     /* list of the term ids matched there */
+    Py_ssize_t min_tid;
+    Py_ssize_t *cover;  /* positions plus the optional words' hits, sorted, unique */
+    Py_ssize_t ncover;
+    Py_ssize_t hits;    /* optional words found around it */
+    int alive;
+} RMatch;
+
+/* One sentence's tokens: each distinct token's first position (``first``: {token: int}), the next
+ * position of the same token (``next``, -1 at the last) and how often it occurs (``count``, at the first). */
+typedef struct {
+    PyObject *first;
+    Py_ssize_t *next, *count;
+    char *without;  /* 1 at the positions under a "without" */
+    int64_t *segment;  /* each position's list item (NULL: none given) */
+    Py_ssize_t n;
+} Sentence;
+
+static PyObject *str_required, *str_optional;  /* interned attribute names */
+
+/* The first position of ``token`` in the sentence, -1 when absent, -2 on error. */
+static Py_ssize_t
+first_at(const Sentence *s, PyObject *token)
+{
+    PyObject *at = PyDict_GetItemWithError(s->first, token);
+    if (at == NULL) {
+        return PyErr_Occurred() ? -2 : -1;
+    }
+    return PyLong_AsSsize_t(at);
+}
+
+static int
+by_position(const void *a, const void *b)
+{
+    Py_ssize_t x = *(const Py_ssize_t *)a, y = *(const Py_ssize_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* TermMatcher._window: the positions of ``required`` (a tuple of str) in the tightest window around an
+ * occurrence of its rarest token, written sorted to ``out``; returns how many (0: no window within
+ * ``len + slack``), -1 on error. */
+static Py_ssize_t
+window(const Sentence *s, PyObject *required, Py_ssize_t slack, Py_ssize_t *out, Py_ssize_t *firsts)
+{
+    Py_ssize_t k = PyTuple_GET_SIZE(required);
+    if (k == 0) {
+        return 0;
+    }
+    Py_ssize_t pivot = -1;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        firsts[j] = first_at(s, PyTuple_GET_ITEM(required, j));
+        if (firsts[j] == -2) {
+            return -1;
+        }
+        if (firsts[j] < 0) {
+            return 0;  /* a required token not in the sentence (the screen rules that out) */
+        }
+        if (pivot < 0 || s->count[firsts[j]] < s->count[firsts[pivot]]) {
+            pivot = j;
+        }
+    }
+    if (k == 1) {
+        out[0] = firsts[0];
+        return 1;
+    }
+    Py_ssize_t limit = k + slack, best_span = limit + 1, found = 0;
+    Py_ssize_t *chosen = out + k;  /* scratch after the answer */
+    Py_ssize_t fp = firsts[pivot];
+    for (Py_ssize_t p = fp; p >= 0; p = s->next[p]) {
+        Py_ssize_t c = 0;
+        chosen[c++] = p;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            Py_ssize_t f = firsts[j];
+            if (f == fp) {
+                continue;  /* the pivot's token (any copy of it in ``required``) */
+            }
+            Py_ssize_t q = f;
+            if (s->count[f] > 1) {
+                Py_ssize_t best_d = -1;
+                int best_other = 1;
+                for (Py_ssize_t x = f; x >= 0; x = s->next[x]) {
+                    Py_ssize_t d = x > p ? x - p : p - x;
+                    int other = s->segment != NULL && s->segment[x] != s->segment[p];
+                    if (best_d < 0 || other < best_other || (other == best_other && d < best_d)) {
+                        q = x;
+                        best_d = d;
+                        best_other = other;
+                    }
+                }
+            }
+            chosen[c++] = q;
+        }
+        Py_ssize_t lo = chosen[0], hi = chosen[0];
+        int distinct = 1;
+        for (Py_ssize_t a = 0; a < c; a++) {
+            lo = chosen[a] < lo ? chosen[a] : lo;
+            hi = chosen[a] > hi ? chosen[a] : hi;
+            for (Py_ssize_t b = a + 1; b < c && distinct; b++) {
+                distinct = chosen[a] != chosen[b];
+            }
+        }
+        Py_ssize_t span = hi - lo + 1;
+        if (span < best_span && distinct) {
+            memcpy(out, chosen, (size_t)c * sizeof(Py_ssize_t));
+            qsort(out, (size_t)c, sizeof(Py_ssize_t), by_position);
+            best_span = span;
+            found = c;
+        }
+    }
+    return found && best_span <= limit ? found : 0;
+}
+
+/* TermMatcher._agrees_on_without (1: agrees, 0: not, -1: error). */
+static int
+agrees_on_without(const Sentence *s, PyObject *tid, PyObject *required, PyObject *denied_cache,
+                  PyObject *denied_of, int any_without)
+{
+    PyObject *denied = PyDict_GetItemWithError(denied_cache, tid);  /* borrowed */
+    int owned = 0;
+    if (denied == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        denied = PyObject_CallOneArg(denied_of, tid);
+        if (denied == NULL) {
+            return -1;
+        }
+        owned = 1;
+    }
+    int rc = 1;
+    if (!PyAnySet_Check(denied)) {
+        PyErr_SetString(PyExc_TypeError, "resolve(): the denied words must be a frozenset");
+        rc = -1;
+        goto done;
+    }
+    if (PySet_GET_SIZE(denied) > 0) {  /* the term says "without X": the sentence must not name X freely */
+        PyObject *it = PyObject_GetIter(denied), *w;
+        int all_free = it != NULL;
+        while (it != NULL && all_free && (w = PyIter_Next(it)) != NULL) {
+            Py_ssize_t f = first_at(s, w);
+            Py_DECREF(w);
+            if (f == -2) {
+                rc = -1;
+                break;
+            }
+            int free_one = 0;
+            for (Py_ssize_t p = f; p >= 0 && !free_one; p = s->next[p]) {
+                free_one = !s->without[p];
+            }
+            all_free = free_one;
+        }
+        Py_XDECREF(it);
+        if (it == NULL || PyErr_Occurred()) {
+            rc = -1;
+            goto done;
+        }
+        if (all_free) {
+            rc = 0;
+            goto done;
+        }
+    }
+    if (any_without) {  /* a word the term needs only under the sentence's "without" */
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(required); j++) {
+            PyObject *w = PyTuple_GET_ITEM(required, j);
+            int in_denied = PySet_Contains(denied, w);
+            if (in_denied < 0) {
+                rc = -1;
+                goto done;
+            }
+            if (in_denied) {
+                continue;
+            }
+            Py_ssize_t f = first_at(s, w);
+            if (f == -2) {
+                rc = -1;
+                goto done;
+            }
+            if (f < 0) {
+                continue;
+            }
+            int all_under = 1;
+            for (Py_ssize_t p = f; p >= 0 && all_under; p = s->next[p]) {
+                all_under = s->without[p];
+            }
+            if (all_under) {
+                rc = 0;
+                goto done;
+            }
+        }
+    }
+done:
+    if (owned) {
+        Py_DECREF(denied);
+    }
+    return rc;
+}
+
+/* Whether sorted unique ``a`` is a subset of sorted unique ``b``. */
+static int
+subset(const Py_ssize_t *a, Py_ssize_t na, const Py_ssize_t *b, Py_ssize_t nb)
+{
+    Py_ssize_t j = 0;
+    for (Py_ssize_t i = 0; i < na; i++) {
+        while (j < nb && b[j] < a[i]) {
+            j++;
+        }
+        if (j == nb || b[j] != a[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+intersects(const Py_ssize_t *a, Py_ssize_t na, const Py_ssize_t *b, Py_ssize_t nb)
+{
+    Py_ssize_t i = 0, j = 0;
+    while (i < na && j < nb) {
+        if (a[i] == b[j]) {
+            return 1;
+        }
+        if (a[i] < b[j]) {
+            i++;
+        }
+        else {
+            j++;
+        }
+    }
+    return 0;
+}
+
+/* _scattered: other words between the match's own (its positions and optional hits, ``cover``). */
+static int
+scattered(const RMatch *m)
+{
+    Py_ssize_t first = m->pos[0], last = m->pos[m->npos - 1], inside = 0;
+    for (Py_ssize_t i = 0; i < m->ncover; i++) {
+        inside += m->cover[i] >= first && m->cover[i] <= last;
+    }
+    return last - first + 1 > inside;
+}
+
+static int
+by_rank_key(const void *x, const void *y)
+{
+    const RMatch *a = *(RMatch *const *)x, *b = *(RMatch *const *)y;
+    if (a->ncover != b->ncover) {
+        return a->ncover > b->ncover ? -1 : 1;
+    }
+    Py_ssize_t n = a->npos < b->npos ? a->npos : b->npos;
+    for (Py_ssize_t i = 0; i < n; i++) {  /* first, then the positions as tuples compare */
+        if (a->pos[i] != b->pos[i]) {
+            return a->pos[i] < b->pos[i] ? -1 : 1;
+        }
+    }
+    if (a->npos != b->npos) {
+        return a->npos < b->npos ? -1 : 1;
+    }
+    return (a->min_tid > b->min_tid) - (a->min_tid < b->min_tid);
+}
+
+static void
+free_matches(RMatch *ms, Py_ssize_t nm)
+{
+    for (Py_ssize_t i = 0; i < nm; i++) {
+        PyMem_Free(ms[i].pos);
+        PyMem_Free(ms[i].cover);
+        Py_XDECREF(ms[i].tids);
+    }
+    PyMem_Free(ms);
+}
+
+/* TermMatcher._resolve (twin: the Python method): window the terms ``tids`` in one sentence's ``tokens``
+ * and keep the longest, most specific matches, as [(positions, term ids, optional hits, extent or None)]. */
+static PyObject *
+resolve(PyObject *self, PyObject *args)
+{
+    PyObject *tids, *tokens, *segments, *without, *terms, *denied_cache, *denied_of;
+    Py_ssize_t slack;
+    long long hard_break;
+    if (!PyArg_ParseTuple(args, "O!O!OOOO!OnL:resolve", &PyList_Type, &tids, &PyList_Type, &tokens, &segments,
+                          &without, &terms, &PyDict_Type, &denied_cache, &denied_of, &slack, &hard_break)) {
+        return NULL;
+    }
+    if (str_required == NULL && (str_required = PyUnicode_InternFromString("required")) == NULL) {
+        return NULL;
+    }
+    if (str_optional == NULL && (str_optional = PyUnicode_InternFromString("optional")) == NULL) {
+        return NULL;
+    }
+    if (hard_break <= 0) {
+        PyErr_SetString(PyExc_ValueError, "resolve(): hard_break must be positive");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(tokens), nt = PyList_GET_SIZE(tids);
+    if (segments != Py_None && (!PyList_Check(segments) || PyList_GET_SIZE(segments) != n)) {
+        PyErr_SetString(PyExc_TypeError, "resolve(): segments must be None or a list as long as the tokens");
+        return NULL;
+    }
+    if (without != Py_None && !PyAnySet_Check(without)) {
+        PyErr_SetString(PyExc_TypeError, "resolve(): without must be None or a set of positions");
+        return NULL;
+    }
+    Sentence s = {PyDict_New(), PyMem_Calloc((size_t)n + 1, sizeof(Py_ssize_t)),
+                  PyMem_Calloc((size_t)n + 1, sizeof(Py_ssize_t)), PyMem_Calloc((size_t)n + 1, 1), NULL, n};
+    Py_ssize_t *last = PyMem_Calloc((size_t)n + 1, sizeof(Py_ssize_t));
+    char *mark = PyMem_Calloc((size_t)n + 1, 1);
+    Py_ssize_t *scratch = NULL, scratch_len = 0;
+    RMatch *ms = NULL, **order = NULL;
+    Py_ssize_t nm = 0, cap = 0;
+    PyObject *out = NULL;
+    int any_without = 0;
+    if (s.first == NULL || s.next == NULL || s.count == NULL || s.without == NULL || last == NULL || mark == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {  /* the positions of each token */
+        PyObject *tok = PyList_GET_ITEM(tokens, i);
+        s.next[i] = -1;
+        PyObject *at = PyDict_GetItemWithError(s.first, tok);
+        if (at == NULL) {
+            if (PyErr_Occurred()) {
+                goto done;
+            }
+            PyObject *here = PyLong_FromSsize_t(i);
+            int rc = here == NULL ? -1 : PyDict_SetItem(s.first, tok, here);
+            Py_XDECREF(here);
+            if (rc < 0) {
+                goto done;
+            }
+            s.count[i] = 1;
+            last[i] = i;
+        }
+        else {
+            Py_ssize_t f = PyLong_AsSsize_t(at);
+            s.next[last[f]] = i;
+            last[f] = i;
+            s.count[f]++;
+        }
+    }
+    if (segments != Py_None) {
+        s.segment = PyMem_Calloc((size_t)n + 1, sizeof(int64_t));
+        if (s.segment == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            s.segment[i] = PyLong_AsLongLong(PyList_GET_ITEM(segments, i));
+            if (s.segment[i] == -1 && PyErr_Occurred()) {
+                goto done;
+            }
+        }
+    }
+    if (without != Py_None && PySet_GET_SIZE(without) > 0) {
+        PyObject *it = PyObject_GetIter(without), *p;
+        if (it == NULL) {
+            goto done;
+        }
+        while ((p = PyIter_Next(it)) != NULL) {
+            Py_ssize_t k = PyLong_AsSsize_t(p);
+            Py_DECREF(p);
+            if (k == -1 && PyErr_Occurred()) {
+                break;
+            }
+            if (k >= 0 && k < n) {
+                s.without[k] = 1;
+            }
+        }
+        Py_DECREF(it);
+        if (PyErr_Occurred()) {
+            goto done;
+        }
+        any_without = 1;  /* as the twin: a non-empty set, whatever its positions */
+    }
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        PyObject *tid = PyList_GET_ITEM(tids, t);
+        Py_ssize_t tid_v = PyLong_AsSsize_t(tid);
+        if (tid_v == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        PyObject *term = PySequence_GetItem(terms, tid_v);
+        PyObject *required = term == NULL ? NULL : PyObject_GetAttr(term, str_required);
+        Py_XDECREF(term);
+        if (required == NULL) {
+            goto done;
+        }
+        if (!PyTuple_Check(required)) {
+            Py_DECREF(required);
+            PyErr_SetString(PyExc_TypeError, "resolve(): a term's required words must be a tuple");
+            goto done;
+        }
+        int ok = agrees_on_without(&s, tid, required, denied_cache, denied_of, any_without);
+        Py_ssize_t k = PyTuple_GET_SIZE(required), got = 0;
+        if (ok > 0) {
+            if (scratch_len < 3 * k + 1) {
+                PyMem_Free(scratch);
+                scratch_len = 3 * k + 1;
+                scratch = PyMem_Malloc((size_t)scratch_len * sizeof(Py_ssize_t));
+                if (scratch == NULL) {
+                    Py_DECREF(required);
+                    PyErr_NoMemory();
+                    goto done;
+                }
+            }
+            got = window(&s, required, slack, scratch, scratch + 2 * k);
+        }
+        Py_DECREF(required);
+        if (ok < 0 || got < 0) {
+            goto done;
+        }
+        if (got == 0) {
+            continue;
+        }
+        Py_ssize_t m = 0;
+        while (m < nm && !(ms[m].npos == got && memcmp(ms[m].pos, scratch, (size_t)got * sizeof(Py_ssize_t)) == 0)) {
+            m++;
+        }
+        if (m == nm) {  /* new positions: a new match */
+            if (nm == cap) {
+                cap = cap ? 2 * cap : 8;
+                RMatch *grown = PyMem_Realloc(ms, (size_t)cap * sizeof(RMatch));
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                ms = grown;
+            }
+            RMatch *r = &ms[nm];
+            *r = (RMatch){PyMem_Malloc((size_t)got * sizeof(Py_ssize_t)), got, PyList_New(0), tid_v, NULL, 0, 0, 1};
+            nm++;
+            if (r->pos == NULL || r->tids == NULL) {
+                if (r->pos == NULL) {
+                    PyErr_NoMemory();
+                }
+                goto done;
+            }
+            memcpy(r->pos, scratch, (size_t)got * sizeof(Py_ssize_t));
+        }
+        if (PyList_Append(ms[m].tids, tid) < 0) {
+            goto done;
+        }
+        if (tid_v < ms[m].min_tid) {
+            ms[m].min_tid = tid_v;
+        }
+    }
+    if (s.segment != NULL && nm > 1) {  /* _drop_list_bridges */
+        int all_inside = 1;
+        for (Py_ssize_t m = 0; m < nm; m++) {
+            all_inside &= s.segment[ms[m].pos[0]] == s.segment[ms[m].pos[ms[m].npos - 1]];
+        }
+        if (!all_inside) {
+            memset(mark, 0, (size_t)n);
+            for (Py_ssize_t m = 0; m < nm; m++) {
+                if (s.segment[ms[m].pos[0]] == s.segment[ms[m].pos[ms[m].npos - 1]]) {
+                    for (Py_ssize_t i = 0; i < ms[m].npos; i++) {
+                        mark[ms[m].pos[i]] = 1;
+                    }
+                }
+            }
+            for (Py_ssize_t m = 0; m < nm; m++) {
+                int64_t a = s.segment[ms[m].pos[0]], b = s.segment[ms[m].pos[ms[m].npos - 1]];
+                if (a / hard_break != b / hard_break) {
+                    ms[m].alive = 0;
+                }
+                else if (a != b) {
+                    int covered = 1;
+                    for (Py_ssize_t i = 0; i < ms[m].npos && covered; i++) {
+                        covered = mark[ms[m].pos[i]];
+                    }
+                    ms[m].alive = !covered;
+                }
+            }
+            memset(mark, 0, (size_t)n);
+        }
+    }
+    Py_ssize_t alive = 0;
+    for (Py_ssize_t m = 0; m < nm; m++) {  /* the optional words of its terms around each match */
+        RMatch *r = &ms[m];
+        if (!r->alive) {
+            continue;
+        }
+        alive++;
+        Py_ssize_t lo = r->pos[0] - 2, hi = r->pos[r->npos - 1] + 2;
+        for (Py_ssize_t i = 0; i < r->npos; i++) {
+            mark[r->pos[i]] |= 1;
+        }
+        Py_ssize_t hits = 0;
+        for (Py_ssize_t t = 0; t < PyList_GET_SIZE(r->tids); t++) {
+            PyObject *term = PySequence_GetItem(terms, PyLong_AsSsize_t(PyList_GET_ITEM(r->tids, t)));
+            PyObject *optional = term == NULL ? NULL : PyObject_GetAttr(term, str_optional);
+            Py_XDECREF(term);
+            if (optional == NULL) {
+                goto done;
+            }
+            if (!PyTuple_Check(optional)) {
+                Py_DECREF(optional);
+                PyErr_SetString(PyExc_TypeError, "resolve(): a term's optional words must be a tuple");
+                goto done;
+            }
+            for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(optional); j++) {
+                Py_ssize_t f = first_at(&s, PyTuple_GET_ITEM(optional, j));
+                if (f == -2) {
+                    Py_DECREF(optional);
+                    goto done;
+                }
+                for (Py_ssize_t p = f; p >= 0; p = s.next[p]) {
+                    if (p >= lo && p <= hi && !(mark[p] & 2)) {
+                        mark[p] |= 2;
+                        hits++;
+                    }
+                }
+            }
+            Py_DECREF(optional);
+        }
+        r->hits = hits;
+        Py_ssize_t from = lo < 0 ? 0 : lo, to = hi >= n ? n - 1 : hi, c = 0;
+        r->cover = PyMem_Malloc((size_t)(to - from + 1 > 0 ? to - from + 1 : 1) * sizeof(Py_ssize_t));
+        if (r->cover == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t p = from; p <= to; p++) {
+            if (mark[p]) {
+                r->cover[c++] = p;
+                mark[p] = 0;
+            }
+        }
+        r->ncover = c;
+    }
+    order = PyMem_Malloc((size_t)(alive ? alive : 1) * sizeof(RMatch *));
+    if (order == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t no = 0;
+    for (Py_ssize_t m = 0; m < nm; m++) {
+        if (ms[m].alive) {
+            order[no++] = &ms[m];
+        }
+    }
+    if (no >= 2) {  /* the longest, most specific matches win */
+        qsort(order, (size_t)no, sizeof(RMatch *), by_rank_key);
+        Py_ssize_t nk = 0;
+        for (Py_ssize_t i = 0; i < no; i++) {
+            RMatch *m = order[i];
+            int drop = 0;
+            for (Py_ssize_t j = 0; j < nk && !drop; j++) {
+                RMatch *k = order[j];
+                drop = subset(m->pos, m->npos, k->cover, k->ncover) && (m->npos < k->ncover || m->npos < k->npos);
+            }
+            if (!drop && scattered(m)) {
+                for (Py_ssize_t j = 0; j < nk && !drop; j++) {
+                    RMatch *k = order[j];
+                    drop = intersects(m->pos, m->npos, k->pos, k->npos) && !scattered(k)
+                        && !subset(k->pos, k->npos, m->pos, m->npos);
+                }
+            }
+            if (!drop) {
+                order[nk++] = m;
+            }
+        }
+        for (Py_ssize_t i = 1; i < nk; i++) {  /* by first position, stable */
+            RMatch *m = order[i];
+            Py_ssize_t j = i;
+            while (j > 0 && order[j - 1]->pos[0] > m->pos[0]) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = m;
+        }
+        no = nk;
+    }
+    out = PyList_New(no);
+    if (out == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < no; i++) {
+        RMatch *m = order[i];
+        PyObject *pos = PyTuple_New(m->npos), *extent;
+        if (pos == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        for (Py_ssize_t j = 0; j < m->npos; j++) {
+            PyObject *v = PyLong_FromSsize_t(m->pos[j]);
+            if (v == NULL) {
+                Py_DECREF(pos);
+                Py_CLEAR(out);
+                goto done;
+            }
+            PyTuple_SET_ITEM(pos, j, v);
+        }
+        if (m->hits) {
+            extent = Py_BuildValue("(nn)", m->cover[0], m->cover[m->ncover - 1]);
+        }
+        else {
+            extent = Py_NewRef(Py_None);
+        }
+        PyObject *item = extent == NULL ? NULL : Py_BuildValue("(NOnN)", pos, m->tids, m->hits, extent);
+        if (item == NULL) {
+            if (extent == NULL) {
+                Py_DECREF(pos);
+            }
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, i, item);
+    }
+done:
+    Py_XDECREF(s.first);
+    PyMem_Free(s.next);
+    PyMem_Free(s.count);
+    PyMem_Free(s.without);
+    PyMem_Free(s.segment);
+    PyMem_Free(last);
+    PyMem_Free(mark);
+    PyMem_Free(scratch);
+    PyMem_Free(order);
+    free_matches(ms, nm);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"word_tokens", word_tokens, METH_O,
      "The lower-case word and number tokens of a text with their offsets (cac.lexicon.normalize.raw_tokens)."},
@@ -1116,6 +1745,9 @@ static PyMethodDef methods[] = {
     {"concept_tokens", concept_tokens, METH_VARARGS,
      "concept_tokens(text, bounds, expansions, headers, canon, context, fallback): the concept matcher's "
      "canonical tokens of each sentence, as (forms per kept sentence, starts bytes, ends bytes, cuts)."},
+    {"resolve", resolve, METH_VARARGS,
+     "resolve(tids, tokens, segments, without, terms, denied_cache, denied_of, slack, hard_break): "
+     "TermMatcher._resolve's matches of one sentence, as [(positions, term ids, optional hits, extent)]."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -167,9 +167,17 @@ class TermMatcher:
         for tid, i in self._screen(in_sents, len(sentences)):
             found[i].append(tid)
         out: list[list[Match]] = [[] for _ in sentences]
-        for i, tids in found.items():
-            out[i] = self._resolve(tids, _positions(sentences[i]), None if segments is None else segments[i],
-                                   without[i] if without is not None else None)
+        if scan.resolve is None:
+            for i, tids in found.items():
+                out[i] = self._resolve(tids, _positions(sentences[i]), None if segments is None else segments[i],
+                                       without[i] if without is not None else None)
+            return out
+        resolve, terms, cache, denied, slack = scan.resolve, self.terms, self._without_cache, self._without_words, \
+            self.window_slack
+        for i, tids in found.items():  # the same, compiled
+            out[i] = [Match(positions, tids_here, hits, False, extent) for positions, tids_here, hits, extent in resolve(
+                tids, sentences[i], None if segments is None else segments[i],
+                without[i] if without is not None else None, terms, cache, denied, slack, HARD_BREAK)]
         return out
 
     def _screen(self, in_sents: dict[str, int], n_sentences: int) -> list[tuple[int, int]]:

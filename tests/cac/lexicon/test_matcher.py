@@ -205,3 +205,69 @@ def test_the_compiled_screen_refuses_arrays_of_the_wrong_kind():
         wrong[k] = bad
         with pytest.raises((TypeError, ValueError)):
             scan.screen(*wrong)
+
+
+# -- the compiled resolve (cac.scan.resolve) against TermMatcher._resolve, its twin --------------------
+
+_WORDS = ["aura", "migraine", "pain", "cough", "fever", "mass", "left", "chest", "acute"]
+
+
+@st.composite
+def _resolve_cases(draw):
+    """Terms of a few words (some "without" another), a sentence of those words, its list items (commas
+    and hard breaks) and the positions under a "without", and the terms whose words are all present."""
+    from cac.lexicon.build import Term
+    from cac.lexicon.matcher import HARD_BREAK
+
+    words = st.sampled_from(_WORDS)
+    terms = []
+    for _ in range(draw(st.integers(1, 12))):
+        required = tuple(draw(st.lists(words, min_size=1, max_size=4, unique=True)))
+        optional = tuple(draw(st.lists(words, max_size=2, unique=True)))
+        denied = draw(st.lists(words, max_size=2, unique=True))
+        text = " ".join(required) + (" without " + " ".join(denied) if denied else "")
+        terms.append(Term(required, optional, "X00", "title", text))
+    tokens = draw(st.lists(words, max_size=24))
+    steps = draw(st.lists(st.sampled_from([0, 0, 0, 1, HARD_BREAK]), min_size=len(tokens), max_size=len(tokens)))
+    segments = [sum(steps[:i + 1]) for i in range(len(tokens))] if draw(st.booleans()) else None
+    without = set(draw(st.lists(st.integers(0, max(0, len(tokens) - 1)), max_size=4))) if tokens else set()
+    present = set(tokens)
+    tids = [t for t in draw(st.permutations(range(len(terms)))) if set(terms[t].required) <= present]
+    return terms, tokens, segments, without or None, tids, draw(st.integers(0, 3))
+
+
+@given(_resolve_cases())
+@settings(max_examples=600, deadline=None)
+def test_compiled_resolve_equals_the_twin(case):
+    import pytest
+
+    from cac import scan
+    from cac.lexicon.matcher import HARD_BREAK, _positions
+
+    if scan.resolve is None:
+        pytest.skip("cac._scan was not built (no C compiler at install)")
+    terms, tokens, segments, without, tids, slack = case
+    m = TermMatcher(Lexicon(terms), window_slack=slack)
+    twin = [(x.positions, x.term_ids, x.optional_hits, x.extent)
+            for x in m._resolve(list(tids), _positions(tokens), segments, without)]
+    assert scan.resolve(list(tids), tokens, segments, without, m.terms, m._without_cache, m._without_words, slack,
+                        HARD_BREAK) == twin
+
+
+def test_resolve_rejects_bad_arguments():
+    import pytest
+
+    from cac import scan
+
+    if scan.resolve is None:
+        pytest.skip("cac._scan was not built (no C compiler at install)")
+    m = TermMatcher(_lex(("Migraine without aura", "G43.009")), window_slack=1)
+    words = list(m.terms[0].required)  # migraine, aura
+    args = [[0], words, None, {1}, m.terms, m._without_cache, m._without_words, 1, 1 << 20]
+    assert scan.resolve(*args) == [((0, 1), [0], 0, None)]  # "migraine without aura"
+    assert scan.resolve(*args[:3], None, *args[4:]) == []  # "migraine ... aura": not without aura
+    for k, bad in ((2, [0]), (3, [1]), (8, 0)):  # segments of another length, without not a set, no break
+        with pytest.raises((TypeError, ValueError)):
+            scan.resolve(*args[:k], bad, *args[k + 1:])
+    with pytest.raises(TypeError):
+        scan.resolve([0], words, None, None, m.terms, {}, lambda tid: ["aura"], 1, 1 << 20)  # not a frozenset
