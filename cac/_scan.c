@@ -9,6 +9,7 @@
  *   screen(...)              == the numpy test of cac.lexicon.matcher.TermMatcher._screen
  *   resolve(...)             == cac.lexicon.matcher.TermMatcher._resolve (as tuples)
  *   concept_tokens(...)      == cac.pipeline.concepts._concept_tokens_py
+ *   phrase_find(...)         == cac.suggest.procedures._PhraseIndex.find (twin: _find_py)
  *   descriptor_counts(...)   == the numpy count of cac.suggest.procedures.DescriptorMatcher._scored
  * Both read only ASCII letters and digits, so any other character (whatever the string's width) only
  * separates words.  The module is optional: without a C compiler the Python twins run instead.
@@ -1726,6 +1727,176 @@ done:
     return out;
 }
 
+/* ---- phrase_find: the procedure coder's phrase trie walk (_PhraseIndex.find) ---- */
+
+typedef struct {
+    PyObject *kind, *payload;  /* borrowed (alive in the trie) */
+    Py_ssize_t i, j;
+} PhraseHit;
+
+typedef struct {
+    PhraseHit *items;
+    Py_ssize_t len, cap;
+} PhraseHits;
+
+static int
+hit_push(PhraseHits *h, PyObject *kind, PyObject *payload, Py_ssize_t i, Py_ssize_t j)
+{
+    if (h->len == h->cap) {
+        Py_ssize_t cap = h->cap ? 2 * h->cap : 64;
+        PhraseHit *grown = PyMem_Realloc(h->items, (size_t)cap * sizeof(PhraseHit));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        h->items = grown;
+        h->cap = cap;
+    }
+    h->items[h->len++] = (PhraseHit){kind, payload, i, j};
+    return 0;
+}
+
+static int phrase_sort_failed;
+
+/* (kind, i, -(j - i)), as _PhraseIndex.find sorts. */
+static int
+by_kind_start_length(const void *x, const void *y)
+{
+    const PhraseHit *a = x, *b = y;
+    if (a->kind != b->kind) {
+        int c = PyUnicode_Compare(a->kind, b->kind);
+        if (c == -1 && PyErr_Occurred()) {
+            phrase_sort_failed = 1;
+            return 0;
+        }
+        if (c) {
+            return c;
+        }
+    }
+    if (a->i != b->i) {
+        return a->i < b->i ? -1 : 1;
+    }
+    Py_ssize_t la = a->j - a->i, lb = b->j - b->i;
+    return (la < lb) - (la > lb);
+}
+
+/* _PhraseIndex.find (its twin): the longest phrase of each kind starting at each word of ``words`` in the
+ * word trie ``root`` (nested dicts; ``end_key`` holds {kind: payload} where a phrase ends), sorted by
+ * (kind, start, longest first), less those inside a longer one of the same kind, each as
+ * ``cls((kind, payload, i, j))`` (``cls``: a tuple subclass). */
+static PyObject *
+phrase_find(PyObject *self, PyObject *args)
+{
+    PyObject *root, *words, *end_key, *cls;
+    if (!PyArg_ParseTuple(args, "O!O!UO!:phrase_find", &PyDict_Type, &root, &PyList_Type, &words, &end_key,
+                          &PyType_Type, &cls)) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "phrase_find(): cls must be a tuple subclass");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(words);
+    PhraseHits found = {NULL, 0, 0};
+    PyObject *out = NULL;
+    PhraseHits longest = {NULL, 0, 0};  /* at one start: the longest phrase of each kind, first-seen order */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *node = PyDict_GetItemWithError(root, PyList_GET_ITEM(words, i));
+        if (node == NULL) {
+            if (PyErr_Occurred()) {
+                goto done;
+            }
+            continue;
+        }
+        longest.len = 0;
+        Py_ssize_t j = i + 1;
+        while (1) {
+            if (!PyDict_Check(node)) {
+                PyErr_SetString(PyExc_TypeError, "phrase_find(): trie nodes must be dicts");
+                goto done;
+            }
+            PyObject *ends = PyDict_GetItemWithError(node, end_key);
+            if (ends == NULL && PyErr_Occurred()) {
+                goto done;
+            }
+            if (ends != NULL) {
+                if (!PyDict_Check(ends)) {
+                    PyErr_SetString(PyExc_TypeError, "phrase_find(): phrase ends must be dicts");
+                    goto done;
+                }
+                Py_ssize_t pos = 0;
+                PyObject *kind, *payload;
+                while (PyDict_Next(ends, &pos, &kind, &payload)) {
+                    Py_ssize_t k = 0;
+                    while (k < longest.len && longest.items[k].kind != kind
+                           && PyObject_RichCompareBool(longest.items[k].kind, kind, Py_EQ) != 1) {
+                        k++;
+                    }
+                    if (PyErr_Occurred()) {
+                        goto done;
+                    }
+                    if (k == longest.len) {
+                        if (hit_push(&longest, kind, payload, i, j) < 0) {
+                            goto done;
+                        }
+                    }
+                    longest.items[k].payload = payload;
+                    longest.items[k].j = j;
+                }
+            }
+            if (j >= n) {
+                break;
+            }
+            node = PyDict_GetItemWithError(node, PyList_GET_ITEM(words, j));
+            if (node == NULL) {
+                if (PyErr_Occurred()) {
+                    goto done;
+                }
+                break;
+            }
+            j++;
+        }
+        for (Py_ssize_t k = 0; k < longest.len; k++) {
+            if (hit_push(&found, longest.items[k].kind, longest.items[k].payload, i, longest.items[k].j) < 0) {
+                goto done;
+            }
+        }
+    }
+    phrase_sort_failed = 0;
+    if (found.len > 1) {
+        qsort(found.items, (size_t)found.len, sizeof(PhraseHit), by_kind_start_length);
+    }
+    if (phrase_sort_failed) {
+        goto done;
+    }
+    out = PyList_New(0);
+    if (out == NULL) {
+        goto done;
+    }
+    PhraseHit *last = NULL;
+    for (Py_ssize_t h = 0; h < found.len; h++) {
+        PhraseHit *m = &found.items[h];
+        if (last != NULL && (last->kind == m->kind || PyUnicode_Compare(last->kind, m->kind) == 0)
+                && last->i <= m->i && m->j <= last->j) {
+            continue;  /* inside a longer phrase of the same kind */
+        }
+        last = m;
+        PyObject *item = Py_BuildValue("((OOnn))", m->kind, m->payload, m->i, m->j);
+        PyObject *match = item == NULL ? NULL : PyTuple_Type.tp_new((PyTypeObject *)cls, item, NULL);
+        Py_XDECREF(item);
+        if (match == NULL || PyList_Append(out, match) < 0) {
+            Py_XDECREF(match);
+            Py_CLEAR(out);
+            goto done;
+        }
+        Py_DECREF(match);
+    }
+done:
+    PyMem_Free(found.items);
+    PyMem_Free(longest.items);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"word_tokens", word_tokens, METH_O,
      "The lower-case word and number tokens of a text with their offsets (cac.lexicon.normalize.raw_tokens)."},
@@ -1748,6 +1919,8 @@ static PyMethodDef methods[] = {
     {"resolve", resolve, METH_VARARGS,
      "resolve(tids, tokens, segments, without, terms, denied_cache, denied_of, slack, hard_break): "
      "TermMatcher._resolve's matches of one sentence, as [(positions, term ids, optional hits, extent)]."},
+    {"phrase_find", phrase_find, METH_VARARGS,
+     "phrase_find(root, words, end_key, cls): _PhraseIndex.find's matches of a word trie in a word list."},
     {NULL, NULL, 0, NULL},
 };
 

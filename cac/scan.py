@@ -9,7 +9,8 @@ exactly what the Python twin below gives (tests compare them on generated text).
 array counts whose twins stay where they are used: the term screen (:data:`screen`, twin in
 ``TermMatcher._screen``), the term matches of a sentence (:data:`resolve`, twin ``TermMatcher._resolve``),
 the concept matcher's sentence tokens (:data:`concept_tokens`, twin in
-``cac.pipeline.concepts``) and the HCPCS/CPT descriptor count (:data:`descriptor_counts`, twin in
+``cac.pipeline.concepts``), the procedure phrase trie walk (:data:`phrase_find`, twin
+``_PhraseIndex._find_py``) and the HCPCS/CPT descriptor count (:data:`descriptor_counts`, twin in
 ``DescriptorMatcher._scored``).  Without it,
 or with ``CAC_PURE_PYTHON=1`` in the environment, the twins run.  :data:`COMPILED` says which.
 
@@ -116,14 +117,16 @@ screen: Callable[..., list[tuple[int, int]]] | None = None
 concept_tokens: Callable[..., tuple[list[list[str]], bytes, bytes, list[int]]] | None = None
 #: One sentence's term matches in C (its twin is ``TermMatcher._resolve``); None when not compiled.
 resolve: Callable[..., list[tuple[tuple[int, ...], list[int], int, tuple[int, int] | None]]] | None = None
+#: The procedure coder's phrase trie walk in C (its twin is ``_PhraseIndex._find_py``); None when not compiled.
+phrase_find: Callable[..., list] | None = None
 #: The HCPCS/CPT descriptor count in C (its twin is the numpy code of ``DescriptorMatcher._scored``).
 descriptor_counts: Callable[..., dict[int, list[tuple[int, float, int]]]] | None = None
 COMPILED = False
 if os.environ.get("CAC_PURE_PYTHON", "") in ("", "0"):
     try:
         from cac._scan import (  # type: ignore[no-redef]
-            alnum_runs, canonical_tokens, concept_tokens, descriptor_counts, resolve, screen, sentence_bits,
-            word_tokens)  # noqa: F401, F811
+            alnum_runs, canonical_tokens, concept_tokens, descriptor_counts, phrase_find, resolve, screen,
+            sentence_bits, word_tokens)  # noqa: F401, F811
     except ImportError:  # built without a C compiler: the twins above run
         pass
     else:

@@ -217,6 +217,13 @@ class _PhraseIndex:
         return kinds.setdefault(kind, payload)
 
     def find(self, words: Sequence[str]) -> list[_Match]:
+        """The longest phrase of each kind starting at each word (by kind, start, longest first), less those
+        inside a longer phrase of the same kind (compiled when it can be: :func:`cac.scan.phrase_find`)."""
+        if scan.phrase_find is not None and type(words) is list:
+            return scan.phrase_find(self._root, words, self._END, _Match)
+        return self._find_py(words)
+
+    def _find_py(self, words: Sequence[str]) -> list[_Match]:
         found: list[_Match] = []
         n = len(words)
         root, end_key = self._root, self._END

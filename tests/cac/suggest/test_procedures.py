@@ -484,7 +484,40 @@ def test_phrase_index_finds_what_walking_every_start_finds(phrases, words):
     index = _PhraseIndex()
     for k, (key, kind) in enumerate(phrases):
         index.add(tuple(key), kind, k)
-    assert [tuple(m[:4]) for m in index.find(words)] == _find_by_walking_every_start(index, words)
+    expected = _find_by_walking_every_start(index, words)
+    assert [tuple(m[:4]) for m in index.find(words)] == expected  # compiled where it can be
+    assert [tuple(m[:4]) for m in index._find_py(words)] == expected  # its Python twin
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(phrases=st.lists(st.tuples(st.lists(_VOCAB, min_size=1, max_size=4), st.sampled_from("pqrstuvwxyz")),
+                        max_size=30),
+       words=st.lists(_VOCAB, max_size=20))
+def test_compiled_phrase_find_equals_the_twin(phrases, words):
+    from cac import scan
+    from cac.suggest.procedures import _Match, _PhraseIndex
+
+    if scan.phrase_find is None:
+        pytest.skip("cac._scan was not built (no C compiler at install)")
+    index = _PhraseIndex()
+    for k, (key, kind) in enumerate(phrases):
+        index.add(tuple(key), kind, k)
+    compiled = scan.phrase_find(index._root, words, index._END, _Match)
+    assert compiled == index._find_py(words) and all(type(m) is _Match for m in compiled)
+    assert all(m.distance(m) == 0 for m in compiled)  # the named tuple's methods work
+
+
+def test_phrase_find_rejects_bad_arguments():
+    from cac import scan
+    from cac.suggest.procedures import _Match
+
+    if scan.phrase_find is None:
+        pytest.skip("cac._scan was not built (no C compiler at install)")
+    with pytest.raises(TypeError):
+        scan.phrase_find({"a": {"": {"x": 1}}}, ["a"], "", dict)  # not a tuple subclass
+    with pytest.raises(TypeError):
+        scan.phrase_find({"a": []}, ["a"], "", _Match)  # a node that is not a dict
+    assert scan.phrase_find({"a": {"": {"x": 1}}}, ["b", "a"], "", _Match) == [_Match("x", 1, 1, 2)]
 
 
 @pytest.fixture(scope="module")
