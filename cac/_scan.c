@@ -73,6 +73,33 @@ append_token(PyObject *list, int kind, const void *data, Py_ssize_t start, Py_ss
     return rc;
 }
 
+/* The end of the word token starting at ``i`` in text[..n) (i must hold a letter or digit). */
+static Py_ssize_t
+token_end(int kind, const void *data, Py_ssize_t i, Py_ssize_t n)
+{
+    Py_UCS4 c = PyUnicode_READ(kind, data, i);
+    i++;
+    if (IS_LETTER(c)) {
+        while (i < n && IS_LETTER(PyUnicode_READ(kind, data, i))) {
+            i++;
+        }
+        return i;
+    }
+    while (i < n && IS_DIGIT(PyUnicode_READ(kind, data, i))) {
+        i++;
+    }
+    if (i + 1 < n && PyUnicode_READ(kind, data, i) == '.' && IS_DIGIT(PyUnicode_READ(kind, data, i + 1))) {
+        i += 2;
+        while (i < n && IS_DIGIT(PyUnicode_READ(kind, data, i))) {
+            i++;
+        }
+    }
+    if (i < n && IS_SUBSTAGE(PyUnicode_READ(kind, data, i)) && !(i + 1 < n && IS_LETTER(PyUnicode_READ(kind, data, i + 1)))) {
+        i++;
+    }
+    return i;
+}
+
 /* The matches of [A-Za-z]+|[0-9]+(?:\.[0-9]+)?(?:[A-Da-d](?![A-Za-z]))? in order, lower-cased. */
 static PyObject *
 word_tokens(PyObject *self, PyObject *arg)
@@ -91,33 +118,12 @@ word_tokens(PyObject *self, PyObject *arg)
     Py_ssize_t i = 0;
     while (i < n) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        Py_ssize_t start = i;
-        if (IS_LETTER(c)) {
-            i++;
-            while (i < n && IS_LETTER(PyUnicode_READ(kind, data, i))) {
-                i++;
-            }
-        }
-        else if (IS_DIGIT(c)) {
-            i++;
-            while (i < n && IS_DIGIT(PyUnicode_READ(kind, data, i))) {
-                i++;
-            }
-            if (i + 1 < n && PyUnicode_READ(kind, data, i) == '.' && IS_DIGIT(PyUnicode_READ(kind, data, i + 1))) {
-                i += 2;
-                while (i < n && IS_DIGIT(PyUnicode_READ(kind, data, i))) {
-                    i++;
-                }
-            }
-            if (i < n && IS_SUBSTAGE(PyUnicode_READ(kind, data, i))
-                    && !(i + 1 < n && IS_LETTER(PyUnicode_READ(kind, data, i + 1)))) {
-                i++;
-            }
-        }
-        else {
+        if (!IS_LETTER(c) && !IS_DIGIT(c)) {
             i++;
             continue;
         }
+        Py_ssize_t start = i;
+        i = token_end(kind, data, i, n);
         if (append_token(out, kind, data, start, i) < 0) {
             Py_DECREF(out);
             return NULL;
@@ -740,34 +746,26 @@ done:
     return out;
 }
 
-/* ---- concept_tokens: the concept matcher's canonical tokens of every sentence, in one pass ---- */
-
-/* The end of the word_tokens token starting at ``i`` in text[..n) (i must hold a letter or digit). */
-static Py_ssize_t
-token_end(int kind, const void *data, Py_ssize_t i, Py_ssize_t n)
+/* Make room for one more item in a growable array (``*items``, ``len`` used of ``*cap``; first size
+ * ``first``): 0, or -1 with MemoryError set. */
+static int
+grow(void **items, Py_ssize_t len, Py_ssize_t *cap, size_t itemsize, Py_ssize_t first)
 {
-    Py_UCS4 c = PyUnicode_READ(kind, data, i);
-    i++;
-    if (IS_LETTER(c)) {
-        while (i < n && IS_LETTER(PyUnicode_READ(kind, data, i))) {
-            i++;
-        }
-        return i;
+    if (len < *cap) {
+        return 0;
     }
-    while (i < n && IS_DIGIT(PyUnicode_READ(kind, data, i))) {
-        i++;
+    Py_ssize_t more = *cap ? 2 * *cap : first;
+    void *grown = PyMem_Realloc(*items, (size_t)more * itemsize);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
-    if (i + 1 < n && PyUnicode_READ(kind, data, i) == '.' && IS_DIGIT(PyUnicode_READ(kind, data, i + 1))) {
-        i += 2;
-        while (i < n && IS_DIGIT(PyUnicode_READ(kind, data, i))) {
-            i++;
-        }
-    }
-    if (i < n && IS_SUBSTAGE(PyUnicode_READ(kind, data, i)) && !(i + 1 < n && IS_LETTER(PyUnicode_READ(kind, data, i + 1)))) {
-        i++;
-    }
-    return i;
+    *items = grown;
+    *cap = more;
+    return 0;
 }
+
+/* ---- concept_tokens: the concept matcher's canonical tokens of every sentence, in one pass ---- */
 
 typedef struct {
     PyObject *word;  /* owned */
@@ -792,16 +790,9 @@ raw_clear(RawTokens *r)
 static int
 raw_push(RawTokens *r, PyObject *word, Py_ssize_t start, Py_ssize_t end)
 {
-    if (r->len == r->cap) {
-        Py_ssize_t cap = r->cap ? 2 * r->cap : 64;
-        RawToken *grown = PyMem_Realloc(r->items, (size_t)cap * sizeof(RawToken));
-        if (grown == NULL) {
-            Py_DECREF(word);
-            PyErr_NoMemory();
-            return -1;
-        }
-        r->items = grown;
-        r->cap = cap;
+    if (grow((void **)&r->items, r->len, &r->cap, sizeof(RawToken), 64) < 0) {
+        Py_DECREF(word);
+        return -1;
     }
     r->items[r->len++] = (RawToken){word, start, end};
     return 0;
@@ -856,15 +847,8 @@ typedef struct {
 static int
 int64_push(Int64s *b, int64_t v)
 {
-    if (b->len == b->cap) {
-        Py_ssize_t cap = b->cap ? 2 * b->cap : 1024;
-        int64_t *grown = PyMem_Realloc(b->items, (size_t)cap * sizeof(int64_t));
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        b->items = grown;
-        b->cap = cap;
+    if (grow((void **)&b->items, b->len, &b->cap, sizeof(int64_t), 1024) < 0) {
+        return -1;
     }
     b->items[b->len++] = v;
     return 0;
@@ -1141,6 +1125,20 @@ by_position(const void *a, const void *b)
 {
     Py_ssize_t x = *(const Py_ssize_t *)a, y = *(const Py_ssize_t *)b;
     return (x > y) - (x < y);
+}
+
+/* ``terms[tid].<name>`` (a new reference to a tuple of str), NULL with an error set. */
+static PyObject *
+term_words(PyObject *terms, Py_ssize_t tid, PyObject *name)
+{
+    PyObject *term = PySequence_GetItem(terms, tid);
+    PyObject *words = term == NULL ? NULL : PyObject_GetAttr(term, name);
+    Py_XDECREF(term);
+    if (words != NULL && !PyTuple_Check(words)) {
+        PyErr_Format(PyExc_TypeError, "resolve(): a term's %U words must be a tuple", name);
+        Py_CLEAR(words);
+    }
+    return words;
 }
 
 /* TermMatcher._window: the positions of ``required`` (a tuple of str) in the tightest window around an
@@ -1485,15 +1483,8 @@ resolve(PyObject *self, PyObject *args)
         if (tid_v == -1 && PyErr_Occurred()) {
             goto done;
         }
-        PyObject *term = PySequence_GetItem(terms, tid_v);
-        PyObject *required = term == NULL ? NULL : PyObject_GetAttr(term, str_required);
-        Py_XDECREF(term);
+        PyObject *required = term_words(terms, tid_v, str_required);
         if (required == NULL) {
-            goto done;
-        }
-        if (!PyTuple_Check(required)) {
-            Py_DECREF(required);
-            PyErr_SetString(PyExc_TypeError, "resolve(): a term's required words must be a tuple");
             goto done;
         }
         int ok = agrees_on_without(&s, tid, required, denied_cache, denied_of, any_without);
@@ -1523,14 +1514,8 @@ resolve(PyObject *self, PyObject *args)
             m++;
         }
         if (m == nm) {  /* new positions: a new match */
-            if (nm == cap) {
-                cap = cap ? 2 * cap : 8;
-                RMatch *grown = PyMem_Realloc(ms, (size_t)cap * sizeof(RMatch));
-                if (grown == NULL) {
-                    PyErr_NoMemory();
-                    goto done;
-                }
-                ms = grown;
+            if (grow((void **)&ms, nm, &cap, sizeof(RMatch), 8) < 0) {
+                goto done;
             }
             RMatch *r = &ms[nm];
             *r = (RMatch){PyMem_Malloc((size_t)got * sizeof(Py_ssize_t)), got, PyList_New(0), tid_v, NULL, 0, 0, 1};
@@ -1593,15 +1578,8 @@ resolve(PyObject *self, PyObject *args)
         }
         Py_ssize_t hits = 0;
         for (Py_ssize_t t = 0; t < PyList_GET_SIZE(r->tids); t++) {
-            PyObject *term = PySequence_GetItem(terms, PyLong_AsSsize_t(PyList_GET_ITEM(r->tids, t)));
-            PyObject *optional = term == NULL ? NULL : PyObject_GetAttr(term, str_optional);
-            Py_XDECREF(term);
+            PyObject *optional = term_words(terms, PyLong_AsSsize_t(PyList_GET_ITEM(r->tids, t)), str_optional);
             if (optional == NULL) {
-                goto done;
-            }
-            if (!PyTuple_Check(optional)) {
-                Py_DECREF(optional);
-                PyErr_SetString(PyExc_TypeError, "resolve(): a term's optional words must be a tuple");
                 goto done;
             }
             for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(optional); j++) {
@@ -1742,15 +1720,8 @@ typedef struct {
 static int
 hit_push(PhraseHits *h, PyObject *kind, PyObject *payload, Py_ssize_t i, Py_ssize_t j)
 {
-    if (h->len == h->cap) {
-        Py_ssize_t cap = h->cap ? 2 * h->cap : 64;
-        PhraseHit *grown = PyMem_Realloc(h->items, (size_t)cap * sizeof(PhraseHit));
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        h->items = grown;
-        h->cap = cap;
+    if (grow((void **)&h->items, h->len, &h->cap, sizeof(PhraseHit), 64) < 0) {
+        return -1;
     }
     h->items[h->len++] = (PhraseHit){kind, payload, i, j};
     return 0;
