@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from functools import lru_cache
-from itertools import accumulate
 from pathlib import Path
 from collections.abc import Callable, Set
 from typing import Iterable
