@@ -142,6 +142,11 @@ def _token_section(token: Token) -> str | None:
     return record[0] if record is not None else None
 
 
+def is_cac_token_section() -> bool:
+    """True when ``Token._.section`` is the getter registered here (the record at the token's start)."""
+    return Token.has_extension("section") and Token.get_extension("section")[2] is _token_section
+
+
 def _span_section(span: Span) -> str | None:
     record = section_record_at(span.doc, span.start_char)
     return record[0] if record is not None else None

@@ -40,10 +40,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import compress, repeat
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 from spacy.attrs import ENT_IOB, IDX, SENT_START
-from cac.pipeline.extensions import assertion_record, doc_text, is_cac_assertion
+from cac.pipeline.extensions import assertion_record, doc_text, is_cac_assertion, is_cac_token_section, \
+    section_record_at
 from spacy.tokens import Doc, Span, Token
 
 from cac import scan
@@ -501,7 +503,9 @@ class ProcedureCoder:
                 self._prefixes_by_label.setdefault(label, []).append(prefix)
         self._codes_by_body: dict[str, dict[str, list[str]]] = {}
         self._plans: dict[tuple, Any] = {}  # :meth:`_solve`'s findings by table, stem, body part and evidence
-        self._stem_tables: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+        self._stem_tables: dict[tuple[str, ...], tuple[list[str], list[str], list[str]]] = {}
+        # (id of a mention's labels, side, tables) -> (those labels, their body parts): see _resolve_body_part
+        self._body_parts: dict[tuple[int, str | None, tuple[str, ...]], tuple[Any, dict[str, set[str]]]] = {}
         self._lexicon = _PhraseIndex()
         self._build_lexicon(body_parts or _load_resource("procedure_body_parts.json"), index or (), definitions)
 
@@ -622,6 +626,14 @@ class ProcedureCoder:
         if not Token.has_extension("section") or len(doc) == 0:
             return lambda _char: None
         idx = doc.to_array(IDX).tolist()
+        if is_cac_token_section():  # the record at the token's start, without making the token
+
+            def read(char: int) -> str | None:
+                record = section_record_at(doc, idx[max(bisect.bisect_right(idx, char) - 1, 0)])
+                value = record[0] if record is not None else None
+                return str(value).lower() if value else None
+
+            return read
 
         def lookup(char: int) -> str | None:
             value = doc[max(bisect.bisect_right(idx, char) - 1, 0)]._.section
@@ -775,7 +787,20 @@ class ProcedureCoder:
     def _resolve_body_part(
         self, labels: Mapping[str, float], side: str | None, prefixes: Sequence[str]
     ) -> dict[str, set[str]]:
-        """prefix -> body part characters for a mention's candidate labels."""
+        """prefix -> body part characters for a mention's candidate labels (found once per labels, side and
+        tables: a mention's labels are the lexicon's own mapping, kept in the memo so that its id stays
+        its own; do not change the answer)."""
+        key = (id(labels), side, tuple(prefixes))
+        got = self._body_parts.get(key)
+        if got is None or got[0] is not labels:
+            if len(self._body_parts) >= _PLAN_CACHE_SIZE:
+                self._body_parts.clear()
+            got = self._body_parts[key] = (labels, self._body_part_chars(labels, side, prefixes))
+        return got[1]
+
+    def _body_part_chars(
+        self, labels: Mapping[str, float], side: str | None, prefixes: Sequence[str]
+    ) -> dict[str, set[str]]:
         wanted = set(prefixes)
         present = [
             (p, label, s)
@@ -810,7 +835,7 @@ class ProcedureCoder:
         """
         if hint is not None:  # the side may be anywhere in the sentence
             side = self._nearest(trigger, matches, "side")
-            labels = self._lexicon.get(hint, "body_part") or {}
+            labels = self._lexicon.get(hint, "body_part") or _NO_LABELS
             # a mention that narrows the named body part ("PCI of the right coronary artery": one artery) wins
             narrower = [m for m in matches if m.kind == "body_part" and m.payload and set(m.payload) < set(labels)]
             if narrower:
@@ -877,8 +902,10 @@ class ProcedureCoder:
         constraints: list[_Constraint], hint: tuple[str, ...] | None,
     ) -> list[_Solution]:
         """Solutions for each stem, in order; 3-character stems take the body part from the text."""
-        tables, known = self._tables_of(stems)
+        tables, known, coded = self._tables_of(stems)
         resolved, mentions = self._find_body_part(trigger, matches, tables, hint) if tables else ({}, [])
+        if not resolved and not (trigger.kind == "procedure" and len(tables) == 1):
+            known = coded  # no body part read: only the stems that name one can be solved
         out: list[_Solution] = []
         for stem in known:
             if len(stem) >= 4:
@@ -897,14 +924,16 @@ class ProcedureCoder:
                 out.append(solution)
         return out
 
-    def _tables_of(self, stems: Sequence[str]) -> tuple[list[str], list[str]]:
-        """Of ``stems``, the 3-character ones that are tables with codes, and those whose table has codes
-        (in order; found once per list of stems)."""
+    def _tables_of(self, stems: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+        """Of ``stems``, the 3-character ones that are tables with codes, those whose table has codes, and
+        of these the ones that name a body part (4 characters or more; in order; found once per list of
+        stems)."""
         key = tuple(stems)
         got = self._stem_tables.get(key)
         if got is None:
             codes = self._source.codes
-            got = ([s for s in key if len(s) == 3 and codes(s)], [s for s in key if codes(s[:3])])
+            known = [s for s in key if codes(s[:3])]
+            got = ([s for s in key if len(s) == 3 and codes(s)], known, [s for s in known if len(s) >= 4])
             if len(self._stem_tables) >= _PLAN_CACHE_SIZE:
                 self._stem_tables.clear()
             self._stem_tables[key] = got
@@ -1044,6 +1073,7 @@ class ProcedureCoder:
         return out
 
 
+_NO_LABELS: Mapping[str, float] = MappingProxyType({})  # a body part term's labels when it has none
 _NO_PLAN = object()  # not yet in ``ProcedureCoder._plans`` (None there: no code under the stem)
 _PLAN_CACHE_SIZE = 100_000  # entries of each of the coder's per-run caches (emptied when full)
 _CONTEXT_LOOKBACK = 64  # spans starting before a mention that may still cover it
