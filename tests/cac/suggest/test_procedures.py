@@ -550,3 +550,40 @@ def test_the_compiled_descriptor_count_answers_as_the_numpy_one(descriptor_match
         pytest.skip("cac._scan was not built (no C compiler at install)")
     by_c = descriptor_matcher._scored(words, sentence_of)
     assert by_c == by_numpy and list(by_c) == list(by_numpy)
+
+
+def test_trigger_sections_are_read_from_the_section_records(coder: ProcedureCoder, nlp: Language) -> None:
+    from cac.pipeline.extensions import SECTIONS_KEY, is_cac_token_section, register_extensions
+
+    register_extensions()
+    assert is_cac_token_section()
+    text = "Past surgical history: appendectomy.  Procedure: open cholecystectomy, then closure."
+    doc = nlp(text)
+    b = text.index("Procedure")
+    doc.user_data[SECTIONS_KEY] = [["Past_Surgical_History", 0, 22, 0, b - 2], ["procedure", b, b + 10, b, len(text)]]
+    read = ProcedureCoder._section_at(doc)
+    by_token = [(t.idx, str(t._.section).lower() if t._.section else None) for t in doc]
+    for char in range(len(text) + 2):  # the token at or before each character, as the token getter reads it
+        expected = next(s for i, s in reversed(by_token) if i <= char) if char >= by_token[0][0] else by_token[0][1]
+        assert read(char) == expected
+    assert read(3) == "past_surgical_history" and read(b - 1) is None and read(b + 12) == "procedure"
+
+
+def test_body_parts_are_remembered_per_labels_side_and_tables(coder: ProcedureCoder) -> None:
+    payloads, stack = [], [coder._lexicon._root]
+    while stack:  # every body part phrase's labels in the trie
+        node = stack.pop()
+        for word, child in node.items():
+            if word == "":
+                payloads += [child["body_part"]] if child.get("body_part") else []
+            else:
+                stack.append(child)
+    assert payloads
+    for labels in payloads[:200]:
+        wanted = sorted({p for label in labels for p in coder._prefixes_by_label.get(label, ())}) or ["0FT"]
+        for side in (None, "right", "left", "bilateral"):
+            first = coder._resolve_body_part(labels, side, wanted)
+            assert first == coder._body_part_chars(labels, side, wanted)
+            assert coder._resolve_body_part(labels, side, wanted) is first  # remembered
+    copy = dict(payloads[0])  # equal labels in another mapping: worked out for that one
+    assert coder._resolve_body_part(copy, None, ["0FT"]) == coder._body_part_chars(copy, None, ["0FT"])
