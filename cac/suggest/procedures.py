@@ -787,9 +787,9 @@ class ProcedureCoder:
     def _resolve_body_part(
         self, labels: Mapping[str, float], side: str | None, prefixes: Sequence[str]
     ) -> dict[str, set[str]]:
-        """prefix -> body part characters for a mention's candidate labels (found once per labels, side and
-        tables: a mention's labels are the lexicon's own mapping, kept in the memo so that its id stays
-        its own; do not change the answer)."""
+        """prefix -> body part characters for a mention's candidate labels, found once per labels, side and
+        tables (the memo keeps the labels mapping, so its id is not reused; the answer is shared: callers
+        only read it)."""
         key = (id(labels), side, tuple(prefixes))
         got = self._body_parts.get(key)
         if got is None or got[0] is not labels:
