@@ -11,11 +11,15 @@
  *   concept_tokens(...)      == cac.pipeline.concepts._concept_tokens_py
  *   phrase_find(...)         == cac.suggest.procedures._PhraseIndex.find (twin: _find_py)
  *   descriptor_counts(...)   == the numpy count of cac.suggest.procedures.DescriptorMatcher._scored
+ *   word_ids(words, index, missing) == numpy int64 bytes of [index.get(w, missing) for w in words]
+ *   PlainShortcut            == cac.pipeline.tokenizer_shortcuts._ShortcutCall (a tokenizer expression,
+ *                               answered at once for plain words and numbers)
  * Both read only ASCII letters and digits, so any other character (whatever the string's width) only
  * separates words.  The module is optional: without a C compiler the Python twins run instead.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1868,6 +1872,218 @@ done:
     return out;
 }
 
+/* The int64 bytes of [index.get(w, missing) for w in words]: each word's id, missing when not in the dict
+ * (a note's words looked up without a Python call per word). */
+static PyObject *
+word_ids(PyObject *self, PyObject *args)
+{
+    PyObject *words, *index;
+    long long missing;
+    if (!PyArg_ParseTuple(args, "OO!L:word_ids", &words, &PyDict_Type, &index, &missing)) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(words, "word_ids() needs a sequence of words");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    if (out == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    int64_t *ids = (int64_t *)PyBytes_AS_STRING(out);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *value = PyDict_GetItemWithError(index, items[i]);
+        if (value == NULL) {
+            if (PyErr_Occurred()) {
+                goto fail;
+            }
+            ids[i] = (int64_t)missing;
+            continue;
+        }
+        long long v = PyLong_AsLongLong(value);
+        if (v == -1 && PyErr_Occurred()) {
+            goto fail;
+        }
+        ids[i] = (int64_t)v;
+    }
+    Py_DECREF(seq);
+    return out;
+fail:
+    Py_DECREF(out);
+    Py_DECREF(seq);
+    return NULL;
+}
+
+/* A tokenizer expression callable (``Pattern.search``, ``.match`` or ``.finditer``) that answers
+ * ``no_match`` at once for a non-empty string of ASCII letters only (``skip_letters``) or ASCII digits only
+ * (``skip_digits``), and otherwise calls the expression, from after the string's leading run of the
+ * characters of the first of ``runs`` (ASCII strings) it starts with.  The twin of
+ * cac.pipeline.tokenizer_shortcuts._ShortcutCall; subclassable (PlainTextShortcut is its subclass). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *method;
+    PyObject *no_match;
+    PyObject *runs;
+    char skip_letters;
+    char skip_digits;
+    Py_ssize_t n_runs;
+    unsigned char *run_sets; /* n_runs tables of 128 flags: which ASCII characters each run holds */
+} PlainShortcut;
+
+static int
+shortcut_traverse(PlainShortcut *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->method);
+    Py_VISIT(self->no_match);
+    Py_VISIT(self->runs);
+    return 0;
+}
+
+static int
+shortcut_clear(PlainShortcut *self)
+{
+    Py_CLEAR(self->method);
+    Py_CLEAR(self->no_match);
+    Py_CLEAR(self->runs);
+    return 0;
+}
+
+static void
+shortcut_dealloc(PlainShortcut *self)
+{
+    PyObject_GC_UnTrack(self);
+    shortcut_clear(self);
+    PyMem_Free(self->run_sets);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+shortcut_init(PlainShortcut *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"method", "no_match", "skip_letters", "skip_digits", "runs", NULL};
+    PyObject *method, *no_match, *runs;
+    int skip_letters, skip_digits;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOppO!:PlainShortcut", keywords, &method, &no_match,
+                                     &skip_letters, &skip_digits, &PyTuple_Type, &runs)) {
+        return -1;
+    }
+    if (!PyCallable_Check(method)) {
+        PyErr_SetString(PyExc_TypeError, "PlainShortcut(): method must be callable");
+        return -1;
+    }
+    Py_ssize_t n_runs = PyTuple_GET_SIZE(runs);
+    unsigned char *sets = PyMem_Calloc(n_runs ? (size_t)n_runs * 128 : 1, 1);
+    if (sets == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t r = 0; r < n_runs; r++) {
+        PyObject *run = PyTuple_GET_ITEM(runs, r);
+        if (!PyUnicode_Check(run) || !PyUnicode_IS_ASCII(run)) {
+            PyMem_Free(sets);
+            PyErr_SetString(PyExc_TypeError, "PlainShortcut(): runs must be ASCII strings");
+            return -1;
+        }
+        const Py_UCS1 *chars = PyUnicode_1BYTE_DATA(run);
+        for (Py_ssize_t i = 0; i < PyUnicode_GET_LENGTH(run); i++) {
+            sets[r * 128 + chars[i]] = 1;
+        }
+    }
+    PyMem_Free(self->run_sets);
+    self->run_sets = sets;
+    self->n_runs = n_runs;
+    Py_XSETREF(self->method, Py_NewRef(method));
+    Py_XSETREF(self->no_match, Py_NewRef(no_match));
+    Py_XSETREF(self->runs, Py_NewRef(runs));
+    self->skip_letters = (char)skip_letters;
+    self->skip_digits = (char)skip_digits;
+    return 0;
+}
+
+static PyObject *
+shortcut_call(PlainShortcut *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *text;
+    if (self->method == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "PlainShortcut: not initialized");
+        return NULL;
+    }
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError, "PlainShortcut() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_UnpackTuple(args, "PlainShortcut", 1, 1, &text)) {
+        return NULL;
+    }
+    if (!PyUnicode_Check(text)) {
+        return PyObject_CallOneArg(self->method, text);
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (n > 0 && PyUnicode_IS_ASCII(text) && (self->skip_letters || self->skip_digits)) {
+        const Py_UCS1 *s = PyUnicode_1BYTE_DATA(text);
+        int letters = 1, digits = 1;
+        for (Py_ssize_t i = 0; i < n && (letters || digits); i++) {
+            letters = letters && IS_LETTER(s[i]);
+            digits = digits && IS_DIGIT(s[i]);
+        }
+        if ((self->skip_letters && letters) || (self->skip_digits && digits)) {
+            return Py_NewRef(self->no_match);
+        }
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    for (Py_ssize_t r = 0; r < self->n_runs; r++) {
+        const unsigned char *set = self->run_sets + r * 128;
+        Py_ssize_t skip = 0;
+        while (skip < n) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, skip);
+            if (c >= 128 || !set[c]) {
+                break;
+            }
+            skip++;
+        }
+        if (skip) {
+            PyObject *pos = PyLong_FromSsize_t(skip);
+            if (pos == NULL) {
+                return NULL;
+            }
+            PyObject *argv[2] = {text, pos};
+            PyObject *result = PyObject_Vectorcall(self->method, argv, 2, NULL);
+            Py_DECREF(pos);
+            return result;
+        }
+    }
+    return PyObject_CallOneArg(self->method, text);
+}
+
+static PyMemberDef shortcut_members[] = {
+    {"method", T_OBJECT_EX, offsetof(PlainShortcut, method), READONLY, "The expression's own callable."},
+    {"no_match", T_OBJECT_EX, offsetof(PlainShortcut, no_match), READONLY, "What it answers when nothing matches."},
+    {"runs", T_OBJECT_EX, offsetof(PlainShortcut, runs), READONLY, "The leading runs a search starts after."},
+    {"skip_letters", T_BOOL, offsetof(PlainShortcut, skip_letters), READONLY, "Plain ASCII words never match."},
+    {"skip_digits", T_BOOL, offsetof(PlainShortcut, skip_digits), READONLY, "Plain ASCII numbers never match."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject PlainShortcutType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "cac._scan.PlainShortcut",
+    .tp_doc = PyDoc_STR("PlainShortcut(method, no_match, skip_letters, skip_digits, runs): a tokenizer "
+                        "expression answered at once for plain ASCII words and numbers."),
+    .tp_basicsize = sizeof(PlainShortcut),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)shortcut_init,
+    .tp_dealloc = (destructor)shortcut_dealloc,
+    .tp_traverse = (traverseproc)shortcut_traverse,
+    .tp_clear = (inquiry)shortcut_clear,
+    .tp_call = (ternaryfunc)shortcut_call,
+    .tp_members = shortcut_members,
+};
+
 static PyMethodDef methods[] = {
     {"word_tokens", word_tokens, METH_O,
      "The lower-case word and number tokens of a text with their offsets (cac.lexicon.normalize.raw_tokens)."},
@@ -1890,6 +2106,8 @@ static PyMethodDef methods[] = {
     {"resolve", resolve, METH_VARARGS,
      "resolve(tids, tokens, segments, without, terms, denied_cache, denied_of, slack, hard_break): "
      "TermMatcher._resolve's matches of one sentence, as [(positions, term ids, optional hits, extent)]."},
+    {"word_ids", word_ids, METH_VARARGS,
+     "word_ids(words, index, missing): the native int64 bytes of [index.get(w, missing) for w in words]."},
     {"phrase_find", phrase_find, METH_VARARGS,
      "phrase_find(root, words, end_key, cls): _PhraseIndex.find's matches of a word trie in a word list."},
     {NULL, NULL, 0, NULL},
@@ -1903,5 +2121,16 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__scan(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&PlainShortcutType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(m, "PlainShortcut", (PyObject *)&PlainShortcutType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

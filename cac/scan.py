@@ -11,8 +11,9 @@ array counts whose twins stay where they are used: the term screen (:data:`scree
 the concept matcher's sentence tokens (:data:`concept_tokens`, twin in
 ``cac.pipeline.concepts``), the procedure phrase trie walk (:data:`phrase_find`, twin
 ``_PhraseIndex._find_py``) and the HCPCS/CPT descriptor count (:data:`descriptor_counts`, twin in
-``DescriptorMatcher._scored``).  Without it,
-or with ``CAC_PURE_PYTHON=1`` in the environment, the twins run.  :data:`COMPILED` says which.
+``DescriptorMatcher._scored``) with the words' ids it counts (:func:`word_ids`); and the call of the
+tokenizer's expression shortcut (:data:`PlainShortcut`, twin ``tokenizer_shortcuts._ShortcutCall``).
+Without it, or with ``CAC_PURE_PYTHON=1`` in the environment, the twins run.  :data:`COMPILED` says which.
 
 :func:`finditer_from` (Python only) runs a case-insensitive expression only where the words its matches
 begin with occur, where ``re`` would try it at every character of the note.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+from itertools import repeat
 from collections.abc import Callable, Sequence, Set
 
 #: The lexicon's word tokens: ASCII letters, or a number with its decimals and one sub-stage letter
@@ -105,7 +107,15 @@ def finditer_from(pattern: re.Pattern[str], text: str, starts: Sequence[str],
     return out
 
 
+def word_ids_py(words: Sequence[str], index: dict[str, int], missing: int) -> bytes:
+    """The native int64 bytes of ``[index.get(w, missing) for w in words]`` (each word's id in ``index``)."""
+    import numpy as np
+
+    return np.fromiter(map(index.get, words, repeat(missing)), dtype=np.int64, count=len(words)).tobytes()
+
+
 word_tokens = word_tokens_py
+word_ids = word_ids_py
 alnum_runs = alnum_runs_py
 canonical_tokens = canonical_tokens_py
 sentence_bits = sentence_bits_py
@@ -121,12 +131,15 @@ resolve: Callable[..., list[tuple[tuple[int, ...], list[int], int, tuple[int, in
 phrase_find: Callable[..., list] | None = None
 #: The HCPCS/CPT descriptor count in C (its twin is the numpy code of ``DescriptorMatcher._scored``).
 descriptor_counts: Callable[..., dict[int, list[tuple[int, float, int]]]] | None = None
+#: The tokenizer expression shortcut's call in C (its twin is
+#: ``cac.pipeline.tokenizer_shortcuts._ShortcutCall``); None when not compiled.
+PlainShortcut: type | None = None
 COMPILED = False
 if os.environ.get("CAC_PURE_PYTHON", "") in ("", "0"):
     try:
         from cac._scan import (  # type: ignore[no-redef]
-            alnum_runs, canonical_tokens, concept_tokens, descriptor_counts, phrase_find, resolve, screen,
-            sentence_bits, word_tokens)  # noqa: F401, F811
+            PlainShortcut, alnum_runs, canonical_tokens, concept_tokens, descriptor_counts, phrase_find, resolve,
+            screen, sentence_bits, word_ids, word_tokens)  # noqa: F401, F811
     except ImportError:  # built without a C compiler: the twins above run
         pass
     else:

@@ -23,6 +23,8 @@ from typing import Any, Callable
 from re import _constants as sre  # type: ignore[attr-defined]  # Python 3.11's expression parser
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 
+from cac import scan
+
 ASCII_LETTERS = frozenset(string.ascii_letters)
 ASCII_DIGITS = frozenset(string.digits)
 #: The tokenizer's expression callables and what each answers when nothing matches.
@@ -30,7 +32,37 @@ TOKENIZER_EXPRESSIONS: dict[str, Any] = {"prefix_search": None, "suffix_search":
                                          "url_match": None}
 
 
-class PlainTextShortcut:
+class _ShortcutCall:
+    """``no_match`` at once for a non-empty string of ASCII letters only (``skip_letters``) or ASCII digits
+    only (``skip_digits``); otherwise ``method``'s answer, from after the string's leading run of the
+    characters of the first of ``runs`` (ASCII strings) it starts with.  The twin of
+    ``cac._scan.PlainShortcut`` (compiled: spaCy calls it for every chunk it has not cached)."""
+
+    def __init__(self, method: Callable[..., Any], no_match: Any, skip_letters: bool, skip_digits: bool,
+                 runs: tuple[str, ...]) -> None:
+        self.method = method
+        self.no_match = no_match
+        self.skip_letters = bool(skip_letters)
+        self.skip_digits = bool(skip_digits)
+        self.runs = runs
+
+    def __call__(self, text: str, /) -> Any:
+        if not isinstance(text, str):
+            return self.method(text)
+        if text.isascii() and ((self.skip_letters and text.isalpha()) or (self.skip_digits and text.isdigit())):
+            return self.no_match
+        for run in self.runs:
+            skip = len(text) - len(text.lstrip(run))
+            if skip:
+                return self.method(text, skip)
+        return self.method(text)
+
+
+#: The call of :class:`PlainTextShortcut`: compiled when it can be (same answers).
+_Call: type = scan.PlainShortcut or _ShortcutCall
+
+
+class PlainTextShortcut(_Call):  # type: ignore[misc, valid-type]
     """One of the tokenizer's expression callables (``Pattern.search``, ``.match`` or ``.finditer``):
     ``no_match`` at once for a string of ASCII letters only (or ASCII digits only) when the expression
     provably never matches one, else the expression's own answer.  A ``search`` also starts after a
@@ -39,23 +71,14 @@ class PlainTextShortcut:
     method spaCy keeps, so the tokenizer serializes as before."""
 
     def __init__(self, method: Callable[[str], Any], no_match: Any = None) -> None:
-        self.method = method
-        self.no_match = no_match
-        self.__self__ = method.__self__  # type: ignore[attr-defined]
-        pattern: re.Pattern[str] = self.__self__
-        self.skip_letters = never_matches(pattern, ASCII_LETTERS)
-        self.skip_digits = never_matches(pattern, ASCII_DIGITS)
+        pattern: re.Pattern[str] = method.__self__  # type: ignore[attr-defined]
         runs = (string.ascii_letters, string.digits) if getattr(method, "__name__", "") == "search" else ()
-        self.runs = tuple(run for run in runs if never_starts_in(pattern, frozenset(run)))
+        super().__init__(method, no_match, never_matches(pattern, ASCII_LETTERS), never_matches(pattern, ASCII_DIGITS),
+                         tuple(run for run in runs if never_starts_in(pattern, frozenset(run))))
+        self.__self__ = pattern
 
-    def __call__(self, text: str) -> Any:
-        if text.isascii() and ((self.skip_letters and text.isalpha()) or (self.skip_digits and text.isdigit())):
-            return self.no_match
-        for run in self.runs:
-            skip = len(text) - len(text.lstrip(run))
-            if skip:
-                return self.method(text, skip)
-        return self.method(text)
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.method, self.no_match)
 
 
 def shortcut(method: Callable[[str], Any] | None, no_match: Any = None) -> Callable[[str], Any] | None:

@@ -38,7 +38,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import compress, repeat
+from itertools import compress
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
@@ -1223,7 +1223,7 @@ class DescriptorMatcher:
         import numpy as np
 
         index = self._word_index
-        ids = np.fromiter(map(index.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+        ids = np.frombuffer(scan.word_ids(words, index, -1), dtype=np.int64)
         if scan.descriptor_counts is not None:  # the same count, in C
             return scan.descriptor_counts(ids, np.asarray(sentence_of, dtype=np.int64), self._word_offsets,
                                           self._word_codes, self._sizes, self.min_overlap, self.min_coverage)

@@ -109,6 +109,22 @@ def test_canonical_tokens_examples():
         assert fn([], canon_word, context_words()) == []
 
 
+@given(st.lists(words | st.text(alphabet="abc", max_size=3), max_size=30),
+       st.dictionaries(st.text(alphabet="abc", max_size=3), st.integers(-2**40, 2**40), max_size=10))
+@settings(max_examples=300, deadline=None)
+def test_compiled_word_ids_equal_the_twin(word_list, index):
+    native = _native()
+    assert native.word_ids(word_list, index, -1) == scan.word_ids_py(word_list, index, -1)
+    assert native.word_ids(tuple(word_list), index, 7) == scan.word_ids_py(word_list, index, 7)
+
+
+def test_word_ids_examples():
+    import numpy as np
+
+    ids = np.frombuffer(scan.word_ids(["stent", "of", "artery"], {"stent": 3, "artery": 0}, -1), dtype=np.int64)
+    assert ids.tolist() == [3, -1, 0]
+
+
 def test_compiled_scanners_refuse_bad_arguments():
     native = _native()
     with pytest.raises(TypeError):
@@ -123,6 +139,21 @@ def test_compiled_scanners_refuse_bad_arguments():
         native.canonical_tokens([("a", 0, 1)], lambda w: (_ for _ in ()).throw(ValueError("x")), frozenset())
     with pytest.raises(TypeError):
         native.sentence_bits([1, 2])
+    with pytest.raises(TypeError):
+        native.word_ids(["a"], {"a": "not an int"}, -1)
+    with pytest.raises(TypeError):
+        native.word_ids(["a"], [("a", 1)], -1)  # the index must be a dict
+    with pytest.raises(TypeError):
+        native.PlainShortcut(re.compile("x").search, None, True, True, ("é",))  # runs must be ASCII
+    with pytest.raises(TypeError):
+        native.PlainShortcut("not callable", None, True, True, ())
+    fast = native.PlainShortcut(re.compile("x").search, None, True, True, ())
+    with pytest.raises(TypeError):
+        fast("x", 1)
+    with pytest.raises(TypeError):
+        fast(text="x")
+    with pytest.raises(RuntimeError):
+        native.PlainShortcut.__new__(native.PlainShortcut)("x")  # never initialized
 
 
 def test_ci_runs_the_compiled_scanners_where_a_compiler_is():

@@ -15,6 +15,7 @@ from cac.pipeline.tokenizer_shortcuts import (
     ASCII_LETTERS,
     TOKENIZER_EXPRESSIONS,
     PlainTextShortcut,
+    _ShortcutCall,
     never_matches,
     never_starts_in,
     shortcut,
@@ -117,6 +118,8 @@ def test_each_shortcut_answers_what_its_expression_answers(english, name, text):
     method = getattr(english, name)
     fast = PlainTextShortcut(method, TOKENIZER_EXPRESSIONS[name])
     assert _answer(fast(text)) == _answer(method(text))
+    twin = _ShortcutCall(method, fast.no_match, fast.skip_letters, fast.skip_digits, fast.runs)  # pure Python
+    assert _answer(twin(text)) == _answer(method(text))
 
 
 def test_tokens_are_those_of_the_plain_tokenizer():
@@ -136,3 +139,22 @@ def test_the_tokenizer_serializes_its_expressions():
     other.tokenizer.from_bytes(nlp.tokenizer.to_bytes())
     for name in TOKENIZER_EXPRESSIONS:
         assert getattr(other.tokenizer, name).__self__.pattern == getattr(nlp.tokenizer, name).__self__.pattern
+
+
+def test_the_shortcut_pickles_and_keeps_its_analysis():
+    import pickle
+
+    fast = build_pipeline().tokenizer.suffix_search
+    again = pickle.loads(pickle.dumps(fast))
+    assert type(again) is PlainTextShortcut and again.__self__.pattern == fast.__self__.pattern
+    assert (again.skip_letters, again.skip_digits, again.runs) == (fast.skip_letters, fast.skip_digits, fast.runs)
+    assert again("pain,").span() == (4, 5) and again("pain") is None
+
+
+def test_the_twin_reads_runs_and_non_strings_as_the_compiled_call():
+    pattern = re.compile(r"(?<=[0-9])(?:mg|g)$|,$")
+    twin = _ShortcutCall(pattern.search, None, True, True, (string.ascii_letters, string.digits))
+    assert twin("pain") is None and twin("5mg").span() == (1, 3) and twin("pain,").span() == (4, 5)
+    assert twin("") is None and twin("é,").span() == (1, 2)
+    with pytest.raises(TypeError):
+        twin(b"bytes")  # the expression's own error
