@@ -42,7 +42,7 @@ from cac.suggest.hits import Hit
 from cac.suggest.procedure_link import procedure_hits, make_procedure_coder
 from cac.suggest.scoring import held_confidence, term_score
 from cac.suggest.values import apply_replacements, value_hits
-from cac.suggest.specificity import (SIDES, ChildrenIndex, Specificity, children_index, children_to_json, code_by_seventh,
+from cac.suggest.specificity import (SIDES, ChildrenIndex, CodeFacts, Specificity, children_index, children_to_json, code_by_seventh,
                                      title_words)
 from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Setting
 
@@ -237,8 +237,8 @@ class Coder:
             cm = self.code_sets.newest("ICD-10-CM")
             assert cm is not None
             self.cm: CodeSet = cm
-            self.lexicon, index, children = self._load_lexicon()
-            self.spec = Specificity(cm, children)
+            self.lexicon, index, children, facts = self._load_lexicon()
+            self.spec = Specificity(cm, children, facts)
             self._term_targets: dict[tuple[int, str], tuple[Term, str | None, str | None, bool, bool]] = {}
             self._target_titles: dict[tuple[int, str, str], tuple[str, bool]] = {}
             self.matcher = TermMatcher(self.lexicon, index=index)
@@ -248,10 +248,13 @@ class Coder:
         self._settler = Settler()  # and so are the caches a run fills
 
     # --- loading -------------------------------------------------------------
-    def _load_lexicon(self) -> tuple[Lexicon, dict, dict[str, list[str]] | None]:
+    def _load_lexicon(self) -> tuple[Lexicon, dict, dict[str, list[str]] | None, CodeFacts | None]:
+        """The lexicon, its matcher index, and the code set's children index and :class:`CodeFacts` (all
+        cached together: built once per code-set release and source version)."""
         import cac.lexicon.build as build_mod
         import cac.lexicon.matcher as matcher_mod
         import cac.lexicon.normalize as norm_mod
+        import cac.suggest.specificity as specificity_mod
 
         import cac.codesets.icd10cm_index as index_reader
         import cac.lexicon.index_terms as index_terms_mod
@@ -259,16 +262,17 @@ class Coder:
         files = index_terms_mod.index_files(self.settings.data_dir)
         sources = [embedded_tabular_path(), *_resource_paths(), Path(build_mod.__file__), Path(norm_mod.__file__),
                    Path(matcher_mod.__file__), Path(index_reader.__file__), Path(index_terms_mod.__file__),
-                   *sorted(files.values())]
+                   Path(specificity_mod.__file__), *sorted(files.values())]
         fp = fingerprint(sources, __version__)
         def build() -> dict:
             lex = build_lexicon(self.cm, extra=index_terms_mod.index_terms(files))
             return {**lex.to_json(), "index": TermMatcher.build_index(lex),
-                    "children": children_to_json(children_index(self.cm))}
+                    "children": children_to_json(children_index(self.cm)), "facts": CodeFacts.of(self.cm).to_json()}
 
         data = cached_json(self.settings.cache_dir, "lexicon", fp, build)
-        children = data.get("children")
-        return Lexicon.from_json(data), data.get("index") or {}, ChildrenIndex(children) if children else None
+        children, facts = data.get("children"), data.get("facts")
+        return (Lexicon.from_json(data), data.get("index") or {}, ChildrenIndex(children) if children else None,
+                CodeFacts.from_json(facts) if facts else None)
 
     def _build_nlp(self) -> Language:
         from cac.pipeline.nlp import build_pipeline

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 from cac.codesets.model import Code, CodeSet
 from cac.types import Alternative
@@ -37,12 +38,54 @@ def title_words(title: str) -> frozenset[str]:
     return frozenset(_TITLE_WORD.findall(title.lower()))
 
 
+class CodeFacts:
+    """What the specificity walks read of every code, indexed once per code set and cached with the lexicon,
+    so walking a family loads no code's row: the codes not valid on a claim (``headers``), each code's 7th
+    character where it has one (``seventh``), and the codes whose title names a side (``sided``)."""
+
+    __slots__ = ("headers", "seventh", "sided")
+
+    def __init__(self, headers: frozenset[str], seventh: dict[str, str], sided: frozenset[str]) -> None:
+        self.headers = headers
+        self.seventh = seventh
+        self.sided = sided
+
+    @classmethod
+    def of(cls, cs: CodeSet) -> "CodeFacts":
+        headers: set[str] = set()
+        seventh: dict[str, str] = {}
+        sided: set[str] = set()
+        for c in cs:
+            if not c.billable:
+                headers.add(c.code)
+            if "seventh" in c.attrs:
+                seventh[c.code] = c.attrs["seventh"]
+            if title_words(c.title) & SIDES:
+                sided.add(c.code)
+        return cls(frozenset(headers), seventh, frozenset(sided))
+
+    def to_json(self) -> dict[str, Any]:
+        """Compact cached form: code lists as space-separated strings, the 7th characters grouped by value."""
+        by_char: dict[str, list[str]] = {}
+        for code, char in self.seventh.items():
+            by_char.setdefault(char, []).append(code)
+        return {"headers": " ".join(sorted(self.headers)), "sided": " ".join(sorted(self.sided)),
+                "seventh": {char: " ".join(sorted(codes)) for char, codes in sorted(by_char.items())}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CodeFacts":
+        seventh = {code: char for char, codes in data["seventh"].items() for code in codes.split()}
+        return cls(frozenset(data["headers"].split()), seventh, frozenset(data["sided"].split()))
+
+
 class Specificity:
     """Walks a code set's hierarchy; children are indexed once per code set."""
 
-    def __init__(self, cs: CodeSet, children: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, cs: CodeSet, children: dict[str, list[str]] | None = None,
+                 facts: CodeFacts | None = None) -> None:
         self.cs = cs
         self.children = children if children is not None else children_index(cs)
+        self.facts = facts  # None: each code's row is read instead
         self.default_billable = lru_cache(maxsize=65536)(self._default_billable)
         self.siblings = lru_cache(maxsize=65536)(self._siblings)  # type: ignore[method-assign]
         self._alternatives = lru_cache(maxsize=65536)(self._alternatives_uncached)
@@ -65,10 +108,11 @@ class Specificity:
         kids = self.children.get(code, [])
         if not kids:
             return None
-        seventh_kids = [k for k in kids if self.cs[k].attrs.get("seventh")]
+        char = self._seventh
+        seventh_kids = [k for k in kids if char(k)]
         if seventh_kids:
-            pick = next((k for k in seventh_kids if self.cs[k].attrs["seventh"] == seventh), None)
-            return pick or next((k for k in seventh_kids if self.cs[k].attrs["seventh"] == "A"), seventh_kids[0])
+            pick = next((k for k in seventh_kids if char(k) == seventh), None)
+            return pick or next((k for k in seventh_kids if char(k) == "A"), seventh_kids[0])
         pick = self._pick_unspecified(kids)
         if pick is None:
             return None
@@ -108,20 +152,29 @@ class Specificity:
         c = self.cs.get(code)
         return c is not None and ("unspecified" in c.title.lower() or " nos" in c.title.lower())
 
+    def _seventh(self, code: str, default: str | None = None) -> str | None:
+        """A code's 7th character (``attrs["seventh"]``), ``default`` when it has none."""
+        if self.facts is not None:
+            return self.facts.seventh.get(code, default)
+        return self.cs[code].attrs.get("seventh", default)
+
     def billable_descendants(self, code: str, limit: int = 200) -> list[str]:
         out: list[str] = []
         stack = [code]
+        children = self.children
+        headers = self.facts.headers if self.facts is not None else None
         while stack and len(out) < limit:
             k = stack.pop()
-            kids = self.children.get(k, [])
-            if not kids and self.cs[k].billable:
+            kids = children.get(k, [])
+            if not kids and (k not in headers if headers is not None else self.cs[k].billable):
                 out.append(k)
             stack.extend(reversed(kids))
         return out
 
     def _specific_descendants(self, code: str) -> tuple[str, ...]:
         """The billable codes under ``code`` without a 7th character other than A (cached)."""
-        return tuple(k for k in self.billable_descendants(code) if self.cs[k].attrs.get("seventh", "A") == "A")
+        char = self._seventh
+        return tuple(k for k in self.billable_descendants(code) if char(k, "A") == "A")
 
     def _family_root(self, code: str) -> str:
         """``code`` or its nearest ancestor with at least two specific billable descendants (cached)."""
@@ -175,6 +228,8 @@ class Specificity:
         if c is None or not c.parent or title_words(c.title) & SIDES:
             return False
         root = self._family_root(c.parent)
+        if self.facts is not None:
+            return not self.facts.sided.isdisjoint(self._specific_descendants(root))
         return any(title_words(self.cs[k].title) & SIDES for k in self._specific_descendants(root))
 
     def lateral(self, code: str, side: str, context: frozenset[str], neutral: frozenset[str]) -> str | None:
@@ -191,7 +246,10 @@ class Specificity:
             return None
         root = self._family_root(c.parent)
         best: tuple[tuple[int, int, str], str] | None = None
+        sided = self.facts.sided if self.facts is not None else None
         for k in self._specific_descendants(root):
+            if sided is not None and k not in sided:
+                continue  # its title names no side
             words = title_words(self.cs[k].title)
             if side not in words or len(words & SIDES) != 1 or words - own - {side} - neutral - context:
                 continue
@@ -215,7 +273,7 @@ class Specificity:
         chosen_title = (c.title.lower() if c else "")
         out: list[Alternative] = []
         for k in self.billable_descendants(root):
-            if k == chosen or self.cs[k].attrs.get("seventh", "A") != "A":
+            if k == chosen or self._seventh(k, "A") != "A":
                 continue
             title = self.cs[k].title
             missing = [label for words, label in _MISSING_WORDS

@@ -1,0 +1,51 @@
+"""cac.suggest.specificity: the code facts index gives the walks exactly what reading each code's row gives."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from cac.suggest.specificity import CodeFacts, Specificity
+
+
+@pytest.fixture(scope="module")
+def facts(icd10cm) -> CodeFacts:
+    return CodeFacts.of(icd10cm)
+
+
+def test_code_facts_read_each_code(icd10cm, facts):
+    assert "E11" in facts.headers and "E11.9" not in facts.headers  # a category; a billable code
+    assert facts.seventh.get("S72.001A") == "A" and facts.seventh.get("S72.001D") == "D"
+    assert "E11.9" not in facts.seventh
+    assert "M17.11" in facts.sided and "M17.9" not in facts.sided  # "..., right knee"; no side named
+    assert len(facts.headers) == sum(not c.billable for c in icd10cm)
+
+
+def test_code_facts_survive_their_cached_form(facts):
+    again = CodeFacts.from_json(orjson.loads(orjson.dumps(facts.to_json())))
+    assert again.headers == facts.headers and again.seventh == facts.seventh and again.sided == facts.sided
+
+
+def test_the_walks_agree_with_and_without_the_facts(icd10cm, facts):
+    indexed, plain = Specificity(icd10cm, facts=facts), Specificity(icd10cm)
+    codes = sorted(icd10cm.codes)
+    families = [c for c in codes if c.startswith(("M17", "S72.0", "G43.0", "H10", "E11", "O09", "T36.0", "M80.0"))]
+    sample = sorted(set(codes[::97] + families[::3]))
+    assert len(sample) > 1000
+    found = {"sides": 0, "lateral": 0, "seventh": 0}
+    for code in sample:
+        assert indexed.billable_descendants(code) == plain.billable_descendants(code), code
+        assert indexed._specific_descendants(code) == plain._specific_descendants(code), code
+        for seventh in ("A", "D", "S"):
+            assert indexed.default_billable(code, seventh) == plain.default_billable(code, seventh), code
+        assert indexed.has_sides(code) == plain.has_sides(code), code
+        found["sides"] += indexed.has_sides(code)
+        found["seventh"] += indexed.default_billable(code, "D") not in (None, indexed.default_billable(code, "A"))
+        assert indexed.siblings(code) == plain.siblings(code), code
+        assert indexed.alternatives(code, code) == plain.alternatives(code, code), code
+        for side in ("right", "left", "bilateral"):
+            words = frozenset({"knee", "hip", "eye", "primary"})
+            got = indexed.lateral(code, side, words, frozenset())
+            assert got == plain.lateral(code, side, words, frozenset()), code
+            found["lateral"] += got is not None
+    assert all(found.values()), found  # each walk was exercised where it finds something
