@@ -94,6 +94,7 @@ class Specificity:
         self._specific_descendants = lru_cache(maxsize=65536)(self._specific_descendants)  # type: ignore[method-assign]
         self._family_root = lru_cache(maxsize=65536)(self._family_root)  # type: ignore[method-assign]
         self.qualifier_options = lru_cache(maxsize=65536)(self._qualifier_options)  # type: ignore[method-assign]
+        self.is_unspecified = lru_cache(maxsize=65536)(self._is_unspecified)
 
     def _default_billable(self, code: str, seventh: str = "A") -> str | None:
         """The billable code a coder reports for ``code`` when the documentation adds nothing (None when
@@ -148,9 +149,13 @@ class Specificity:
         best = min(map(rank, kids))
         return None if best[0] == 5 else best[-1]
 
-    def is_unspecified(self, code: str) -> bool:
+    def _is_unspecified(self, code: str) -> bool:
+        """Whether ``code``'s title says it is unspecified ("unspecified", "NOS") (cached)."""
         c = self.cs.get(code)
-        return c is not None and ("unspecified" in c.title.lower() or " nos" in c.title.lower())
+        if c is None:
+            return False
+        title = c.title.lower()
+        return "unspecified" in title or " nos" in title
 
     def _seventh(self, code: str, default: str | None = None) -> str | None:
         """A code's 7th character (``attrs["seventh"]``), ``default`` when it has none."""
@@ -276,8 +281,9 @@ class Specificity:
             if k == chosen or self._seventh(k, "A") != "A":
                 continue
             title = self.cs[k].title
+            lower = title.lower()
             missing = [label for words, label in _MISSING_WORDS
-                       if any(w in title.lower() for w in words) and not any(w in chosen_title for w in words)]
+                       if any(w in lower for w in words) and not any(w in chosen_title for w in words)]
             out.append(Alternative(code=k, title=title, missing=missing or ["detail"]))
             if len(out) >= limit:
                 break

@@ -49,3 +49,10 @@ def test_the_walks_agree_with_and_without_the_facts(icd10cm, facts):
             assert got == plain.lateral(code, side, words, frozenset()), code
             found["lateral"] += got is not None
     assert all(found.values()), found  # each walk was exercised where it finds something
+
+
+def test_unspecified_codes_are_read_from_their_titles(icd10cm):
+    spec = Specificity(icd10cm)
+    assert spec.is_unspecified("J18.9") and not spec.is_unspecified("E11.9")  # "..., unspecified organism"
+    assert not spec.is_unspecified("NOT-A-CODE")
+    assert spec.is_unspecified("J18.9") is spec.is_unspecified("J18.9")  # read once
