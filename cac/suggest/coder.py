@@ -42,8 +42,8 @@ from cac.suggest.hits import Hit
 from cac.suggest.procedure_link import procedure_hits, make_procedure_coder
 from cac.suggest.scoring import held_confidence, term_score
 from cac.suggest.values import apply_replacements, value_hits
-from cac.suggest.specificity import (SIDES, ChildrenIndex, CodeFacts, Specificity, children_index, children_to_json, code_by_seventh,
-                                     title_words)
+from cac.suggest.specificity import (SIDES, ChildrenIndex, CodeFacts, Specificity, children_index, children_to_json,
+                                     code_by_seventh, title_words)
 from cac.types import CodingResult, DocumentInfo, Evidence, Excluded, Setting
 
 log = logging.getLogger(__name__)
@@ -272,7 +272,7 @@ class Coder:
         data = cached_json(self.settings.cache_dir, "lexicon", fp, build)
         children, facts = data.get("children"), data.get("facts")
         return (Lexicon.from_json(data), data.get("index") or {}, ChildrenIndex(children) if children else None,
-                CodeFacts.from_json(facts) if facts else None)
+                CodeFacts.from_cached(facts))
 
     def _build_nlp(self) -> Language:
         from cac.pipeline.nlp import build_pipeline

@@ -77,6 +77,15 @@ class CodeFacts:
         seventh = {code: char for char, codes in data["seventh"].items() for code in codes.split()}
         return cls(frozenset(data["headers"].split()), seventh, frozenset(data["sided"].split()))
 
+    @classmethod
+    def from_cached(cls, data: Any) -> "CodeFacts | None":
+        """:meth:`from_json`, or None when ``data`` is missing or not in that form (the walks then read each
+        code's row: slower, same answers)."""
+        try:
+            return cls.from_json(data)
+        except (KeyError, TypeError, AttributeError):
+            return None
+
 
 class Specificity:
     """Walks a code set's hierarchy; children are indexed once per code set."""

@@ -24,6 +24,8 @@ def test_code_facts_read_each_code(icd10cm, facts):
 def test_code_facts_survive_their_cached_form(facts):
     again = CodeFacts.from_json(orjson.loads(orjson.dumps(facts.to_json())))
     assert again.headers == facts.headers and again.seventh == facts.seventh and again.sided == facts.sided
+    for broken in (None, {}, {"headers": "E11", "sided": ""}, {"headers": 1, "sided": "", "seventh": {}}, []):
+        assert CodeFacts.from_cached(broken) is None  # the walks then read each code's row
 
 
 def test_the_walks_agree_with_and_without_the_facts(icd10cm, facts):
