@@ -1917,6 +1917,116 @@ fail:
     return NULL;
 }
 
+/* The needles (a tuple of str) that occur in ``text``, as a set: {k for k in needles if k in text} in one pass
+ * over the text (the needles are bucketed by their first two characters), not one pass per needle. */
+#define FOUND_BUCKETS 1024
+static PyObject *
+found_in(PyObject *self, PyObject *args)
+{
+    PyObject *text, *needles;
+    if (!PyArg_ParseTuple(args, "UO!:found_in", &text, &PyTuple_Type, &needles)) {
+        return NULL;
+    }
+    Py_ssize_t nn = PyTuple_GET_SIZE(needles), n = PyUnicode_GET_LENGTH(text);
+    for (Py_ssize_t j = 0; j < nn; j++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(needles, j))) {
+            PyErr_SetString(PyExc_TypeError, "found_in() needs a tuple of str needles");
+            return NULL;
+        }
+    }
+    PyObject *out = PySet_New(NULL);
+    Py_ssize_t *next = PyMem_Malloc((nn ? nn : 1) * sizeof(Py_ssize_t));
+    char *done = PyMem_Calloc(nn ? nn : 1, 1);
+    if (out == NULL || next == NULL || done == NULL) {
+        goto fail;
+    }
+    Py_ssize_t heads[FOUND_BUCKETS], single[256], waiting = 0;
+    for (int b = 0; b < FOUND_BUCKETS; b++) {
+        heads[b] = -1;
+    }
+    for (int b = 0; b < 256; b++) {
+        single[b] = -1;
+    }
+    for (Py_ssize_t j = nn - 1; j >= 0; j--) {  /* chains in needle order */
+        PyObject *k = PyTuple_GET_ITEM(needles, j);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(k);
+        if (len == 0) {  /* "" is in every text */
+            done[j] = 1;
+            if (PySet_Add(out, k) < 0) {
+                goto fail;
+            }
+            continue;
+        }
+        if (len > n) {
+            done[j] = 1;
+            continue;
+        }
+        int kind = PyUnicode_KIND(k);
+        const void *data = PyUnicode_DATA(k);
+        Py_UCS4 c0 = PyUnicode_READ(kind, data, 0);
+        if (len == 1) {
+            next[j] = single[c0 & 255];
+            single[c0 & 255] = j;
+        }
+        else {
+            Py_ssize_t b = (c0 * 31 + PyUnicode_READ(kind, data, 1)) & (FOUND_BUCKETS - 1);
+            next[j] = heads[b];
+            heads[b] = j;
+        }
+        waiting++;
+    }
+    int tkind = PyUnicode_KIND(text);
+    const void *tdata = PyUnicode_DATA(text);
+    for (Py_ssize_t i = 0; i < n && waiting > 0; i++) {
+        Py_UCS4 c0 = PyUnicode_READ(tkind, tdata, i);
+        for (Py_ssize_t j = single[c0 & 255]; j >= 0; j = next[j]) {
+            PyObject *k = PyTuple_GET_ITEM(needles, j);
+            if (!done[j] && PyUnicode_READ_CHAR(k, 0) == c0) {
+                done[j] = 1;
+                waiting--;
+                if (PySet_Add(out, k) < 0) {
+                    goto fail;
+                }
+            }
+        }
+        if (i + 1 >= n) {
+            break;
+        }
+        Py_ssize_t b = (c0 * 31 + PyUnicode_READ(tkind, tdata, i + 1)) & (FOUND_BUCKETS - 1);
+        for (Py_ssize_t j = heads[b]; j >= 0; j = next[j]) {
+            if (done[j]) {
+                continue;
+            }
+            PyObject *k = PyTuple_GET_ITEM(needles, j);
+            Py_ssize_t len = PyUnicode_GET_LENGTH(k);
+            if (len > n - i) {
+                continue;
+            }
+            int kind = PyUnicode_KIND(k);
+            const void *data = PyUnicode_DATA(k);
+            Py_ssize_t q = 0;
+            while (q < len && PyUnicode_READ(kind, data, q) == PyUnicode_READ(tkind, tdata, i + q)) {
+                q++;
+            }
+            if (q == len) {
+                done[j] = 1;
+                waiting--;
+                if (PySet_Add(out, k) < 0) {
+                    goto fail;
+                }
+            }
+        }
+    }
+    PyMem_Free(next);
+    PyMem_Free(done);
+    return out;
+fail:
+    Py_XDECREF(out);
+    PyMem_Free(next);
+    PyMem_Free(done);
+    return NULL;
+}
+
 /* A tokenizer expression callable (``Pattern.search``, ``.match`` or ``.finditer``) that answers
  * ``no_match`` at once for a non-empty string of ASCII letters only (``skip_letters``) or ASCII digits only
  * (``skip_digits``), and otherwise calls the expression, from after the string's leading run of the
@@ -2108,6 +2218,8 @@ static PyMethodDef methods[] = {
      "TermMatcher._resolve's matches of one sentence, as [(positions, term ids, optional hits, extent)]."},
     {"word_ids", word_ids, METH_VARARGS,
      "word_ids(words, index, missing): the native int64 bytes of [index.get(w, missing) for w in words]."},
+    {"found_in", found_in, METH_VARARGS,
+     "found_in(text, needles): the set of the needles (a tuple of str) that occur in text."},
     {"phrase_find", phrase_find, METH_VARARGS,
      "phrase_find(root, words, end_key, cls): _PhraseIndex.find's matches of a word trie in a word list."},
     {NULL, NULL, 0, NULL},

@@ -114,8 +114,16 @@ def word_ids_py(words: Sequence[str], index: dict[str, int], missing: int) -> by
     return np.fromiter(map(index.get, words, repeat(missing)), dtype=np.int64, count=len(words)).tobytes()
 
 
+def found_in_py(text: str, needles: tuple[str, ...]) -> set[str]:
+    """The needles that occur in ``text`` (each as a substring)."""
+    if not isinstance(needles, tuple) or not all(isinstance(k, str) for k in needles):
+        raise TypeError("found_in() needs a tuple of str needles")
+    return {k for k in needles if k in text}
+
+
 word_tokens = word_tokens_py
 word_ids = word_ids_py
+found_in = found_in_py
 alnum_runs = alnum_runs_py
 canonical_tokens = canonical_tokens_py
 sentence_bits = sentence_bits_py
@@ -138,8 +146,8 @@ COMPILED = False
 if os.environ.get("CAC_PURE_PYTHON", "") in ("", "0"):
     try:
         from cac._scan import (  # type: ignore[no-redef]
-            PlainShortcut, alnum_runs, canonical_tokens, concept_tokens, descriptor_counts, phrase_find, resolve,
-            screen, sentence_bits, word_ids, word_tokens)  # noqa: F401, F811
+            PlainShortcut, alnum_runs, canonical_tokens, concept_tokens, descriptor_counts, found_in, phrase_find,
+            resolve, screen, sentence_bits, word_ids, word_tokens)  # noqa: F401, F811
     except ImportError:  # built without a C compiler: the twins above run
         pass
     else:

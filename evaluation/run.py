@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from cac.heap import coding
 from corpora.document import Document
 from corpora.registry import open_corpus
 from evaluation.codes import gold_stems, stem_prefix
@@ -74,17 +75,20 @@ def code_corpus(
         from rich.progress import track
 
         iterator = track(docs, description=f"coding {len(docs)} documents", transient=True)
-    for doc in iterator:
-        r = coder.code(doc.text, setting=setting, top_k=top_k, doc_id=doc.id)
-        ranked[doc.id], predicted[doc.id] = result_rankings(r, system)
-        evidence[doc.id] = {s.code: [(e.start, e.end) for e in s.evidence] for s in r.suggestions if s.system == system}
-        if notes is not None:
-            notes[doc.id] = {
-                "suggested": {s.code: {"evidence": [e.text for e in s.evidence[:3]], "rationale": s.rationale[:3]}
-                              for s in r.suggestions if s.system == system},
-                "excluded": {e.code: {"reason": e.reason, "rule": e.rule, "evidence": [v.text for v in e.evidence[:2]]}
-                             for e in r.excluded if e.system == system},
-            }
+    with coding():  # one block for the whole batch (see cac.heap.coding)
+        for doc in iterator:
+            r = coder.code(doc.text, setting=setting, top_k=top_k, doc_id=doc.id)
+            ranked[doc.id], predicted[doc.id] = result_rankings(r, system)
+            evidence[doc.id] = {s.code: [(e.start, e.end) for e in s.evidence]
+                                for s in r.suggestions if s.system == system}
+            if notes is not None:
+                notes[doc.id] = {
+                    "suggested": {s.code: {"evidence": [e.text for e in s.evidence[:3]], "rationale": s.rationale[:3]}
+                                  for s in r.suggestions if s.system == system},
+                    "excluded": {e.code: {"reason": e.reason, "rule": e.rule,
+                                          "evidence": [v.text for v in e.evidence[:2]]}
+                                 for e in r.excluded if e.system == system},
+                }
     return ranked, predicted, evidence
 
 

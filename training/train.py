@@ -33,6 +33,7 @@ import numpy as np
 
 from corpora.document import Document
 from evaluation.codes import gold_stems, stem_prefix
+from cac.heap import coding
 from cac.suggest.scoring import held_confidence
 from models.base import label_of
 from models.features import (FEATURES, SYSTEMS, SourceOutputs, candidate_table, category, category_key, gated,
@@ -108,7 +109,8 @@ def knowledge_results(coder: Any, docs: Sequence[Document], setting: str, progre
         from rich.progress import track
 
         it = track(docs, description=f"knowledge coder: {len(docs)} documents", transient=True)
-    return [coder.code(d.text, setting=setting, top_k=KNOWLEDGE_TOP_K, doc_id=d.id) for d in it]
+    with coding():  # one block for the whole batch (see cac.heap.coding)
+        return [coder.code(d.text, setting=setting, top_k=KNOWLEDGE_TOP_K, doc_id=d.id) for d in it]
 
 
 def out_of_fold_priors(docs: Sequence[Document], prior: Mapping[str, int], folds: int, seed: int

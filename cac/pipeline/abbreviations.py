@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from spacy.attrs import IDX
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
@@ -30,6 +29,7 @@ from cac.pipeline.extensions import (
     read_rules,
     rule_error,
     sentence_starts,
+    token_starts,
     write_rules,
 )
 
@@ -152,7 +152,7 @@ class AbbreviationExpander:
         if not matches:
             return doc
         matches.sort(key=lambda m: (m[1] - m[2], m[1]))
-        offsets = doc.to_array(IDX).tolist()
+        offsets = token_starts(doc)
         headers = [(r[1], r[2]) for r in doc.user_data.get(SECTIONS_KEY) or ()]
         header_starts = [h[0] for h in headers]
         sentences: list[int] | None = None

@@ -22,14 +22,14 @@ from typing import Iterable
 
 import numpy as np
 import orjson
-from spacy.attrs import IDX, LENGTH, SENT_START
+from spacy.attrs import LENGTH, SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
 from cac import scan
 from cac.errors import CacError, Errors
 from cac.lexicon.build import Lexicon, lexicon_rules
-from cac.pipeline.extensions import doc_text, set_span_value
+from cac.pipeline.extensions import doc_text, set_span_value, token_starts
 from cac.lexicon.matcher import HARD_BREAK, WITHOUT_CLAUSE, TermMatcher
 from cac.lexicon.normalize import canon_word, context_words, normalize_in_context, raw_tokens
 
@@ -265,11 +265,10 @@ concept_tokens = scan.concept_tokens or _concept_tokens_py
 
 
 def _token_offsets(doc: Doc) -> tuple[list[int], list[int]]:
-    """Each token's start character and length."""
+    """Each token's start character (shared with the other components) and length."""
     if len(doc) == 0:
         return [], []
-    arr = doc.to_array([IDX, LENGTH])
-    return arr[:, 0].tolist(), arr[:, 1].tolist()
+    return token_starts(doc), doc.to_array(LENGTH).tolist()
 
 
 def _sentence_bounds(doc: Doc, token_idx: list[int], token_len: list[int]) -> list[tuple[int, int]]:

@@ -33,7 +33,7 @@ records live under the hidden extensions ``cac_sections_data``,
 ``cac_abbreviations_data`` and ``cac_context_data``.
 
 The module also holds the helpers the components share: JSON rule files,
-``doc_text`` and ``sentence_starts``.
+``doc_text``, ``token_starts`` and ``sentence_starts``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from typing import Any, Callable
 from weakref import WeakKeyDictionary
 
 import numpy
-from spacy.attrs import SENT_START
+from spacy.attrs import IDX, SENT_START
 from spacy.tokens import Doc, Span, Token
 
 from cac.errors import CacError, Errors
@@ -91,6 +91,18 @@ def doc_text(doc: Doc) -> str:
     if text is None:
         text = _TEXTS[doc] = doc.text
     return text
+
+
+_STARTS: "WeakKeyDictionary[Doc, list[int]]" = WeakKeyDictionary()
+
+
+def token_starts(doc: Doc) -> list[int]:
+    """Each token's start character (``Token.idx``), read once per doc for all the components (read
+    again when the doc's length changed: a retokenized doc)."""
+    starts = _STARTS.get(doc)
+    if starts is None or len(starts) != len(doc):
+        starts = _STARTS[doc] = doc.to_array(IDX).tolist() if len(doc) else []
+    return starts
 
 
 def sentence_starts(doc: Doc) -> list[int]:

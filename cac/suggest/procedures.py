@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Seque
 
 from spacy.attrs import ENT_IOB, IDX, SENT_START
 from cac.pipeline.extensions import assertion_record, doc_text, is_cac_assertion, is_cac_token_section, \
-    section_record_at
+    section_record_at, token_starts
 from spacy.tokens import Doc, Span, Token
 
 from cac import scan
@@ -625,7 +625,7 @@ class ProcedureCoder:
     def _section_at(doc: Doc) -> Any:
         if not Token.has_extension("section") or len(doc) == 0:
             return lambda _char: None
-        idx = doc.to_array(IDX).tolist()
+        idx = token_starts(doc)
         if is_cac_token_section():  # the record at the token's start, without making the token
 
             def read(char: int) -> str | None:

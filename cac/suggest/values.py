@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Sequence
 
 import orjson
 
+from cac import scan
 from cac.codesets.model import CodeSet
 from cac.suggest.hits import Hit
 from cac.types import Evidence, Excluded
@@ -64,8 +65,11 @@ class ValueRule:
                 break  # one reading per code and match
         return out
 
-    def may_match(self, lowered: str) -> bool:
-        """False when the lower-cased note holds none of the rule's keywords (so neither pattern can match)."""
+    def may_match(self, lowered: str, present: set[str] | None = None) -> bool:
+        """False when the lower-cased note holds none of the rule's keywords (so neither pattern can match);
+        ``present``: the keywords found in it, when already known (see :func:`all_keywords`)."""
+        if present is not None:
+            return not self.keywords or not present.isdisjoint(self.keywords)
         return not self.keywords or any(k in lowered for k in self.keywords)
 
     def code_for(self, match: re.Match[str]) -> tuple[str | None, str]:
@@ -128,6 +132,12 @@ def value_rules() -> tuple[ValueRule, ...]:
 
 
 @lru_cache(maxsize=1)
+def all_keywords() -> tuple[str, ...]:
+    """Every rule's keywords, once each (a note is searched for all of them in one pass)."""
+    return tuple(dict.fromkeys(k for rule in value_rules() for k in rule.keywords))
+
+
+@lru_cache(maxsize=1)
 def _replacing_rules() -> dict[str, ValueRule]:
     """``code -> rule`` for the codes of the rules with ``replaces`` (built once, not per note)."""
     return {code: r for r in value_rules() if r.replaces for code in r.codes()}
@@ -164,8 +174,9 @@ def value_hits(text: str, cm: CodeSet, section_at: Callable[[int], str | None] |
     found = tuple(found)
     scope = _scope()
     lowered = text.lower()
+    present = scan.found_in(lowered, all_keywords())
     for rule in value_rules():
-        if not rule.may_match(lowered):
+        if not rule.may_match(lowered, present):
             continue
         if rule.unless_any and any(c.startswith(rule.unless_any) for c in found):
             continue

@@ -1,5 +1,8 @@
+import gc
+
 from cac import scan
 from cac.bench import build_notes, run_bench
+from cac.heap import YOUNG_THRESHOLD
 
 
 def test_notes_are_about_the_requested_length(settings):
@@ -29,6 +32,7 @@ def test_bench_reports_every_figure(settings):
 
 def test_warmup_notes_are_coded_first_and_not_timed(settings):
     coded: list[str] = []
+    thresholds: list[int] = []
 
     class Counting:
         model_id = "counting"
@@ -39,11 +43,20 @@ def test_warmup_notes_are_coded_first_and_not_timed(settings):
 
         def code(self, text: str, **kw):
             coded.append(text)
+            thresholds.append(gc.get_threshold()[0])
             return self.knowledge.code(text, **kw)
 
-    res = run_bench(n=3, words=100, settings=settings, cold=False, make_coder=Counting, warmup=2)
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        res = run_bench(n=3, words=100, settings=settings, cold=False, make_coder=Counting, warmup=2)
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
     assert res["notes"] == 3 and res["warmup_notes"] == 2
     assert len(coded) == 5  # 2 warm-up notes, then the 3 timed ones
+    # the timed notes are coded one after the other in one batch block, as cac's batch jobs code them
+    assert thresholds[:2] == [700, 700] and thresholds[2:] == [YOUNG_THRESHOLD] * 3
 
 
 def test_without_any_note_the_bench_says_so(settings, monkeypatch, tmp_path):

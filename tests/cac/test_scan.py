@@ -125,6 +125,28 @@ def test_word_ids_examples():
     assert ids.tolist() == [3, -1, 0]
 
 
+needles = st.text(alphabet="abcAé ,.\u212a𝔸", max_size=4)
+
+
+@given(st.text(alphabet="abcAé ,.\n\u212a𝔸", max_size=80), st.lists(needles, max_size=12).map(tuple))
+@settings(max_examples=500, deadline=None)
+def test_compiled_found_in_equals_the_twin(text, keys):
+    native = _native()
+    assert native.found_in(text, keys) == scan.found_in_py(text, keys) == {k for k in keys if k in text}
+
+
+def test_found_in_examples():
+    keys = ("bmi", "wk", "allerg", "", "warfarin", "x", "n allergy", "on warfarin daily, bmi 31!")
+    text = "on warfarin daily, bmi 31; no known allergy"
+    assert scan.found_in(text, keys) == {"bmi", "allerg", "", "warfarin", "n allergy"}
+    assert scan.found_in("", ("", "a")) == {""}
+    assert scan.found_in("aaa", ("aa", "aa", "aaaa")) == {"aa"}  # each needle found once; too long: absent
+    with pytest.raises(TypeError):
+        scan.found_in("text", ["a", "list"])
+    with pytest.raises(TypeError):
+        scan.found_in("text", ("a", 1))
+
+
 def test_compiled_scanners_refuse_bad_arguments():
     native = _native()
     with pytest.raises(TypeError):
@@ -143,6 +165,8 @@ def test_compiled_scanners_refuse_bad_arguments():
         native.word_ids(["a"], {"a": "not an int"}, -1)
     with pytest.raises(TypeError):
         native.word_ids(["a"], [("a", 1)], -1)  # the index must be a dict
+    with pytest.raises(TypeError):
+        native.found_in(b"bytes", ("a",))
     with pytest.raises(TypeError):
         native.PlainShortcut(re.compile("x").search, None, True, True, ("é",))  # runs must be ASCII
     with pytest.raises(TypeError):

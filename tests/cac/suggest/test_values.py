@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cac.suggest.values import value_hits, value_rules
+from cac import scan
+from cac.suggest.values import all_keywords, value_hits, value_rules
 
 
 def codes(result):
@@ -95,6 +96,11 @@ def test_keywords_prefilter_any_letter_case(icd10cm, text, code):
 def test_a_rule_without_its_keywords_is_skipped(icd10cm):
     rule = next(r for r in value_rules() if r.id == "long-term-anticoagulant")
     assert rule.may_match("on warfarin") and not rule.may_match("on metoprolol")
+    # with the keywords found in one pass over the note: the same answers
+    for text in ("on warfarin", "on metoprolol"):
+        present = scan.found_in(text, all_keywords())
+        assert rule.may_match(text, present) == rule.may_match(text)
+    assert set(rule.keywords) <= set(all_keywords()) and len(set(all_keywords())) == len(all_keywords())
 
 
 @pytest.mark.parametrize("text", ["History of coronary artery disease, s/p CABG in 2015.",
