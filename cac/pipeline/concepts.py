@@ -65,7 +65,7 @@ class ConceptMatcher:
         token_idx, token_len = _token_offsets(doc)
         canon, start_bytes, end_bytes, cuts = concept_tokens(
             text, _sentence_bounds(doc, token_idx, token_len), _doc_expansions(doc, token_idx, token_len),
-            sorted(_header_ranges(doc)), canon_word, context_words(), normalize_in_context)
+            sorted(_header_ranges(doc)), _CANON, context_words(), normalize_in_context)
         starts = np.frombuffer(start_bytes, dtype=np.int64)  # every kept token's offsets, sentence after sentence
         ends = np.frombuffer(end_bytes, dtype=np.int64)
         lower = text.lower()
@@ -188,15 +188,19 @@ def _without_positions(text: str, starts: np.ndarray, cuts: list[int], lower: st
 
 
 def _concept_tokens_py(text: str, bounds: list[tuple[int, int]], expansions: list[tuple[int, int, str]],
-                       headers: list[tuple[int, int]], canon: Callable[[str], tuple[str, ...]],
-                       context: Set[str], fallback: Callable[[list[tuple[str, int, int]]], list[tuple[str, int, int]]]
+                       headers: list[tuple[int, int]],
+                       canon: Callable[[str], tuple[str, ...]] | dict[str, tuple[str, ...]], context: Set[str],
+                       fallback: Callable[[list[tuple[str, int, int]]], list[tuple[str, int, int]]]
                        ) -> tuple[list[list[str]], bytes, bytes, list[int]]:
     """The canonical tokens of each sentence (``bounds``, in order): the abbreviations ``(start, end,
     expansion)`` read as what they stand for, section ``headers`` (``(start, end)``, sorted) left out, each
-    word as ``canon`` gives it, or, in a sentence holding one of the ``context`` words, as ``fallback`` reads
-    the sentence's words.  Returns the forms of each sentence that keeps any, every form's start and end
-    (native int64 bytes, sentence after sentence) and where each sentence's forms end (cumulative counts).
+    word as ``canon`` gives it (``canon[word]`` for a dict: a memo), or, in a sentence holding one of the
+    ``context`` words, as ``fallback`` reads the sentence's words.  Returns the forms of each sentence that
+    keeps any, every form's start and end (native int64 bytes, sentence after sentence) and where each
+    sentence's forms end (cumulative counts).
     The twin of :func:`cac.scan.concept_tokens` (compiled)."""
+    if isinstance(canon, dict):  # a memo (see _CanonMemo)
+        canon = canon.__getitem__
     words = _DocWords(text)
     expansion_starts = [a for a, _, _ in expansions]
     header_starts = [a for a, _ in headers]
@@ -258,6 +262,22 @@ def _sentence_words(text: str, start: int, end: int, words: _DocWords,
         out.extend(raw[i:])
         raw = out
     return raw
+
+
+class _CanonMemo(dict):
+    """:func:`canon_word`'s answer for each word seen, read by the compiled scanner as a dict (no Python
+    call per word); emptied when it holds :attr:`MAX` words."""
+
+    MAX = 200_000
+
+    def __missing__(self, word: str) -> tuple[str, ...]:
+        if len(self) >= self.MAX:
+            self.clear()
+        forms = self[word] = canon_word(word)
+        return forms
+
+
+_CANON = _CanonMemo()
 
 
 #: The concept matcher's tokens of every sentence: compiled when it can be (same result).

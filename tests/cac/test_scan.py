@@ -252,7 +252,40 @@ def test_compiled_concept_tokens_equal_the_twin(inputs):
     from cac.pipeline.concepts import _concept_tokens_py
 
     args = (*inputs, canon_word, context_words(), normalize_in_context)
-    assert _native().concept_tokens(*args) == _concept_tokens_py(*args)
+    expected = _native().concept_tokens(*args)
+    assert expected == _concept_tokens_py(*args)
+    memo = {"renal": ("kidney",)}  # a dict canon: a memo, read as canon[word] (a plain dict: every word in it)
+    memo_args = (*inputs, _Memo(memo), context_words(), normalize_in_context)
+    assert _native().concept_tokens(*memo_args) == _concept_tokens_py(*memo_args)
+
+
+class _Memo(dict):
+    """A canon memo as the concept matcher's: filled from canon_word on a miss."""
+
+    def __missing__(self, word):
+        forms = self[word] = canon_word(word)
+        return forms
+
+
+def test_concept_tokens_read_a_dict_canon_as_a_memo():
+    from cac.lexicon.normalize import normalize_in_context
+    from cac.pipeline.concepts import _CANON, _CanonMemo, _concept_tokens_py
+
+    text = "Renal mass, left kidneys."
+    args = ([(0, len(text))], [], [])
+    for fn in {_concept_tokens_py, scan.concept_tokens or _concept_tokens_py}:
+        memo = _Memo({"renal": ("nephro",)})  # an entry is used as it stands
+        got = fn(text, *args, memo, context_words(), normalize_in_context)
+        assert got[0] == [["nephro", *canon_word("mass"), *canon_word("left"), *canon_word("kidneys")]]
+        assert set(memo) == {"renal", "mass", "left", "kidneys"}  # the misses were filled
+        with pytest.raises(KeyError):  # a plain dict has no __missing__: a word not in it is an error
+            fn(text, *args, {"renal": ("kidney",)}, context_words(), normalize_in_context)
+    bounded = _CanonMemo()
+    bounded.MAX = 2
+    for w in ("a", "b", "c"):
+        assert bounded[w] == canon_word(w)
+    assert len(bounded) == 1  # emptied when full
+    assert isinstance(_CANON, _CanonMemo)
 
 
 def test_concept_tokens_examples():
