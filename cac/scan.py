@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from itertools import repeat
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Iterable, Sequence, Set
 
 #: The lexicon's word tokens: ASCII letters, or a number with its decimals and one sub-stage letter
 #: ("stage 3a", "grade 2b": "3a" is one token, "5mg" is two).
@@ -97,10 +97,16 @@ def finditer_from(pattern: re.Pattern[str], text: str, starts: Sequence[str],
         while k >= 0:
             places.append(k)
             k = lower.find(word, k + 1)
-    places = sorted(set(places))  # two start words may begin at one place
+    return matches_at(pattern, text, places)
+
+
+def matches_at(pattern: re.Pattern[str], text: str, places: Iterable[int]) -> list[re.Match[str]]:
+    """``list(pattern.finditer(text))`` for an expression that never matches empty and whose every match
+    begins at one of ``places`` (any order, repeats allowed): tried there only, in order, skipping the
+    places inside an earlier match (finditer's matches do not overlap)."""
     out: list[re.Match[str]] = []
-    done = 0  # where the last match ended: finditer's matches do not overlap
-    for k in places:
+    done = 0  # where the last match ended
+    for k in sorted(set(places)):
         if k >= done and (m := pattern.match(text, k)) is not None:
             out.append(m)
             done = m.end()

@@ -53,6 +53,29 @@ _PLURAL_SUFFIX = re.compile(r"\((?:e?s)\)")
 _AROUND_SLASH = re.compile(r"\s*/\s*")
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"\S+")
+#: The longest an inline header's ``[ \t]`` and head may run before its colon's spaces (1 + 52).
+_INLINE_REACH = 53
+
+
+def inline_header_matches(text: str) -> list[re.Match[str]]:
+    """``list(_INLINE_HEADER.finditer(text))``, read only in the stretches before each colon a match can
+    end at (it ends at a colon, and its start lies at most the colon's run of spaces and tabs plus
+    :data:`_INLINE_REACH` characters before it), not from every space of the note."""
+    windows: list[list[int]] = []
+    colon = text.find(":")
+    while colon >= 0:
+        k = colon
+        while k > 0 and text[k - 1] in " \t":
+            k -= 1
+        start = max(0, k - _INLINE_REACH)
+        if windows and start <= windows[-1][1]:
+            windows[-1][1] = colon + 1
+        else:
+            windows.append([start, colon + 1])
+        colon = text.find(":", colon + 1)
+    return [m for a, b in windows for m in _INLINE_HEADER.finditer(text, a, b)]
+
+
 _DELETE_LOWER = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
 _DELETE_UPPER = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -179,7 +202,7 @@ class SectionDetector:
                 yield start, (end, "other")
 
     def _inline_headers(self, text: str) -> Iterable[tuple[int, tuple[int, str]]]:
-        for m in _INLINE_HEADER.finditer(text):
+        for m in inline_header_matches(text):
             head_start = m.start("head")
             line_start = text.rfind("\n", 0, head_start) + 1
             before = text[line_start:head_start].rstrip()

@@ -30,6 +30,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from cac.pipeline.extensions import SECTIONS_KEY, doc_text, parse_rules, read_rules, rule_error, write_rules
+from cac.scan import matches_at
 
 RULES_FILE = "sentence_rules.json"
 
@@ -116,7 +117,7 @@ class SentenceSplitter:
         return bool(last and last.group(1).lower() in _JOINING_WORDS and last.end(1) == len(prev))
 
     def _punct_starts(self, text: str, starts: set[int]) -> None:
-        for m in _SENT_PUNCT.finditer(text):
+        for m in matches_at(_SENT_PUNCT, text, _places_of(text, ".!?")):
             punct_start = m.start()
             if punct_start == 0 or text[punct_start - 1].isspace():
                 continue
@@ -139,7 +140,7 @@ class SentenceSplitter:
             starts.add(m.end())
 
     def _list_starts(self, text: str, starts: set[int]) -> None:
-        for m in _INLINE_NUMBER.finditer(text):
+        for m in matches_at(_INLINE_NUMBER, text, _item_number_places(text)):
             num = int(m.group("num"))
             pos = m.start("num")
             line_start = text.rfind("\n", 0, pos) + 1
@@ -165,6 +166,30 @@ class SentenceSplitter:
         file = Path(path) / RULES_FILE
         self._load(parse_rules(file.read_text(encoding="utf-8"), str(file)), str(file))
         return self
+
+
+def _places_of(text: str, chars: str) -> list[int]:
+    """Every position of any of ``chars`` in ``text``."""
+    places = []
+    for c in chars:
+        k = text.find(c)
+        while k >= 0:
+            places.append(k)
+            k = text.find(c, k + 1)
+    return places
+
+
+def _item_number_places(text: str) -> list[int]:
+    """Where ``_INLINE_NUMBER`` can match: at a space or tab before one or two decimal digits and ``.``
+    or ``)`` (the expression then reads the rest)."""
+    places = []
+    for k in _places_of(text, ".)"):
+        d = k
+        while d > 0 and k - d < 3 and text[d - 1].isdecimal():  # ``\d``: any decimal digit
+            d -= 1
+        if 1 <= k - d <= 2 and d > 0 and text[d - 1] in " \t":
+            places.append(d - 1)
+    return places
 
 
 def _word_start(text: str, end: int) -> int:

@@ -147,6 +147,14 @@ def test_found_in_examples():
         scan.found_in("text", ("a", 1))
 
 
+def test_matches_at_tries_its_places_in_order_without_overlaps():
+    pattern = re.compile(r"a+b")
+    text = "aab xab aaab"
+    places = [9, 0, 1, 5, 5, 8, 10]  # any order, repeats; 1 and 9-10 lie inside earlier matches
+    assert [m.span() for m in scan.matches_at(pattern, text, places)] == [m.span() for m in pattern.finditer(text)]
+    assert scan.matches_at(pattern, text, [4]) == []
+
+
 def test_compiled_scanners_refuse_bad_arguments():
     native = _native()
     with pytest.raises(TypeError):

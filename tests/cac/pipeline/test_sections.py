@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import spacy
 
 from cac.pipeline import Section, build_pipeline
@@ -197,3 +199,26 @@ def test_find_without_spacy() -> None:
     assert found == [Section("plan", 2, 7, 2, 12)]
     assert found[0].body_start_char == 7
     assert "assessment_and_plan" in detector.section_names
+
+
+# the inline-header expression read only before colons finds what reading the whole note finds
+_HEADER_PIECES = st.sampled_from(["HPI", "PLAN", "ASSESSMENT AND PLAN", "A/P", "PMH", "ROS", " ", "  ", "\t", ":",
+                                  " :", "\n", ". ", "pt ", "Fever", "X", "-", "&", "/", "B" * 30, " " * 60])
+
+
+@given(st.lists(_HEADER_PIECES, max_size=40).map("".join))
+@settings(max_examples=400, deadline=None)
+def test_inline_headers_read_before_colons_equal_the_whole_note_reading(text):
+    from cac.pipeline.sections import _INLINE_HEADER, inline_header_matches
+
+    whole = [(m.span(), m.group("head")) for m in _INLINE_HEADER.finditer(text)]
+    assert [(m.span(), m.group("head")) for m in inline_header_matches(text)] == whole
+
+
+def test_inline_header_windows_examples():
+    from cac.pipeline.sections import inline_header_matches
+
+    text = "Seen today. ASSESSMENT AND PLAN: rest. " + "X" * 70 + " " + "A" * 51 + "B:" + " Vitals   PLAN    :"
+    heads = [m.group("head") for m in inline_header_matches(text)]
+    assert heads == ["ASSESSMENT AND PLAN", "A" * 51 + "B", "PLAN"]  # the longest head and a spaced colon
+    assert inline_header_matches("no colon HERE") == [] and inline_header_matches(":") == []

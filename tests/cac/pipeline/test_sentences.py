@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cac.pipeline import build_pipeline
 from tests.cac.pipeline.notes import DISCHARGE_SUMMARY, OPERATIVE_REPORT
@@ -126,3 +128,28 @@ def test_empty_doc(nlp) -> None:
     doc = nlp("")
     assert len(doc) == 0
     assert doc._.sections == []
+
+
+# the punctuation and inline-number expressions tried only where they can begin find what reading the
+# whole note finds
+_SENTENCE_PIECES = st.sampled_from(["Fever", "pt", " ", "  ", "\t", "\n", ".", "..", "!", "?", ")", "\"", "'", "]",
+                                    "1", "2", "12", "123", "\u0663", "\u00b2", "a", "B", "x.", " 1. HTN", " 2) DM"])
+
+
+@given(st.lists(_SENTENCE_PIECES, max_size=40).map("".join))
+@settings(max_examples=500, deadline=None)
+def test_expressions_tried_at_their_places_equal_the_whole_note_reading(text):
+    from cac.pipeline.sentences import _INLINE_NUMBER, _SENT_PUNCT, _item_number_places, _places_of
+    from cac.scan import matches_at
+
+    punct = matches_at(_SENT_PUNCT, text, _places_of(text, ".!?"))
+    assert [m.span() for m in punct] == [m.span() for m in _SENT_PUNCT.finditer(text)]
+    numbers = matches_at(_INLINE_NUMBER, text, _item_number_places(text))
+    assert [m.span() for m in numbers] == [m.span() for m in _INLINE_NUMBER.finditer(text)]
+
+
+def test_item_number_places_examples():
+    from cac.pipeline.sentences import _item_number_places
+
+    text = "HTN 1. DM 12) CKD 123. x 4.5 \u0663. end"
+    assert [text[k + 1:k + 3] for k in sorted(_item_number_places(text))] == ["1.", "12", "4.", "\u0663."]
