@@ -91,13 +91,18 @@ def finditer_from(pattern: re.Pattern[str], text: str, starts: Sequence[str],
     if any(c in text for c in _CASE_TRAPS):
         return list(pattern.finditer(text))
     lower = text.lower() if lower is None else lower
+    return matches_at(pattern, text, positions(lower, set(starts)))
+
+
+def positions(text: str, needles: Iterable[str]) -> list[int]:
+    """Where each of the (non-empty) ``needles`` occurs in ``text``, needle after needle."""
     places: list[int] = []
-    for word in set(starts):
-        k = lower.find(word)
+    for needle in needles:
+        k = text.find(needle)
         while k >= 0:
             places.append(k)
-            k = lower.find(word, k + 1)
-    return matches_at(pattern, text, places)
+            k = text.find(needle, k + 1)
+    return places
 
 
 def matches_at(pattern: re.Pattern[str], text: str, places: Iterable[int]) -> list[re.Match[str]]:

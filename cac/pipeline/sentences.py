@@ -30,7 +30,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from cac.pipeline.extensions import SECTIONS_KEY, doc_text, parse_rules, read_rules, rule_error, write_rules
-from cac.scan import matches_at
+from cac.scan import matches_at, positions
 
 RULES_FILE = "sentence_rules.json"
 
@@ -117,7 +117,7 @@ class SentenceSplitter:
         return bool(last and last.group(1).lower() in _JOINING_WORDS and last.end(1) == len(prev))
 
     def _punct_starts(self, text: str, starts: set[int]) -> None:
-        for m in matches_at(_SENT_PUNCT, text, _places_of(text, ".!?")):
+        for m in matches_at(_SENT_PUNCT, text, positions(text, ".!?")):
             punct_start = m.start()
             if punct_start == 0 or text[punct_start - 1].isspace():
                 continue
@@ -168,22 +168,11 @@ class SentenceSplitter:
         return self
 
 
-def _places_of(text: str, chars: str) -> list[int]:
-    """Every position of any of ``chars`` in ``text``."""
-    places = []
-    for c in chars:
-        k = text.find(c)
-        while k >= 0:
-            places.append(k)
-            k = text.find(c, k + 1)
-    return places
-
-
 def _item_number_places(text: str) -> list[int]:
     """Where ``_INLINE_NUMBER`` can match: at a space or tab before one or two decimal digits and ``.``
     or ``)`` (the expression then reads the rest)."""
     places = []
-    for k in _places_of(text, ".)"):
+    for k in positions(text, ".)"):
         d = k
         while d > 0 and k - d < 3 and text[d - 1].isdecimal():  # ``\d``: any decimal digit
             d -= 1

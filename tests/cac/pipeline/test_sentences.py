@@ -139,10 +139,10 @@ _SENTENCE_PIECES = st.sampled_from(["Fever", "pt", " ", "  ", "\t", "\n", ".", "
 @given(st.lists(_SENTENCE_PIECES, max_size=40).map("".join))
 @settings(max_examples=500, deadline=None)
 def test_expressions_tried_at_their_places_equal_the_whole_note_reading(text):
-    from cac.pipeline.sentences import _INLINE_NUMBER, _SENT_PUNCT, _item_number_places, _places_of
-    from cac.scan import matches_at
+    from cac.pipeline.sentences import _INLINE_NUMBER, _SENT_PUNCT, _item_number_places
+    from cac.scan import matches_at, positions
 
-    punct = matches_at(_SENT_PUNCT, text, _places_of(text, ".!?"))
+    punct = matches_at(_SENT_PUNCT, text, positions(text, ".!?"))
     assert [m.span() for m in punct] == [m.span() for m in _SENT_PUNCT.finditer(text)]
     numbers = matches_at(_INLINE_NUMBER, text, _item_number_places(text))
     assert [m.span() for m in numbers] == [m.span() for m in _INLINE_NUMBER.finditer(text)]
