@@ -889,7 +889,8 @@ check_rows(const char *name, PyObject *list, Py_ssize_t width, Py_ssize_t ints)
 /* ConceptMatcher's canonical tokens of each sentence (twin: cac.pipeline.concepts._concept_tokens_py):
  * ``bounds`` [(start, end)] of the sentences in order; ``expansions`` [(start, end, text)] of the
  * abbreviations, sorted; ``headers`` [(start, end)] of the section headers, sorted; ``canon(word)`` ->
- * tuple of canonical forms (or ``canon[word]`` when canon is a dict: a memo, its ``__missing__`` filling it); ``context``: words whose form depends on their neighbours (a sentence holding
+ * tuple of canonical forms (``canon[word]`` when canon is a dict: a memo, its ``__missing__`` filling it);
+ * ``context``: words whose form depends on their neighbours (a sentence holding
  * one goes to ``fallback(raw tokens)`` -> [(form, start, end)]).  Returns (forms per kept sentence, starts
  * and ends of the forms as native int64 bytes, cumulative form counts). */
 static PyObject *

@@ -37,6 +37,7 @@ from cac.pipeline.extensions import (
     rule_error,
     write_rules,
 )
+from cac.scan import positions
 
 RULES_FILE = "section_headers.json"
 
@@ -62,8 +63,7 @@ def inline_header_matches(text: str) -> list[re.Match[str]]:
     end at (it ends at a colon, and its start lies at most the colon's run of spaces and tabs plus
     :data:`_INLINE_REACH` characters before it), not from every space of the note."""
     windows: list[list[int]] = []
-    colon = text.find(":")
-    while colon >= 0:
+    for colon in positions(text, ":"):  # in order
         k = colon
         while k > 0 and text[k - 1] in " \t":
             k -= 1
@@ -72,7 +72,6 @@ def inline_header_matches(text: str) -> list[re.Match[str]]:
             windows[-1][1] = colon + 1
         else:
             windows.append([start, colon + 1])
-        colon = text.find(":", colon + 1)
     return [m for a, b in windows for m in _INLINE_HEADER.finditer(text, a, b)]
 
 

@@ -249,7 +249,7 @@ def _matches(rule: ValueRule, text: str, section_at: Callable[[int], str | None]
 
 def _keyword_positions(rule: ValueRule, lowered: str) -> list[int]:
     """Where the rule's keywords occur in the lower-cased note, in order."""
-    return sorted({i for k in rule.keywords for i in _find_all(lowered, k)})
+    return sorted(set(scan.positions(lowered, rule.keywords)))
 
 
 def _windows(text: str, positions: list[int], before: int, after: int) -> list[list[int]]:
@@ -276,13 +276,6 @@ def _word_ends(text: str, windows: list[list[int]]) -> list[list[int]]:
             end += 1
         w[1] = end
     return windows
-
-
-def _find_all(text: str, word: str) -> Iterable[int]:
-    i = text.find(word)
-    while i >= 0:
-        yield i
-        i = text.find(word, i + 1)
 
 
 def _said_of_another_person(text: str, start: int, words: re.Pattern[str]) -> bool:
