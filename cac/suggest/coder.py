@@ -54,6 +54,7 @@ SECONDARY_TARGET_FACTOR = 0.5
 PARTIAL_FACTOR = 0.45
 SIBLING_FACTOR = 0.3
 MAX_TARGETS = 6
+MENTION_TARGETS_SIZE = 100_000  # entries of the coder's memo of mention targets (emptied when full)
 CONTEXT_HELD_FACTOR = 0.6  # a code the context rules removed (negated, family...) ranks at this share of its score
 
 
@@ -241,6 +242,7 @@ class Coder:
             self.spec = Specificity(cm, children, facts)
             self._term_targets: dict[tuple[int, str], tuple[Term, str | None, str | None, bool, bool]] = {}
             self._target_titles: dict[tuple[int, str, str], tuple[str, bool]] = {}
+            self._mention_targets: dict[tuple, tuple[tuple[str, float, str, str], ...]] = {}
             self.matcher = TermMatcher(self.lexicon, index=index)
             self.nlp = self._build_nlp()
             self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
@@ -428,9 +430,25 @@ class Coder:
                     hits[outcome.code] = outcome
         return hits, excluded
 
-    def _targets(self, m: Mention, cm: CodeSet, seventh: str) -> list[tuple[str, float, str, str]]:
-        """Billable codes a mention supports, best first: (code, score, term, matched code)."""
+    def _targets(self, m: Mention, cm: CodeSet, seventh: str) -> tuple[tuple[str, float, str, str], ...]:
+        """Billable codes a mention supports, best first: (code, score, term, matched code).  Found once per
+        release, terms, length, section and encounter character when no word around the mention can change
+        them (no side, qualifier or missing head word read: see :meth:`_term_target`)."""
+        key = (id(cm), seventh, m.n_tokens, m.section, tuple(m.terms), tuple(m.partial_terms))
+        got = self._mention_targets.get(key)
+        if got is None:
+            got, pure = self._targets_uncached(m, cm, seventh)
+            if pure:  # ``cm`` is one of the coder's own code sets, alive as long as the coder: its id names it
+                if len(self._mention_targets) >= MENTION_TARGETS_SIZE:
+                    self._mention_targets.clear()
+                self._mention_targets[key] = got
+        return got
+
+    def _targets_uncached(self, m: Mention, cm: CodeSet, seventh: str
+                          ) -> tuple[tuple[tuple[str, float, str, str], ...], bool]:
+        """:meth:`_targets`, and whether only the mention's terms, length and section decided it."""
         best: dict[str, tuple[float, str, str]] = {}
+        pure = True
         n_tokens = m.n_tokens
         partial = set(m.partial_terms)
         heads = _head_words()
@@ -441,6 +459,7 @@ class Coder:
             if fixed is not None:  # the usual term: its code does not depend on the words around it
                 target = fixed
             elif target is not None:
+                pure = False
                 table = _side_codes().get(target)
                 if table is not None or self.spec.has_sides(target):
                     if side is False:
@@ -457,6 +476,7 @@ class Coder:
                 continue
             score = term_score(term, n_tokens, 0, m.section)
             if head_check:
+                pure = False
                 said = set(normalize(f"{m.text} {m.expansions}")) if said is None else said
                 if heads[0].isdisjoint(said):  # "cranial nerves" for "Cranial nerve disorder": no disorder named
                     score -= heads[1]
@@ -467,7 +487,7 @@ class Coder:
             if target not in best or score > best[target][0]:
                 best[target] = (score, term.text, term.code)
         ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
-        return [(code, s, text, matched) for code, (s, text, matched) in ordered[:MAX_TARGETS]]
+        return tuple((code, s, text, matched) for code, (s, text, matched) in ordered[:MAX_TARGETS]), pure
 
     def _target_title(self, cm: CodeSet, code: str, matched: str) -> tuple[str, bool]:
         """A target code's title, and whether its side came from the note (the code names a side, or is a

@@ -515,3 +515,28 @@ def test_pregnancy_and_donor_named_in_passing_are_no_status_codes(coder):
 def test_nicotine_dependence_names_cigarettes_only_when_the_note_does(coder, text, code, not_code):
     c = codes(coder.code(text, setting="outpatient"))
     assert code in c and not_code not in c
+
+
+def test_mention_targets_are_memoized_only_where_no_word_around_can_change_them(coder):
+    from cac.suggest.coder import Mention
+
+    coder._mention_targets.clear()
+    note = ("Past medical history: essential hypertension.\nAssessment: essential hypertension; "
+            "sudden central vision loss in his left eye.\n")
+    first = coder.code(note, setting="outpatient")
+    assert coder._mention_targets  # the usual term: memoized
+    doc = coder.nlp(note)
+    impure = 0
+    for span in doc.spans["mentions"]:
+        m = Mention.of(span, note)
+        uncached, pure = coder._targets_uncached(m, coder.cm, "A")
+        assert coder._targets(m, coder.cm, "A") == uncached
+        if not pure:  # a side read from the words around: never memoized
+            key = (id(coder.cm), "A", m.n_tokens, m.section, tuple(m.terms), tuple(m.partial_terms))
+            assert key not in coder._mention_targets
+            impure += 1
+    assert impure  # the vision loss reads its side
+    again = coder.code(note, setting="outpatient")
+    assert [(s.code, s.confidence) for s in again.suggestions] == [(s.code, s.confidence) for s in first.suggestions]
+    right = codes(coder.code("Sudden central vision loss in his right eye.", setting="outpatient"))
+    assert "H54.61" in right and "H54.62" not in right
