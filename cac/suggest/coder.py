@@ -268,8 +268,10 @@ class Coder:
         fp = fingerprint(sources, __version__)
         def build() -> dict:
             lex = build_lexicon(self.cm, extra=index_terms_mod.index_terms(files))
+            kids, facts = children_index(self.cm), CodeFacts.of(self.cm)
+            facts.add_defaults(Specificity(self.cm, kids, facts), (t.code for t in lex.terms))
             return {**lex.to_json(), "index": TermMatcher.build_index(lex),
-                    "children": children_to_json(children_index(self.cm)), "facts": CodeFacts.of(self.cm).to_json()}
+                    "children": children_to_json(kids), "facts": facts.to_json()}
 
         data = cached_json(self.settings.cache_dir, "lexicon", fp, build)
         children, facts = data.get("children"), data.get("facts")

@@ -58,3 +58,36 @@ def test_unspecified_codes_are_read_from_their_titles(icd10cm):
     assert spec.is_unspecified("J18.9") and not spec.is_unspecified("E11.9")  # "..., unspecified organism"
     assert not spec.is_unspecified("NOT-A-CODE")
     assert spec.is_unspecified("J18.9") is spec.is_unspecified("J18.9")  # read once
+
+
+def test_the_walks_agree_with_the_defaults_kept_for_the_lexicons_codes(icd10cm):
+    codes = sorted(icd10cm.codes)
+    families = [c for c in codes if c.startswith(("M17", "S72.0", "G43.0", "H10", "E11", "O09", "T36.0", "J18"))]
+    sample = sorted(set(codes[::97] + families[::3]))
+    kept = CodeFacts.of(icd10cm)
+    kept.add_defaults(Specificity(icd10cm, facts=kept), sample)
+    again = CodeFacts.from_json(orjson.loads(orjson.dumps(kept.to_json())))
+    for name in ("defaults", "targets", "lateral", "qualified", "unspecified"):
+        assert getattr(again, name) == getattr(kept, name), name
+    assert kept.targets and kept.lateral and kept.qualified and kept.unspecified  # each answer was exercised
+    assert "" in kept.defaults.values()  # a code whose children all need a detail: no default
+    indexed, plain = Specificity(icd10cm, facts=again), Specificity(icd10cm, facts=CodeFacts.of(icd10cm))
+    for code in sorted(set(sample) | kept.targets):
+        for seventh in ("A", "D", "S"):
+            assert indexed.default_billable(code, seventh) == plain.default_billable(code, seventh), code
+        assert indexed.has_sides(code) == plain.has_sides(code), code
+        assert indexed.qualifier_options(code) == plain.qualifier_options(code), code
+        assert indexed.is_unspecified(code) == plain.is_unspecified(code), code
+
+
+def test_kept_defaults_are_read_instead_of_walking(icd10cm):
+    facts = CodeFacts.of(icd10cm)
+    facts.defaults = {"E11": "E11.65"}  # not what the walk gives: shows the kept answer is the one read
+    facts.targets, facts.unspecified = frozenset({"E11.65"}), frozenset({"E11.65"})
+    spec = Specificity(icd10cm, facts=facts)
+    assert spec.default_billable("E11") == "E11.65" and spec.is_unspecified("E11.65")
+    assert spec.default_billable("E11", "D") == Specificity(icd10cm).default_billable("E11", "D")  # "A" only
+    old = CodeFacts.of(icd10cm).to_json()
+    for key in ("defaults", "targets", "lateral", "qualified", "unspecified"):
+        del old[key]
+    assert CodeFacts.from_cached(old).defaults == {}  # an older cached form: the walks answer
