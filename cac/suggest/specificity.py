@@ -44,18 +44,22 @@ class CodeFacts:
     character where it has one (``seventh``), and the codes whose title names a side (``sided``).
 
     :meth:`add_defaults` adds the walks' answers for the codes the lexicon's terms name: the billable code
-    each gives when the note adds nothing (``defaults``, "" for none), and, for those billable codes
+    each gives when the note adds nothing (``defaults``, "" for none); for those billable codes
     (``targets``), which can take a documented side (``lateral``), which have qualifier options
-    (``qualified``) and which are unspecified ones (``unspecified``).  Without them each answer is walked
-    the first time a note needs it (same answers, ~0.1-0.2 ms each: a batch run's first few hundred notes
-    meet thousands of terms for the first time)."""
+    (``qualified``), which are unspecified ones (``unspecified``) and their siblings (``siblings``:
+    ``code -> "sibling sibling ..."``, none for most); and the more specific alternatives of each code and
+    its default (``alternatives``: ``"code default" -> "alternative:missing|missing;..."``).  Without them
+    each answer is walked the first time a note needs it (same answers, ~0.1-0.2 ms each: a batch run's
+    first few hundred notes meet thousands of terms for the first time)."""
 
-    __slots__ = ("headers", "seventh", "sided", "defaults", "targets", "lateral", "qualified", "unspecified")
+    __slots__ = ("headers", "seventh", "sided", "defaults", "targets", "lateral", "qualified", "unspecified",
+                 "siblings", "alternatives")
 
     def __init__(self, headers: frozenset[str], seventh: dict[str, str], sided: frozenset[str],
                  defaults: dict[str, str] | None = None, targets: frozenset[str] = frozenset(),
                  lateral: frozenset[str] = frozenset(), qualified: frozenset[str] = frozenset(),
-                 unspecified: frozenset[str] = frozenset()) -> None:
+                 unspecified: frozenset[str] = frozenset(), siblings: dict[str, str] | None = None,
+                 alternatives: dict[str, str] | None = None) -> None:
         self.headers = headers
         self.seventh = seventh
         self.sided = sided
@@ -64,6 +68,8 @@ class CodeFacts:
         self.lateral = lateral
         self.qualified = qualified
         self.unspecified = unspecified
+        self.siblings = siblings if siblings is not None else {}
+        self.alternatives = alternatives if alternatives is not None else {}
 
     @classmethod
     def of(cls, cs: CodeSet) -> "CodeFacts":
@@ -80,14 +86,19 @@ class CodeFacts:
         return cls(frozenset(headers), seventh, frozenset(sided))
 
     def add_defaults(self, spec: "Specificity", codes: Iterable[str]) -> None:
-        """Walk ``spec`` (over this facts' code set) once for ``codes`` and keep the answers (see the class)."""
+        """Walk ``spec`` (over this facts' code set, without kept answers yet) once for ``codes`` and keep
+        the answers (see the class); they are set together at the end, so every answer is walked."""
         defaults = {code: spec.default_billable(code) or "" for code in sorted(set(codes))}
-        targets = frozenset(t for t in defaults.values() if t)
-        self.defaults = defaults
-        self.lateral = frozenset(t for t in targets if spec.has_sides(t))
-        self.qualified = frozenset(t for t in targets if spec.qualifier_options(t))
-        self.unspecified = frozenset(t for t in targets if spec.is_unspecified(t))
-        self.targets = targets
+        targets = sorted({t for t in defaults.values() if t})
+        lateral = frozenset(t for t in targets if spec.has_sides(t))
+        qualified = frozenset(t for t in targets if spec.qualifier_options(t))
+        unspecified = frozenset(t for t in targets if spec.is_unspecified(t))
+        siblings = {t: " ".join(kin) for t in targets if (kin := spec.siblings(t))}
+        alternatives = {f"{code} {t}": ";".join(f"{a.code}:{'|'.join(a.missing)}" for a in alts)
+                        for code, t in defaults.items() if t and (alts := spec.alternatives(code, t))}
+        self.defaults, self.targets, self.lateral, self.qualified, self.unspecified = (
+            defaults, frozenset(targets), lateral, qualified, unspecified)
+        self.siblings, self.alternatives = siblings, alternatives
 
     def to_json(self) -> dict[str, Any]:
         """Compact cached form: code lists as space-separated strings, the 7th characters grouped by value,
@@ -99,7 +110,8 @@ class CodeFacts:
                 "seventh": {char: " ".join(sorted(codes)) for char, codes in sorted(by_char.items())},
                 "defaults": " ".join(f"{code} {target or '-'}" for code, target in self.defaults.items()),
                 "targets": " ".join(sorted(self.targets)), "lateral": " ".join(sorted(self.lateral)),
-                "qualified": " ".join(sorted(self.qualified)), "unspecified": " ".join(sorted(self.unspecified))}
+                "qualified": " ".join(sorted(self.qualified)), "unspecified": " ".join(sorted(self.unspecified)),
+                "siblings": self.siblings, "alternatives": self.alternatives}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CodeFacts":
@@ -107,7 +119,8 @@ class CodeFacts:
         pairs = data.get("defaults", "").split()
         defaults = {code: "" if target == "-" else target for code, target in zip(pairs[::2], pairs[1::2])}
         return cls(frozenset(data["headers"].split()), seventh, frozenset(data["sided"].split()), defaults,
-                   *(frozenset(data.get(k, "").split()) for k in ("targets", "lateral", "qualified", "unspecified")))
+                   *(frozenset(data.get(k, "").split()) for k in ("targets", "lateral", "qualified", "unspecified")),
+                   dict(data.get("siblings") or {}), dict(data.get("alternatives") or {}))
 
     @classmethod
     def from_cached(cls, data: Any) -> "CodeFacts | None":
@@ -237,6 +250,9 @@ class Specificity:
 
     def _siblings(self, code: str, limit: int = 8) -> list[str]:
         """Billable codes sharing the nearest ancestor that has other billable descendants."""
+        if limit == 8 and self.facts is not None and code in self.facts.targets:
+            kin = self.facts.siblings.get(code)
+            return kin.split() if kin else []
         c = self.cs.get(code)
         if c is None or not c.parent:
             return []
@@ -320,6 +336,12 @@ class Specificity:
         return list(self._alternatives(matched, chosen, limit))
 
     def _alternatives_uncached(self, matched: str, chosen: str, limit: int) -> tuple[Alternative, ...]:
+        if limit == 5 and self.facts is not None and chosen and self.facts.defaults.get(matched) == chosen:
+            kept = self.facts.alternatives.get(f"{matched} {chosen}")
+            if not kept:
+                return ()
+            return tuple(Alternative(code=k, title=self.cs[k].title, missing=missing.split("|"))
+                         for k, _, missing in (a.partition(":") for a in kept.split(";")))
         root = matched
         c = self.cs.get(chosen)
         if matched == chosen:

@@ -67,9 +67,9 @@ def test_the_walks_agree_with_the_defaults_kept_for_the_lexicons_codes(icd10cm):
     kept = CodeFacts.of(icd10cm)
     kept.add_defaults(Specificity(icd10cm, facts=kept), sample)
     again = CodeFacts.from_json(orjson.loads(orjson.dumps(kept.to_json())))
-    for name in ("defaults", "targets", "lateral", "qualified", "unspecified"):
+    for name in ("defaults", "targets", "lateral", "qualified", "unspecified", "siblings", "alternatives"):
         assert getattr(again, name) == getattr(kept, name), name
-    assert kept.targets and kept.lateral and kept.qualified and kept.unspecified  # each answer was exercised
+    assert all((kept.targets, kept.lateral, kept.qualified, kept.unspecified, kept.siblings, kept.alternatives))
     assert "" in kept.defaults.values()  # a code whose children all need a detail: no default
     indexed, plain = Specificity(icd10cm, facts=again), Specificity(icd10cm, facts=CodeFacts.of(icd10cm))
     for code in sorted(set(sample) | kept.targets):
@@ -78,6 +78,10 @@ def test_the_walks_agree_with_the_defaults_kept_for_the_lexicons_codes(icd10cm):
         assert indexed.has_sides(code) == plain.has_sides(code), code
         assert indexed.qualifier_options(code) == plain.qualifier_options(code), code
         assert indexed.is_unspecified(code) == plain.is_unspecified(code), code
+        assert indexed.siblings(code) == plain.siblings(code), code
+        default = kept.defaults.get(code)
+        for matched, chosen in ((code, code), (code, default)) if default else ((code, code),):
+            assert indexed.alternatives(matched, chosen) == plain.alternatives(matched, chosen), (matched, chosen)
 
 
 def test_kept_defaults_are_read_instead_of_walking(icd10cm):
@@ -86,8 +90,15 @@ def test_kept_defaults_are_read_instead_of_walking(icd10cm):
     facts.targets, facts.unspecified = frozenset({"E11.65"}), frozenset({"E11.65"})
     spec = Specificity(icd10cm, facts=facts)
     assert spec.default_billable("E11") == "E11.65" and spec.is_unspecified("E11.65")
+    assert spec.siblings("E11.65") == [] and spec.alternatives("E11", "E11.65") == []  # none kept for it
+    facts.siblings = {"E11.65": "E11.9"}
+    facts.alternatives = {"E11 E11.65": "E11.9:type|stage"}
+    spec = Specificity(icd10cm, facts=facts)
+    assert spec.siblings("E11.65") == ["E11.9"]
+    assert [(a.code, a.title, a.missing) for a in spec.alternatives("E11", "E11.65")] == [
+        ("E11.9", icd10cm["E11.9"].title, ["type", "stage"])]
     assert spec.default_billable("E11", "D") == Specificity(icd10cm).default_billable("E11", "D")  # "A" only
     old = CodeFacts.of(icd10cm).to_json()
-    for key in ("defaults", "targets", "lateral", "qualified", "unspecified"):
+    for key in ("defaults", "targets", "lateral", "qualified", "unspecified", "siblings", "alternatives"):
         del old[key]
     assert CodeFacts.from_cached(old).defaults == {}  # an older cached form: the walks answer
