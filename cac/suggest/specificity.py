@@ -44,31 +44,29 @@ class CodeFacts:
     character where it has one (``seventh``), and the codes whose title names a side (``sided``).
 
     :meth:`add_defaults` adds the walks' answers for the codes the lexicon's terms name: the billable code
-    each gives when the note adds nothing (``defaults``, "" for none); for those billable codes
-    (``targets``), which can take a documented side (``lateral``), which have qualifier options
-    (``qualified``), which are unspecified ones (``unspecified``) and their siblings (``siblings``:
-    ``code -> "sibling sibling ..."``, none for most); and the more specific alternatives of each code and
-    its default (``alternatives``: ``"code default" -> "alternative:missing|missing;..."``).  Without them
+    each gives when the note adds nothing (``defaults``, "" for none); those billable codes with their
+    siblings (``targets``: ``code -> "sibling sibling ..."``, "" for none) and which of them can take a
+    documented side (``lateral``), have qualifier options (``qualified``) or are unspecified ones
+    (``unspecified``); and the more specific alternatives of each code and its default (``alternatives``:
+    ``"code default" -> "alternative:missing|missing;..."``, none for most).  Without them
     each answer is walked the first time a note needs it (same answers, ~0.1-0.2 ms each: a batch run's
     first few hundred notes meet thousands of terms for the first time)."""
 
     __slots__ = ("headers", "seventh", "sided", "defaults", "targets", "lateral", "qualified", "unspecified",
-                 "siblings", "alternatives")
+                 "alternatives")
 
     def __init__(self, headers: frozenset[str], seventh: dict[str, str], sided: frozenset[str],
-                 defaults: dict[str, str] | None = None, targets: frozenset[str] = frozenset(),
+                 defaults: dict[str, str] | None = None, targets: dict[str, str] | None = None,
                  lateral: frozenset[str] = frozenset(), qualified: frozenset[str] = frozenset(),
-                 unspecified: frozenset[str] = frozenset(), siblings: dict[str, str] | None = None,
-                 alternatives: dict[str, str] | None = None) -> None:
+                 unspecified: frozenset[str] = frozenset(), alternatives: dict[str, str] | None = None) -> None:
         self.headers = headers
         self.seventh = seventh
         self.sided = sided
         self.defaults = defaults if defaults is not None else {}
-        self.targets = targets
+        self.targets = targets if targets is not None else {}
         self.lateral = lateral
         self.qualified = qualified
         self.unspecified = unspecified
-        self.siblings = siblings if siblings is not None else {}
         self.alternatives = alternatives if alternatives is not None else {}
 
     @classmethod
@@ -89,38 +87,34 @@ class CodeFacts:
         """Walk ``spec`` (over this facts' code set, without kept answers yet) once for ``codes`` and keep
         the answers (see the class); they are set together at the end, so every answer is walked."""
         defaults = {code: spec.default_billable(code) or "" for code in sorted(set(codes))}
-        targets = sorted({t for t in defaults.values() if t})
+        targets = {t: " ".join(spec.siblings(t)) for t in sorted({t for t in defaults.values() if t})}
         lateral = frozenset(t for t in targets if spec.has_sides(t))
         qualified = frozenset(t for t in targets if spec.qualifier_options(t))
         unspecified = frozenset(t for t in targets if spec.is_unspecified(t))
-        siblings = {t: " ".join(kin) for t in targets if (kin := spec.siblings(t))}
         alternatives = {f"{code} {t}": ";".join(f"{a.code}:{'|'.join(a.missing)}" for a in alts)
                         for code, t in defaults.items() if t and (alts := spec.alternatives(code, t))}
-        self.defaults, self.targets, self.lateral, self.qualified, self.unspecified = (
-            defaults, frozenset(targets), lateral, qualified, unspecified)
-        self.siblings, self.alternatives = siblings, alternatives
+        self.defaults, self.targets, self.lateral, self.qualified, self.unspecified, self.alternatives = (
+            defaults, targets, lateral, qualified, unspecified, alternatives)
 
     def to_json(self) -> dict[str, Any]:
-        """Compact cached form: code lists as space-separated strings, the 7th characters grouped by value,
-        the default billable codes as ``"code target"`` pairs (``"code -"`` for none)."""
+        """Compact cached form: code lists as space-separated strings, the 7th characters grouped by value."""
         by_char: dict[str, list[str]] = {}
         for code, char in self.seventh.items():
             by_char.setdefault(char, []).append(code)
         return {"headers": " ".join(sorted(self.headers)), "sided": " ".join(sorted(self.sided)),
                 "seventh": {char: " ".join(sorted(codes)) for char, codes in sorted(by_char.items())},
-                "defaults": " ".join(f"{code} {target or '-'}" for code, target in self.defaults.items()),
-                "targets": " ".join(sorted(self.targets)), "lateral": " ".join(sorted(self.lateral)),
+                "defaults": self.defaults, "targets": self.targets, "lateral": " ".join(sorted(self.lateral)),
                 "qualified": " ".join(sorted(self.qualified)), "unspecified": " ".join(sorted(self.unspecified)),
-                "siblings": self.siblings, "alternatives": self.alternatives}
+                "alternatives": self.alternatives}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CodeFacts":
         seventh = {code: char for char, codes in data["seventh"].items() for code in codes.split()}
-        pairs = data.get("defaults", "").split()
-        defaults = {code: "" if target == "-" else target for code, target in zip(pairs[::2], pairs[1::2])}
-        return cls(frozenset(data["headers"].split()), seventh, frozenset(data["sided"].split()), defaults,
-                   *(frozenset(data.get(k, "").split()) for k in ("targets", "lateral", "qualified", "unspecified")),
-                   dict(data.get("siblings") or {}), dict(data.get("alternatives") or {}))
+        kept = [data.get(k) or {} for k in ("defaults", "targets", "alternatives")]  # read as they are
+        if not all(isinstance(k, dict) for k in kept):
+            raise TypeError("kept answers are not objects")
+        return cls(frozenset(data["headers"].split()), seventh, frozenset(data["sided"].split()), kept[0], kept[1],
+                   *(frozenset(data.get(k, "").split()) for k in ("lateral", "qualified", "unspecified")), kept[2])
 
     @classmethod
     def from_cached(cls, data: Any) -> "CodeFacts | None":
@@ -250,9 +244,10 @@ class Specificity:
 
     def _siblings(self, code: str, limit: int = 8) -> list[str]:
         """Billable codes sharing the nearest ancestor that has other billable descendants."""
-        if limit == 8 and self.facts is not None and code in self.facts.targets:
-            kin = self.facts.siblings.get(code)
-            return kin.split() if kin else []
+        if limit == 8 and self.facts is not None:
+            kin = self.facts.targets.get(code)
+            if kin is not None:
+                return kin.split()
         c = self.cs.get(code)
         if c is None or not c.parent:
             return []

@@ -67,12 +67,13 @@ def test_the_walks_agree_with_the_defaults_kept_for_the_lexicons_codes(icd10cm):
     kept = CodeFacts.of(icd10cm)
     kept.add_defaults(Specificity(icd10cm, facts=kept), sample)
     again = CodeFacts.from_json(orjson.loads(orjson.dumps(kept.to_json())))
-    for name in ("defaults", "targets", "lateral", "qualified", "unspecified", "siblings", "alternatives"):
+    for name in ("defaults", "targets", "lateral", "qualified", "unspecified", "alternatives"):
         assert getattr(again, name) == getattr(kept, name), name
-    assert all((kept.targets, kept.lateral, kept.qualified, kept.unspecified, kept.siblings, kept.alternatives))
+    assert all((kept.targets, kept.lateral, kept.qualified, kept.unspecified, kept.alternatives))
+    assert any(kept.targets.values()) and "" in kept.targets.values()  # codes with siblings and without
     assert "" in kept.defaults.values()  # a code whose children all need a detail: no default
     indexed, plain = Specificity(icd10cm, facts=again), Specificity(icd10cm, facts=CodeFacts.of(icd10cm))
-    for code in sorted(set(sample) | kept.targets):
+    for code in sorted(set(sample) | set(kept.targets)):
         for seventh in ("A", "D", "S"):
             assert indexed.default_billable(code, seventh) == plain.default_billable(code, seventh), code
         assert indexed.has_sides(code) == plain.has_sides(code), code
@@ -87,11 +88,11 @@ def test_the_walks_agree_with_the_defaults_kept_for_the_lexicons_codes(icd10cm):
 def test_kept_defaults_are_read_instead_of_walking(icd10cm):
     facts = CodeFacts.of(icd10cm)
     facts.defaults = {"E11": "E11.65"}  # not what the walk gives: shows the kept answer is the one read
-    facts.targets, facts.unspecified = frozenset({"E11.65"}), frozenset({"E11.65"})
+    facts.targets, facts.unspecified = {"E11.65": ""}, frozenset({"E11.65"})
     spec = Specificity(icd10cm, facts=facts)
     assert spec.default_billable("E11") == "E11.65" and spec.is_unspecified("E11.65")
     assert spec.siblings("E11.65") == [] and spec.alternatives("E11", "E11.65") == []  # none kept for it
-    facts.siblings = {"E11.65": "E11.9"}
+    facts.targets = {"E11.65": "E11.9"}
     facts.alternatives = {"E11 E11.65": "E11.9:type|stage"}
     spec = Specificity(icd10cm, facts=facts)
     assert spec.siblings("E11.65") == ["E11.9"]
@@ -99,6 +100,7 @@ def test_kept_defaults_are_read_instead_of_walking(icd10cm):
         ("E11.9", icd10cm["E11.9"].title, ["type", "stage"])]
     assert spec.default_billable("E11", "D") == Specificity(icd10cm).default_billable("E11", "D")  # "A" only
     old = CodeFacts.of(icd10cm).to_json()
-    for key in ("defaults", "targets", "lateral", "qualified", "unspecified", "siblings", "alternatives"):
+    for key in ("defaults", "targets", "lateral", "qualified", "unspecified", "alternatives"):
         del old[key]
     assert CodeFacts.from_cached(old).defaults == {}  # an older cached form: the walks answer
+    assert CodeFacts.from_cached({**old, "defaults": "E11 E11.9"}) is None  # not in this form
