@@ -458,49 +458,52 @@ by_rank(const void *a, const void *b)
 /* TermMatcher._screen's array test: ``(term id, sentence)`` for each row of each anchor of the note
  * (anchors in rank order, rows in order) whose required tokens are all in one sentence (sentences in
  * order).  ``in_sents``: {token: its sentences as the bits of an int}; ``token_ids``: {token: id};
- * per id: ``slot_start``, ``slot_rows``, ``token_rank`` (int64); ``rows``: (n, width) int32 required
- * token ids (0 pads); ``row_tids``: int32 term id of each row. */
+ * per id: ``slot_start``, ``slot_rows``, ``token_rank`` (int64); per row: the required token ids other
+ * than its anchor's, rarest first, at ``row_ids[row_start[r]:row_start[r + 1]]`` (int32; a row is a few
+ * bytes, so the thousands of rows a note's anchors hold are read from few cache lines), and
+ * ``row_tids``: int32 term id of each row. */
 static PyObject *
 screen(PyObject *self, PyObject *args)
 {
-    PyObject *in_sents, *token_ids, *o_start, *o_nrows, *o_rank, *o_rows, *o_tids;
-    Py_ssize_t n_sentences, width;
-    if (!PyArg_ParseTuple(args, "O!nO!OOOOnO:screen", &PyDict_Type, &in_sents, &n_sentences, &PyDict_Type,
-                          &token_ids, &o_start, &o_nrows, &o_rank, &o_rows, &width, &o_tids)) {
+    PyObject *in_sents, *token_ids, *o_start, *o_nrows, *o_rank, *o_row_start, *o_row_ids, *o_tids;
+    Py_ssize_t n_sentences;
+    if (!PyArg_ParseTuple(args, "O!nO!OOOOOO:screen", &PyDict_Type, &in_sents, &n_sentences, &PyDict_Type,
+                          &token_ids, &o_start, &o_nrows, &o_rank, &o_row_start, &o_row_ids, &o_tids)) {
         return NULL;
     }
-    if (n_sentences < 0 || width < 1) {
-        PyErr_SetString(PyExc_ValueError, "screen(): bad sentence count or row width");
+    if (n_sentences < 0) {
+        PyErr_SetString(PyExc_ValueError, "screen(): bad sentence count");
         return NULL;
     }
-    Py_buffer views[5];
-    Py_buffer *b_start = &views[0], *b_nrows = &views[1], *b_rank = &views[2], *b_rows = &views[3],
-              *b_tids = &views[4];
-    const ArraySpec specs[5] = {{o_start, 8, INT64_FORMATS, "slot_start"}, {o_nrows, 8, INT64_FORMATS, "slot_rows"},
-                                {o_rank, 8, INT64_FORMATS, "token_rank"}, {o_rows, 4, INT32_FORMATS, "rows"},
-                                {o_tids, 4, INT32_FORMATS, "row_tids"}};
+    Py_buffer views[6];
+    Py_buffer *b_start = &views[0], *b_nrows = &views[1], *b_rank = &views[2], *b_row_start = &views[3],
+              *b_row_ids = &views[4], *b_tids = &views[5];
+    const ArraySpec specs[6] = {{o_start, 8, INT64_FORMATS, "slot_start"}, {o_nrows, 8, INT64_FORMATS, "slot_rows"},
+                                {o_rank, 8, INT64_FORMATS, "token_rank"}, {o_row_start, 4, INT32_FORMATS, "row_start"},
+                                {o_row_ids, 4, INT32_FORMATS, "row_ids"}, {o_tids, 4, INT32_FORMATS, "row_tids"}};
     int held = 0;
     PyObject *out = NULL;
-    Py_ssize_t *local = NULL;   /* token id -> 1 + its place in ``bits`` (0: not in the note) */
+    int32_t *local = NULL;      /* token id -> 1 + its place in ``bits`` (0: not in the note) */
     uint64_t *bits = NULL;      /* per present token, its sentences as 64-bit chunks */
     Py_ssize_t *anchors = NULL; /* ids of the note's tokens that anchor rows */
     RankedId *keyed = NULL;
     uint64_t *common = NULL;
     unsigned char *raw = NULL;
-    if (acquire_buffers("screen", specs, 5, views) < 0) goto done;
-    held = 5;
+    if (acquire_buffers("screen", specs, 6, views) < 0) goto done;
+    held = 6;
     Py_ssize_t n_ids = b_start->len / 8;
     Py_ssize_t n_rows = b_tids->len / 4;
-    if (b_nrows->len / 8 != n_ids || b_rank->len / 8 != n_ids || b_rows->len / 4 != n_rows * width) {
+    Py_ssize_t n_flat = b_row_ids->len / 4;
+    if (b_nrows->len / 8 != n_ids || b_rank->len / 8 != n_ids || b_row_start->len / 4 != n_rows + 1) {
         PyErr_SetString(PyExc_ValueError, "screen(): the arrays do not agree in size");
         goto done;
     }
     const int64_t *slot_start = b_start->buf, *slot_rows = b_nrows->buf, *rank = b_rank->buf;
-    const int32_t *rows = b_rows->buf, *tids = b_tids->buf;
+    const int32_t *row_start = b_row_start->buf, *row_ids = b_row_ids->buf, *tids = b_tids->buf;
     Py_ssize_t chunks = (n_sentences + 63) / 64;
     Py_ssize_t n_present = PyDict_GET_SIZE(in_sents);
     out = PyList_New(0);
-    local = PyMem_Calloc(n_ids > 0 ? n_ids : 1, sizeof(Py_ssize_t));
+    local = PyMem_Calloc(n_ids > 0 ? n_ids : 1, sizeof(int32_t));
     bits = PyMem_Calloc((n_present + 1) * (chunks > 0 ? chunks : 1), sizeof(uint64_t));
     anchors = PyMem_Malloc((n_present + 1) * sizeof(Py_ssize_t));
     keyed = PyMem_Malloc((n_present + 1) * sizeof(RankedId));
@@ -540,7 +543,7 @@ screen(PyObject *self, PyObject *args)
             }
             bits[k * chunks + c] = v;
         }
-        local[id] = k + 1;
+        local[id] = (int32_t)(k + 1);
         k++;
         if (slot_rows[id] > 0) {
             anchors[n_anchors++] = id;
@@ -562,31 +565,38 @@ screen(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "screen(): a slot is out of range");
             goto fail;
         }
+        const uint64_t *own = bits + (local[id] - 1) * chunks;  /* the anchor's sentences */
         for (Py_ssize_t r = first; r < last; r++) {
-            const int32_t *row = rows + r * width;
-            for (Py_ssize_t c = 0; c < chunks; c++) {
-                common[c] = ~(uint64_t)0;
+            Py_ssize_t from = row_start[r], to = row_start[r + 1];
+            if (from < 0 || to < from || to > n_flat) {
+                PyErr_SetString(PyExc_ValueError, "screen(): a row is out of range");
+                goto fail;
             }
             int alive = 1;
-            for (Py_ssize_t w = 0; w < width && alive; w++) {
-                int32_t t = row[w];
-                if (t == 0) {
-                    continue;  /* padding: in every sentence */
-                }
-                if (t < 0 || t >= n_ids || local[t] == 0) {
+            for (Py_ssize_t w = from; w < to; w++) {  /* the rarest first: most rows stop at once */
+                int32_t t = row_ids[w];
+                if (t <= 0 || t >= n_ids || local[t] == 0) {
                     alive = 0;
                     break;
                 }
-                const uint64_t *tb = bits + (local[t] - 1) * chunks;
-                uint64_t any = 0;
+            }
+            if (!alive) {
+                continue;
+            }
+            uint64_t any = 0;
+            for (Py_ssize_t c = 0; c < chunks; c++) {
+                common[c] = own[c];
+            }
+            for (Py_ssize_t w = from; w < to; w++) {
+                const uint64_t *tb = bits + (local[row_ids[w]] - 1) * chunks;
+                any = 0;
                 for (Py_ssize_t c = 0; c < chunks; c++) {
                     common[c] &= tb[c];
                     any |= common[c];
                 }
-                alive = any != 0;
-            }
-            if (!alive) {
-                continue;
+                if (!any) {
+                    break;
+                }
             }
             for (Py_ssize_t c = 0; c < chunks; c++) {
                 uint64_t v = common[c];
@@ -2221,7 +2231,7 @@ static PyMethodDef methods[] = {
     {"sentence_bits", sentence_bits, METH_O,
      "{token: the sentences holding it, as the bits of an int} of a list of token lists."},
     {"screen", screen, METH_VARARGS,
-     "screen(in_sents, n_sentences, token_ids, slot_start, slot_rows, token_rank, rows, width, row_tids): "
+     "screen(in_sents, n_sentences, token_ids, slot_start, slot_rows, token_rank, row_start, row_ids, row_tids): "
      "the (term id, sentence) pairs of TermMatcher._screen's array test."},
     {"descriptor_counts", descriptor_counts, METH_VARARGS,
      "descriptor_counts(ids, sentence_of, offsets, codes, sizes, min_overlap, min_coverage): "

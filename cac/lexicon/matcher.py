@@ -22,6 +22,7 @@ import base64
 import re
 from collections import defaultdict
 from itertools import repeat
+from typing import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,7 +96,7 @@ class TermMatcher:
         anchor = index.get("anchor", "").split()
         screen = index.get("screen") or {}
         if len(anchor) != len(self.terms) or screen.get("n_terms") != len(self.terms) or \
-                screen.get("width") != _SCREEN_WIDTH:
+                screen.get("width") != _SCREEN_WIDTH or "row_ids" not in screen:
             index = self.build_index(lexicon)
             anchor = index["anchor"].split()
         anchors: dict[str, list[int]] = defaultdict(list)
@@ -108,6 +109,7 @@ class TermMatcher:
         self._token_ids = {t: i for i, t in enumerate(self._token_list) if i}
         self._rows = _decode_ints(screen["rows"]).reshape(-1, _SCREEN_WIDTH)
         self._row_tids = _decode_ints(screen["tids"])
+        self._row_ids, self._row_start = _decode_ints(screen["row_ids"]), _decode_ints(screen["row_start"])
         # per token id: its place among the tokens sorted as strings, and the rows of the terms it anchors
         self._token_rank = np.argsort(np.argsort(np.asarray(self._token_list, dtype=str), kind="stable"))
         self._slot_start = np.zeros(len(self._token_list), dtype=np.int64)
@@ -122,7 +124,7 @@ class TermMatcher:
         """Anchor token of every term and the screening arrays (JSON-able, cacheable)."""
         df = token_frequencies(lexicon)
         anchor = [min(t.required, key=lambda x: (df[x], x)) for t in lexicon.terms]
-        return {"anchor": " ".join(anchor), "screen": _screen_index(lexicon, anchor)}
+        return {"anchor": " ".join(anchor), "screen": _screen_index(lexicon, anchor, df)}
 
     def match(self, tokens: list[str], partial: list[Match] | None = None,
               segments: list[int] | None = None) -> list[Match]:
@@ -191,7 +193,7 @@ class TermMatcher:
         wide = self._wide
         if scan.screen is not None and (not wide or wide.keys().isdisjoint(in_sents)):  # the same test, in C
             return scan.screen(in_sents, n_sentences, self._token_ids, self._slot_start, self._slot_rows,
-                               self._token_rank, self._rows, _SCREEN_WIDTH, self._row_tids)
+                               self._token_rank, self._row_start, self._row_ids, self._row_tids)
         n_chunks = (n_sentences + 63) // 64  # each token's sentences as 64-bit chunks
         sentence_bits = np.zeros((len(self._token_ids) + 1, n_chunks), dtype="<u8")
         at = np.fromiter(map(self._token_ids.get, in_sents, repeat(0)), dtype=np.int64, count=len(in_sents))
@@ -382,16 +384,20 @@ def _decode_ints(text: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype="<i4")
 
 
-def _screen_index(lexicon: Lexicon, anchor: list[str]) -> dict:
+def _screen_index(lexicon: Lexicon, anchor: list[str], df: Mapping[str, int]) -> dict:
     """The screening arrays of :meth:`TermMatcher._screen`: each required token's id (from 1; 0 pads), one
     row of ids per term of up to :data:`_SCREEN_WIDTH` required tokens, grouped by anchor in index order
-    (``slots``: an anchor's first row and row count), and the ids of the wider terms by anchor."""
+    (``slots``: an anchor's first row and row count), and the ids of the wider terms by anchor; and the
+    rows as the compiled test reads them: each row's ids but its anchor's, the rarest in the lexicon
+    (``df``) first, end to end (``row_ids``), and where each row starts (``row_start``)."""
     by_anchor: dict[str, list[int]] = defaultdict(list)
     for tid, tok in enumerate(anchor):
         by_anchor[tok].append(tid)
     ids: dict[str, int] = {}
     rows: list[list[int]] = []
     tids: list[int] = []
+    row_ids: list[int] = []
+    row_start: list[int] = [0]
     slots: dict[str, list[int]] = {}
     wide: dict[str, list[int]] = {}
     for tok, members in by_anchor.items():
@@ -403,8 +409,11 @@ def _screen_index(lexicon: Lexicon, anchor: list[str]) -> dict:
                 continue
             row = [ids.setdefault(t, len(ids) + 1) for t in sorted(req)]
             rows.append(row + [0] * (_SCREEN_WIDTH - len(row)))
+            row_ids += [ids[t] for t in sorted(req - {tok}, key=lambda t: (df.get(t, 0), t))]
+            row_start.append(len(row_ids))
             tids.append(tid)
         if len(tids) > start:
             slots[tok] = [start, len(tids) - start]
     return {"n_terms": len(anchor), "width": _SCREEN_WIDTH, "tokens": " ".join(ids), "slots": slots, "wide": wide,
-            "rows": _encode_ints(np.asarray(rows).reshape(-1, _SCREEN_WIDTH)), "tids": _encode_ints(np.asarray(tids))}
+            "rows": _encode_ints(np.asarray(rows).reshape(-1, _SCREEN_WIDTH)), "tids": _encode_ints(np.asarray(tids)),
+            "row_ids": _encode_ints(np.asarray(row_ids)), "row_start": _encode_ints(np.asarray(row_start))}

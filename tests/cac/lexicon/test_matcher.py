@@ -198,9 +198,11 @@ def test_the_compiled_screen_refuses_arrays_of_the_wrong_kind():
     if scan.screen is None:
         pytest.skip("cac._scan was not built (no C compiler at install)")
     m = _screen_matcher()
-    args = [{"kidney": 1}, 1, m._token_ids, m._slot_start, m._slot_rows, m._token_rank, m._rows, 10, m._row_tids]
-    for k, bad in ((3, m._slot_start.astype(np.int32)), (6, m._rows.astype(np.float64)), (5, m._token_rank[:-1]),
-                   (7, 3), (0, {"kidney": -1})):
+    args = [dict.fromkeys(m._token_ids, 1), 1, m._token_ids, m._slot_start, m._slot_rows, m._token_rank, m._row_start, m._row_ids,
+            m._row_tids]
+    assert scan.screen(*args)  # the right arrays: every term's tokens in the one sentence
+    for k, bad in ((3, m._slot_start.astype(np.int32)), (7, m._row_ids.astype(np.float64)), (5, m._token_rank[:-1]),
+                   (6, m._row_start[:-1]), (6, m._row_start[::-1].copy()), (1, -1), (0, {"kidney": -1})):
         wrong = list(args)
         wrong[k] = bad
         with pytest.raises((TypeError, ValueError)):
