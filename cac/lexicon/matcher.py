@@ -24,6 +24,7 @@ from collections import defaultdict
 from itertools import repeat
 from typing import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -107,7 +108,7 @@ class TermMatcher:
         # the screening arrays (see :meth:`_screen`), built with the index and cached with the lexicon
         self._token_list = ["", *screen["tokens"].split()]  # token id -> token (0 pads)
         self._token_ids = {t: i for i, t in enumerate(self._token_list) if i}
-        self._rows = _decode_ints(screen["rows"]).reshape(-1, _SCREEN_WIDTH)
+        self._rows_text = screen["rows"]  # decoded when the array screen first runs (see ``_rows``)
         self._row_tids = _decode_ints(screen["tids"])
         self._row_ids, self._row_start = _decode_ints(screen["row_ids"]), _decode_ints(screen["row_start"])
         # per token id: its place among the tokens sorted as strings, and the rows of the terms it anchors
@@ -118,6 +119,12 @@ class TermMatcher:
             i = self._token_ids[tok]
             self._slot_start[i], self._slot_rows[i] = first, count
         self._wide: dict[str, list[int]] = screen["wide"]
+
+    @cached_property
+    def _rows(self) -> np.ndarray:
+        """The screen rows as the array screen reads them, (rows, :data:`_SCREEN_WIDTH`) token ids (the
+        compiled screen reads ``_row_ids`` instead: without the array screen they are never decoded)."""
+        return _decode_ints(self._rows_text).reshape(-1, _SCREEN_WIDTH)
 
     @staticmethod
     def build_index(lexicon: Lexicon) -> dict:
