@@ -29,6 +29,10 @@ _MISSING_WORDS = (
 )
 
 
+#: How many siblings and alternatives a code lists by default (the counts :class:`CodeFacts` keeps).
+SIBLINGS_LIMIT = 8
+ALTERNATIVES_LIMIT = 5
+
 _TITLE_WORD = re.compile(r"[a-z]+")
 #: The side words a title may carry (laterality is one of them, exactly).
 SIDES = frozenset({"right", "left", "bilateral"})
@@ -242,9 +246,9 @@ class Specificity:
             root = self.cs[root].parent
         return root
 
-    def _siblings(self, code: str, limit: int = 8) -> list[str]:
+    def _siblings(self, code: str, limit: int = SIBLINGS_LIMIT) -> list[str]:
         """Billable codes sharing the nearest ancestor that has other billable descendants."""
-        if limit == 8 and self.facts is not None:
+        if limit == SIBLINGS_LIMIT and self.facts is not None:  # kept for the default limit
             kin = self.facts.targets.get(code)
             if kin is not None:
                 return kin.split()
@@ -325,13 +329,14 @@ class Specificity:
                 best = (key, k)
         return best[1] if best is not None else None
 
-    def alternatives(self, matched: str, chosen: str, limit: int = 5) -> list[Alternative]:
+    def alternatives(self, matched: str, chosen: str, limit: int = ALTERNATIVES_LIMIT) -> list[Alternative]:
         """More specific billable codes than ``chosen`` under the matched code
         (or its parent, when the chosen code is an unspecified one)."""
         return list(self._alternatives(matched, chosen, limit))
 
     def _alternatives_uncached(self, matched: str, chosen: str, limit: int) -> tuple[Alternative, ...]:
-        if limit == 5 and self.facts is not None and chosen and self.facts.defaults.get(matched) == chosen:
+        if limit == ALTERNATIVES_LIMIT and self.facts is not None and chosen \
+                and self.facts.defaults.get(matched) == chosen:  # kept for a term's code and its default
             kept = self.facts.alternatives.get(f"{matched} {chosen}")
             if not kept:
                 return ()
