@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from cac.codesets.icd10cm import in_plain_range, note_code_refs
+from cac.codesets.icd10cm import note_code_refs
 from cac.codesets.model import CodeSet
 from cac.suggest.hits import Hit
 from cac.suggest.specificity import title_words
@@ -240,17 +240,7 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     kept (on a tie, a specific one over one whose title says "unspecified"), except that when A's note
     names B for the case *without* A's condition ("Fever: Excludes1 chills without fever (R68.83)"),
     A is kept: both documented, the condition is present."""
-    by_letter: dict[str, list[str]] = {}  # a range never crosses a chapter letter
-    for code in hits:
-        by_letter.setdefault(code[:1], []).append(code)
-    plain = {code: code.replace(".", "") for code in hits}
-    pairs: list[tuple[str, str, str]] = []  # (code holding the note, the code it names, note)
-    for code in sorted(hits):
-        for note, ref in excludes1_refs(cs, code):
-            others = by_letter.get(ref[0][:1])
-            if others:
-                f, l = ref[0].replace(".", ""), ref[1].replace(".", "")
-                pairs += [(code, o, note) for o in others if o != code and in_plain_range(plain[o], f, l)]
+    pairs = _excludes1_pairs(hits, cs)
     if not pairs:
         return []
     notes = {(a, b): note for a, b, note in pairs}  # which code's note names which code
@@ -280,6 +270,22 @@ def apply_excludes1(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
         if winner in hits and loser in hits:
             excluded.append(hits.pop(loser).to_excluded(f"Excludes1 with {winner}: {note}", "excludes1", winner))
     return excluded
+
+
+def _excludes1_pairs(hits: dict[str, Hit], cs: CodeSet) -> list[tuple[str, str, str]]:
+    """``(code holding the note, the code it names, note)`` for every Excludes1 note of a hit (its own or an
+    ancestor's) whose range holds another hit, codes in sorted order, named codes in the hits' order."""
+    by_letter: dict[str, list[tuple[str, str]]] = {}  # (code, code without its dot); a range never crosses a letter
+    for code in hits:
+        by_letter.setdefault(code[:1], []).append((code, code.replace(".", "")))
+    pairs: list[tuple[str, str, str]] = []
+    for code in sorted(hits):
+        for note, letter, f, l in _plain_excludes1_refs(cs, code):
+            others = by_letter.get(letter)
+            if others:  # in_plain_range(p, f, l), written out (one call per code of the letter)
+                pairs += [(code, o, note) for o, p in others if o != code
+                          and (p.startswith(f) or p.startswith(l) or (f <= p[:len(f)] and p[:len(l)] <= l))]
+    return pairs
 
 
 #: Words that say how specific a title is, not what it is about.
@@ -312,6 +318,22 @@ def excludes1_refs(cs: CodeSet, code: str) -> list[tuple[str, tuple[str, str]]]:
         if len(_EXCLUDES1_CACHE) > 200_000:
             _EXCLUDES1_CACHE.clear()
         _EXCLUDES1_CACHE[key] = refs
+    return refs
+
+
+_PLAIN_EXCLUDES1_CACHE: dict[tuple[int, str], tuple[tuple[str, str, str, str], ...]] = {}
+
+
+def _plain_excludes1_refs(cs: CodeSet, code: str) -> tuple[tuple[str, str, str, str], ...]:
+    """:func:`excludes1_refs` as ``(note, letter, first, last)``, the range's bounds without dots (cached)."""
+    key = (id(cs), code)
+    refs = _PLAIN_EXCLUDES1_CACHE.get(key)
+    if refs is None:
+        refs = tuple((note, ref[0][:1], ref[0].replace(".", ""), ref[1].replace(".", ""))
+                     for note, ref in excludes1_refs(cs, code))
+        if len(_PLAIN_EXCLUDES1_CACHE) > 200_000:
+            _PLAIN_EXCLUDES1_CACHE.clear()
+        _PLAIN_EXCLUDES1_CACHE[key] = refs
     return refs
 
 
@@ -349,9 +371,16 @@ def apply_superseded_unspecified(hits: dict[str, Hit], cs: CodeSet) -> list[Excl
                 excluded.append(hits.pop(generic).to_excluded(
                     f"not otherwise specified; {better} documents the condition more specifically", "specificity",
                     better))
+    by_category: dict[str, list[str]] = {}  # the hits of each category, in the hits' order
+    for code in hits:
+        by_category.setdefault(code[:3], []).append(code)
+    codes = cs.codes
     for code in list(hits):
-        c = cs.get(code)
-        if c is None or "unspecified" not in c.title.lower() or code not in hits:
+        same = by_category[code[:3]]
+        if len(same) < 2 or code not in hits:  # nothing of its category can specify it
+            continue
+        c = codes.get(code)
+        if c is None or "unspecified" not in c.title.lower():
             continue
         # the specific code must be about what the unspecified one names beyond its category: E11.65
         # (with hyperglycemia) does not specify E11.40 (with diabetic neuropathy, unspecified)
@@ -365,7 +394,7 @@ def apply_superseded_unspecified(hits: dict[str, Hit], cs: CodeSet) -> list[Excl
             about = oc.parent == c.parent or named <= title_words(oc.title)
             return more and about
 
-        better = [o for o in hits if o != code and o[:3] == code[:3] and o.startswith("Z") == code.startswith("Z")
+        better = [o for o in same if o != code and o in hits and o.startswith("Z") == code.startswith("Z")
                   and hits[o].score >= hits[code].score * 0.8 and specifies(o)]
         if better:
             excluded.append(hits.pop(code).to_excluded(

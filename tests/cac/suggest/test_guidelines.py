@@ -138,3 +138,83 @@ def test_prefix_lookup_equals_testing_every_hit(codes, prefixes):
     expected = [c for c, h in hits.items() if c.startswith(tuple(prefixes)) and not h.uncertain]
     index = guidelines._certain_by_prefix(hits)
     assert guidelines._starting_with(index, tuple(prefixes)) == expected
+
+
+# -- the Excludes1 and specificity edits read indexes: same answers as testing every pair of hits --------------
+
+_CATEGORIES = ("E10", "E11", "E13", "R50", "R68", "J18", "J44", "J45", "I10", "I11", "I50", "N18", "N30", "R31",
+               "K21", "K29", "D64", "D50", "R52", "R10", "R07", "C34", "C78", "C79", "C80", "Z86", "Z87")
+
+
+def _pool(icd10cm):
+    return sorted(c.code for c in icd10cm if c.code[:3] in _CATEGORIES)
+
+
+def _excludes1_pairs_every_hit(hits, cs):
+    """The pairs ``apply_excludes1`` resolves, found by testing every hit against every range."""
+    from cac.codesets.icd10cm import in_plain_range
+
+    pairs = []
+    for code in sorted(hits):
+        for note, ref in guidelines.excludes1_refs(cs, code):
+            f, l = ref[0].replace(".", ""), ref[1].replace(".", "")
+            pairs += [(code, o, note) for o in hits if o[:1] == ref[0][:1] and o != code
+                      and in_plain_range(o.replace(".", ""), f, l)]
+    return pairs
+
+
+def _unspecified_every_hit(hits, cs):
+    """``apply_superseded_unspecified``'s second rule, testing every hit against every other."""
+    out = []
+    for code in list(hits):
+        c = cs.get(code)
+        if c is None or "unspecified" not in c.title.lower() or code not in hits:
+            continue
+        named = guidelines._own_words(cs, c)
+
+        def specifies(o):
+            oc = cs.get(o)
+            if oc is None:
+                return False
+            more = "unspecified" not in oc.title.lower() or guidelines._own_words(cs, oc) > named
+            return more and (oc.parent == c.parent or named <= guidelines.title_words(oc.title))
+
+        better = [o for o in hits if o != code and o[:3] == code[:3] and o.startswith("Z") == code.startswith("Z")
+                  and hits[o].score >= hits[code].score * 0.8 and specifies(o)]
+        if better:
+            hits.pop(code)
+            out.append((code, better[0]))
+    return out
+
+
+@hyp_settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_excludes1_pairs_equal_testing_every_hit(icd10cm, data):
+    pool = _pool(icd10cm)
+    codes = data.draw(st.lists(st.sampled_from(pool), max_size=12, unique=True))
+    scores = data.draw(st.lists(st.sampled_from([0.3, 0.5, 0.6, 0.8, 0.9]), min_size=len(codes), max_size=len(codes)))
+    hits = {c: hit(c, s) for c, s in zip(codes, scores)}
+    assert guidelines._excludes1_pairs(hits, icd10cm) == _excludes1_pairs_every_hit(hits, icd10cm)
+
+
+def test_excludes1_pairs_of_a_family(icd10cm):
+    hits = {c: hit(c) for c in ("E11.9", "I10", "E10.9", "E11.65", "R50.9", "R68.83")}
+    pairs = guidelines._excludes1_pairs(hits, icd10cm)
+    assert pairs == _excludes1_pairs_every_hit(hits, icd10cm)
+    assert {(a, b) for a, b, _ in pairs} >= {("E10.9", "E11.9"), ("E11.9", "E10.9")}
+
+
+@hyp_settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_unspecified_edit_equals_testing_every_hit(icd10cm, data):
+    pool = [c for c in _pool(icd10cm) if c[:3] not in ("C80", "C79", "R52", "D49")]  # no superseded-table rows
+    pool = [c for c in pool if not any(k.rstrip("*") and c.startswith(k.rstrip("*")) or c == k
+                                       for k in guidelines.guideline_rules()["superseded"])]
+    codes = data.draw(st.lists(st.sampled_from(pool), max_size=12, unique=True))
+    scores = data.draw(st.lists(st.sampled_from([0.3, 0.5, 0.6, 0.8, 0.9]), min_size=len(codes), max_size=len(codes)))
+    hits = {c: hit(c, s) for c, s in zip(codes, scores)}
+    expected_hits = dict(hits)
+    expected = _unspecified_every_hit(expected_hits, icd10cm)
+    excluded = guidelines.apply_superseded_unspecified(hits, icd10cm)
+    assert [(e.code, e.replaced_by) for e in excluded] == expected
+    assert list(hits) == list(expected_hits)
