@@ -6,7 +6,8 @@ or ``+`` cannot, and spaCy's ``Matcher`` tests every pattern at every token of a
 predicate for each ``IN`` set (about 1.8 ms on a 1,500-word note for one rule).  Here a pattern is
 anchored on its first word (a hash lookup per token) and only walked where that word occurs.  Like the
 ``Matcher`` without ``greedy``, every ``(key, start, end)`` a pattern can match is returned.  The tokens
-that begin a pattern are found with one array test per attribute (``numpy.isin``), not a lookup per token.
+that begin a pattern are found with array operations per attribute, and the tokens are read as the numbers
+of the pattern words they are (small ints), not as 64-bit hashes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ _ATTRS = {"LOWER": LOWER, "ORTH": ORTH, "TEXT": ORTH}
 _OPS = (None, "?", "*", "+")
 #: The longest match, in tokens: a trigger phrase is a few words, and a walk never runs far into a note.
 MAX_SPAN = 64
+
+_LOW = 0xFFFF  # the hash bits a pattern word is first looked up by
 
 #: One compiled token: the hashes it accepts and its operator (None: exactly once).
 Step = tuple[frozenset[int], str | None]
@@ -71,7 +74,7 @@ class LiteralPatternMatcher:
     def __init__(self, vocab: Vocab) -> None:
         self.vocab = vocab
         self._anchors: dict[str, dict[int, list[tuple[int, list[Step]]]]] = {}  # attr -> first hash -> patterns
-        self._first: dict[str, np.ndarray] = {}  # attr -> the first words' hashes as an array (built on use)
+        self._coded: dict[str, _Coded] = {}  # attr -> the patterns over word numbers (built on use)
         self._n = 0
 
     def __len__(self) -> int:
@@ -87,7 +90,7 @@ class LiteralPatternMatcher:
         by_first = self._anchors.setdefault(attr, {})
         for h in steps[0][0]:
             by_first.setdefault(h, []).append(entry)
-        self._first.pop(attr, None)
+        self._coded.pop(attr, None)
         self._n += 1
         return True
 
@@ -96,17 +99,19 @@ class LiteralPatternMatcher:
         ``Matcher``'s do)."""
         doc = doclike.doc if isinstance(doclike, Span) else doclike
         out: list[tuple[int, int, int]] = []
-        for attr, by_first in self._anchors.items():
+        for attr in self._anchors:
+            coded = self._coded.get(attr)
+            if coded is None:
+                coded = self._coded[attr] = _Coded(self._anchors[attr])
             array = doc.to_array(_ATTRS[attr])
             if isinstance(doclike, Span):
                 array = array[doclike.start : doclike.end]
-            first = self._first.get(attr)
-            if first is None:
-                first = self._first[attr] = np.fromiter(by_first, dtype=np.uint64, count=len(by_first))
-            starts = np.flatnonzero(np.isin(array, first)).tolist()
+            place, known = coded.number(array)
+            starts = np.flatnonzero(known & coded.begins[place]).tolist()
             if not starts:
                 continue
-            values = array.tolist()
+            values = np.where(known, place, -1).tolist()  # small ints (-1: no pattern word), not 64-bit hashes
+            by_first = coded.by_first
             for i in starts:
                 entries = by_first[values[i]]
                 stop = min(len(values), i + MAX_SPAN)
@@ -114,6 +119,41 @@ class LiteralPatternMatcher:
                     for end in sorted(_ends(steps, values, i + 1, 1, stop)):
                         out.append((key, i, end))
         return out
+
+
+class _Coded:
+    """One attribute's patterns over word numbers: every word the patterns name, sorted by hash (``words``),
+    is numbered by its place, so a note's tokens become small ints (-1 for the others) that are cheap to
+    read; ``begins`` marks the words a pattern begins with, ``by_first`` maps those to their patterns (in
+    the order added), each step's accepted hashes as numbers."""
+
+    def __init__(self, by_first: dict[int, list[tuple[int, list[Step]]]]) -> None:
+        hashes = {h for entries in by_first.values() for _, steps in entries for accepted, _ in steps for h in accepted}
+        self.words = np.asarray(sorted(hashes), dtype=np.uint64)
+        number = {h: k for k, h in enumerate(sorted(hashes))}
+        self.begins = np.zeros(max(len(hashes), 1), dtype=bool)
+        self.by_first: dict[int, list[tuple[int, list[Step]]]] = {}
+        for h, entries in by_first.items():
+            self.begins[number[h]] = True
+            self.by_first[number[h]] = [(key, [(frozenset(number[x] for x in accepted), op) for accepted, op in steps])
+                                        for key, steps in entries]
+        # the words' numbers by the low 16 bits of their hashes, when no two share them (else a search)
+        low = self.words & np.uint64(_LOW)
+        self.by_low: np.ndarray | None = None
+        if len(np.unique(low)) == len(low):
+            self.by_low = np.full(_LOW + 1, -1, dtype=np.int16 if len(low) < 2**15 else np.intp)
+            self.by_low[low.astype(np.intp)] = np.arange(len(low))
+
+    def number(self, array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each hash's word number (any valid number where it is none) and whether it is a pattern word."""
+        if self.by_low is not None:
+            place = self.by_low[(array & np.uint64(_LOW)).astype(np.intp)]
+            known = place >= 0
+            known &= self.words[place] == array  # a -1 reads the last word: already not known
+            return place, known
+        place = np.searchsorted(self.words, array)
+        place[place == len(self.words)] = 0
+        return place, self.words[place] == array
 
 
 def _ends(steps: list[Step], values: list[int], i: int, k: int, stop: int) -> set[int]:

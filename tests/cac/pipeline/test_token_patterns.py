@@ -78,3 +78,28 @@ def test_context_rules_need_no_spacy_matcher():
     ctx = build_pipeline().get_pipe("cac_context")
     assert not any(isinstance(m, Matcher) for m in ctx._matchers)
     assert any(isinstance(m, LiteralPatternMatcher) for m in ctx._matchers)
+
+
+def test_word_numbers_by_low_bits_equal_a_search():
+    import numpy as np
+
+    from cac.pipeline.token_patterns import _Coded
+
+    base = [(1 << 40) + 7, (2 << 40) + 9, 12345, (5 << 50) + 0xABCD]
+    coded = _Coded({h: [(1, [(frozenset({h}), None)])] for h in base})
+    assert coded.by_low is not None
+    noise = [(3 << 40) + 7, 9, 0, (1 << 63) + 12345, *base]  # same low bits as a word, or none
+    array = np.asarray(noise * 3, dtype=np.uint64)
+    place, known = coded.number(array)
+    coded.by_low = None  # the search
+    place_s, known_s = coded.number(array)
+    assert known.tolist() == known_s.tolist() == [False] * 4 + [True] * 4 + ([False] * 4 + [True] * 4) * 2
+    assert place[known].tolist() == place_s[known_s].tolist()
+    assert [coded.words[p] for p in place[known].tolist()] == [h for h in array.tolist() if h in base]
+
+
+def test_words_sharing_low_bits_are_searched():
+    from cac.pipeline.token_patterns import _Coded
+
+    coded = _Coded({(1 << 40) + 7: [(1, [(frozenset({(1 << 40) + 7, (2 << 40) + 7}), None)])]})
+    assert coded.by_low is None
