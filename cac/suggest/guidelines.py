@@ -313,8 +313,13 @@ def excludes1_refs(cs: CodeSet, code: str) -> list[tuple[str, tuple[str, str]]]:
     """``(note, code range)`` pairs of a code's Excludes1 notes and its ancestors' (cached)."""
     key = (id(cs), code)
     refs = _EXCLUDES1_CACHE.get(key)
-    if refs is None:
-        refs = [(note, ref) for note in excludes1_notes(cs, code) for ref in note_code_refs(note)]
+    if refs is None:  # the code's own notes, then its parent's refs (read once for all its descendants)
+        c = cs.get(code)
+        refs = []
+        if c is not None:
+            refs = [(note, ref) for note in c.notes.get("excludes1", ()) for ref in note_code_refs(note)]
+            if c.parent:
+                refs += excludes1_refs(cs, c.parent)
         if len(_EXCLUDES1_CACHE) > 200_000:
             _EXCLUDES1_CACHE.clear()
         _EXCLUDES1_CACHE[key] = refs
