@@ -306,40 +306,39 @@ def _title_own_words(title: str, category_title: str) -> frozenset[str]:
     return title_words(title) - base - _GENERIC_TITLE_WORDS
 
 
-_EXCLUDES1_CACHE: dict[tuple[int, str], list[tuple[str, tuple[str, str]]]] = {}
+_Refs = list[tuple[str, tuple[str, str]]]  # (note, code range)
+_PlainRefs = tuple[tuple[str, str, str, str], ...]  # (note, letter, first, last), bounds without dots
+_EXCLUDES1_CACHE: dict[tuple[int, str], tuple[_Refs, _PlainRefs]] = {}
 
 
-def excludes1_refs(cs: CodeSet, code: str) -> list[tuple[str, tuple[str, str]]]:
-    """``(note, code range)`` pairs of a code's Excludes1 notes and its ancestors' (cached)."""
+def _excludes1_entry(cs: CodeSet, code: str) -> tuple[_Refs, _PlainRefs]:
+    """A code's Excludes1 references as :func:`excludes1_refs` gives them and as ``(note, letter, first,
+    last)`` with the range's bounds without dots (cached together): its own notes', then its parent's (read
+    once for all its descendants)."""
     key = (id(cs), code)
-    refs = _EXCLUDES1_CACHE.get(key)
-    if refs is None:  # the code's own notes, then its parent's refs (read once for all its descendants)
+    got = _EXCLUDES1_CACHE.get(key)
+    if got is None:
         c = cs.get(code)
-        refs = []
+        refs: _Refs = []
         if c is not None:
             refs = [(note, ref) for note in c.notes.get("excludes1", ()) for ref in note_code_refs(note)]
             if c.parent:
                 refs += excludes1_refs(cs, c.parent)
+        plain = tuple((note, ref[0][:1], ref[0].replace(".", ""), ref[1].replace(".", "")) for note, ref in refs)
         if len(_EXCLUDES1_CACHE) > 200_000:
             _EXCLUDES1_CACHE.clear()
-        _EXCLUDES1_CACHE[key] = refs
-    return refs
+        got = _EXCLUDES1_CACHE[key] = (refs, plain)
+    return got
 
 
-_PLAIN_EXCLUDES1_CACHE: dict[tuple[int, str], tuple[tuple[str, str, str, str], ...]] = {}
+def excludes1_refs(cs: CodeSet, code: str) -> _Refs:
+    """``(note, code range)`` pairs of a code's Excludes1 notes and its ancestors' (cached)."""
+    return _excludes1_entry(cs, code)[0]
 
 
-def _plain_excludes1_refs(cs: CodeSet, code: str) -> tuple[tuple[str, str, str, str], ...]:
+def _plain_excludes1_refs(cs: CodeSet, code: str) -> _PlainRefs:
     """:func:`excludes1_refs` as ``(note, letter, first, last)``, the range's bounds without dots (cached)."""
-    key = (id(cs), code)
-    refs = _PLAIN_EXCLUDES1_CACHE.get(key)
-    if refs is None:
-        refs = tuple((note, ref[0][:1], ref[0].replace(".", ""), ref[1].replace(".", ""))
-                     for note, ref in excludes1_refs(cs, code))
-        if len(_PLAIN_EXCLUDES1_CACHE) > 200_000:
-            _PLAIN_EXCLUDES1_CACHE.clear()
-        _PLAIN_EXCLUDES1_CACHE[key] = refs
-    return refs
+    return _excludes1_entry(cs, code)[1]
 
 
 def excludes1_notes(cs: CodeSet, code: str) -> list[str]:
