@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -90,10 +91,17 @@ def _combination_rules() -> tuple[tuple[dict[str, Any], tuple[tuple[str, ...], .
     return tuple((rule, tuple(tuple(g) for g in rule["when"])) for rule in guideline_rules()["combinations"])
 
 
+@lru_cache(maxsize=1)
+def _combination_prefix_lengths() -> frozenset[int]:
+    """The lengths of the code prefixes the ``combinations`` rules name (the only ones looked up)."""
+    return frozenset(len(p) for _, groups in _combination_rules() for g in groups for p in g)
+
+
 def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
     """Replace co-occurring codes by the combination code the guidelines direct."""
     excluded: list[Excluded] = []
-    index = _certain_by_prefix(hits)
+    lengths = _combination_prefix_lengths()
+    index = _certain_by_prefix(hits, lengths)
     for rule, groups in _combination_rules():
         found = []
         for prefixes in groups:
@@ -124,19 +132,21 @@ def apply_combinations(hits: dict[str, Hit], cs: CodeSet) -> list[Excluded]:
             if target in hits:
                 combined.merge(hits[target])
             hits[target] = combined
-            index = _certain_by_prefix(hits)
+            index = _certain_by_prefix(hits, lengths)
     return excluded
 
 
-def _certain_by_prefix(hits: dict[str, Hit]) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """Every prefix (``""`` to the whole code) of each certain hit's code -> those codes, and each code's
-    place among the hits: a rule's prefixes are then looked up, not tested against every hit."""
+def _certain_by_prefix(hits: dict[str, Hit], lengths: Collection[int] | None = None
+                       ) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Every prefix (``""`` to the whole code; only those of ``lengths`` when given) of each certain hit's
+    code -> those codes, and each code's place among the hits: a rule's prefixes are then looked up, not
+    tested against every hit."""
     index: dict[str, list[str]] = {}
     place: dict[str, int] = {}
     for k, (c, h) in enumerate(hits.items()):
         if not h.uncertain:
             place[c] = k
-            for n in range(len(c) + 1):
+            for n in range(len(c) + 1) if lengths is None else (n for n in lengths if n <= len(c)):
                 index.setdefault(c[:n], []).append(c)
     return index, place
 

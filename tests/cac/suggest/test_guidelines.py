@@ -138,6 +138,15 @@ def test_prefix_lookup_equals_testing_every_hit(codes, prefixes):
     expected = [c for c, h in hits.items() if c.startswith(tuple(prefixes)) and not h.uncertain]
     index = guidelines._certain_by_prefix(hits)
     assert guidelines._starting_with(index, tuple(prefixes)) == expected
+    only = guidelines._certain_by_prefix(hits, {len(p) for p in prefixes})  # only the lengths looked up
+    assert guidelines._starting_with(only, tuple(prefixes)) == expected
+
+
+def test_combination_rules_look_up_only_prefix_lengths_they_name():
+    lengths = guidelines._combination_prefix_lengths()
+    assert lengths == {len(p) for _, groups in guidelines._combination_rules() for g in groups for p in g}
+    index, _ = guidelines._certain_by_prefix({"E11.65": hit("E11.65")}, lengths)
+    assert set(index) == {"E11.65"[:n] for n in lengths}
 
 
 # -- the Excludes1 and specificity edits read indexes: same answers as testing every pair of hits --------------
