@@ -351,16 +351,6 @@ def _plain_excludes1_refs(cs: CodeSet, code: str) -> _PlainRefs:
     return _excludes1_entry(cs, code)[1]
 
 
-def excludes1_notes(cs: CodeSet, code: str) -> list[str]:
-    """Excludes1 notes of a code and all its ancestors."""
-    notes: list[str] = []
-    c = cs.get(code)
-    while c is not None:
-        notes.extend(c.notes.get("excludes1", ()))
-        c = cs.get(c.parent) if c.parent else None
-    return notes
-
-
 @lru_cache(maxsize=65536)
 def superseded_by(code: str) -> tuple[str, ...]:
     """The code prefixes that document ``code``'s condition more specifically, from the ``superseded``
