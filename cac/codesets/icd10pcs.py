@@ -18,6 +18,7 @@ import itertools
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -111,7 +112,8 @@ class PcsRow:
 
     def matches(self, code: str) -> bool:
         """True if the last four characters of ``code`` are valid in this row."""
-        return all(code[3 + i] in axis for i, axis in enumerate(self.values))
+        v = self.values
+        return code[3] in v[0] and code[4] in v[1] and code[5] in v[2] and code[6] in v[3]
 
     def codes(self, prefix: str) -> Iterator[str]:
         for combo in itertools.product(*self.values):
@@ -133,6 +135,8 @@ class PcsTable:
     axis_titles: tuple[str, ...]
     definition: str | None
     rows: list[PcsRow] = field(default_factory=list)
+    #: ``rows`` by the position-4 characters they accept, with the row count it was built from (built on use)
+    _by_body: tuple[int, dict[str, list[PcsRow]]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def section(self) -> str:
@@ -157,7 +161,14 @@ class PcsTable:
     def row_of(self, code: str) -> PcsRow | None:
         if not code.startswith(self.prefix) or len(code) != 7:
             return None
-        return next((row for row in self.rows if row.matches(code)), None)
+        index = self._by_body
+        if index is None or index[0] != len(self.rows):  # rows are only appended (at load)
+            by_body: dict[str, list[PcsRow]] = {}
+            for row in self.rows:
+                for char in row.values[0]:
+                    by_body.setdefault(char, []).append(row)
+            index = self._by_body = (len(self.rows), by_body)
+        return next((row for row in index[1].get(code[3], ()) if row.matches(code)), None)
 
     def axes(self, code: str) -> dict[str, str] | None:
         """Position ("1".."7") -> label for a valid ``code``, else None."""
@@ -448,6 +459,7 @@ _DEVICE_COUNTS = ("Two", "Three", "Four or More")
 _BARE_EQUIPMENT = ("Orthosis", "Prosthesis", "Computer", "Audiometer", "Tympanometer", "Booth", "Equipment")
 
 
+@lru_cache(maxsize=65_536)  # a table's few hundred labels, read again for each code's title
 def display_label(label: str, section: str = "0") -> str:
     """A table label in title word order: ``Vertebral Artery, Left`` -> ``Left Vertebral Artery``."""
     if section in "3FGH56789":
@@ -490,6 +502,12 @@ def _template(table: PcsTable, body_part: str) -> str:
     )
 
 
+@lru_cache(maxsize=4096)
+def _op_kind(op: str) -> str:
+    """"Assessment" or "Treatment" for the operations ending in it, else the operation."""
+    return next((k for k in ("Assessment", "Treatment") if op.endswith(k)), op)
+
+
 def compose_title(table: PcsTable, axes: Mapping[str, str], code: str = "") -> str:
     """A long title for one code in the CMS style ("Resection of Appendix, Open Approach")."""
     sec = table.section
@@ -513,7 +531,7 @@ def compose_title(table: PcsTable, axes: Mapping[str, str], code: str = "") -> s
         imaging = ""
     fields = {
         "op": op,
-        "op_kind": next((k for k in ("Assessment", "Treatment") if op.endswith(k)), op),
+        "op_kind": _op_kind(op),
         "B": b,
         "A": a,
         "D": d,

@@ -59,6 +59,25 @@ def test_axes_and_titles(tables: PcsTables) -> None:
     assert tables.title("0DTJ3ZZ") is None
 
 
+def test_row_of_reads_the_rows_by_body_part(tables: PcsTables) -> None:
+    """``row_of`` reads the rows accepting the code's 4th character: the row a scan of every row finds."""
+    import itertools
+
+    from cac.codesets.icd10pcs import PcsRow
+
+    for table in tables:
+        for code in itertools.chain(table.codes(), (table.prefix + tail for tail in ("JZZZ", "0000", "ZZZZ"))):
+            assert table.row_of(code) is next((r for r in table.rows if r.matches(code)), None)
+    table = tables.get("0DT")
+    assert table is not None and table.row_of("0DTQ0ZZ") is None
+    table.rows.append(PcsRow(({"Q": "Anus"}, {"0": "Open"}, {"Z": "No Device"}, {"Z": "No Qualifier"})))
+    try:  # rows appended after a read (as loading does) are read too
+        assert table.row_of("0DTQ0ZZ") is table.rows[-1]
+    finally:
+        table.rows.pop()
+    assert table.row_of("0DTQ0ZZ") is None
+
+
 def test_valid_values_together(tables: PcsTables) -> None:
     table = tables.get("0DT")
     assert table is not None and table.operation == "Resection"
