@@ -54,18 +54,27 @@ def rules() -> NormRules:
 @lru_cache(maxsize=200_000)
 def canon_word(word: str) -> tuple[str, ...]:
     """Canonical token(s) for one lower-case word ('' dropped)."""
+    return canon_word_uncached(word)
+
+
+def canon_word_uncached(word: str) -> tuple[str, ...]:
+    """:func:`canon_word` without its cache, for callers that keep their own (each word's singular is
+    found once, and only for a word ending in "s")."""
     r = rules()
     if word in r.stopwords:
         return ()
-    mapped = r.words.get(word) or r.words.get(_stem(word))
+    words = r.words
+    stem = _stem(word) if len(word) > 3 and word[-1] == "s" else word  # _stem's own first test
+    mapped = words.get(word) or words.get(stem)
     if mapped is None:
         for variant, usual in r.spellings:  # British "-aemia": glycaemia -> glycemia, leukaemic -> leukemic
             if variant in word:
                 word = word.replace(variant, usual)
-                mapped = r.words.get(word) or r.words.get(_stem(word))
+                stem = _stem(word)
+                mapped = words.get(word) or words.get(stem)
     if mapped is not None:
         return tuple(_stem(m) for m in mapped)
-    return (_stem(word),)
+    return (stem,)
 
 
 def _stem(w: str) -> str:

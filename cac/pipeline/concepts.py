@@ -31,7 +31,7 @@ from cac.errors import CacError, Errors
 from cac.lexicon.build import Lexicon, lexicon_rules
 from cac.pipeline.extensions import doc_text, set_span_value, token_starts
 from cac.lexicon.matcher import HARD_BREAK, WITHOUT_CLAUSE, TermMatcher
-from cac.lexicon.normalize import canon_word, context_words, normalize_in_context, raw_tokens
+from cac.lexicon.normalize import canon_word_uncached, context_words, normalize_in_context, raw_tokens
 
 if not Span.has_extension("concept_terms"):
     Span.set_extension("concept_terms", default=None)
@@ -266,14 +266,16 @@ def _sentence_words(text: str, start: int, end: int, words: _DocWords,
 
 class _CanonMemo(dict):
     """:func:`canon_word`'s answer for each word seen, read by the compiled scanner as a dict (no Python
-    call per word); emptied when it holds :attr:`MAX` words."""
+    call per word); emptied when it holds :attr:`MAX` words.  A new word is canonicalized without going
+    through :func:`canon_word`'s own cache (this memo is one: the cache's bookkeeping doubled the cost of
+    a note's ~250 new words)."""
 
     MAX = 200_000
 
     def __missing__(self, word: str) -> tuple[str, ...]:
         if len(self) >= self.MAX:
             self.clear()
-        forms = self[word] = canon_word(word)
+        forms = self[word] = canon_word_uncached(word)
         return forms
 
 

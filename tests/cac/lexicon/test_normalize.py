@@ -56,3 +56,37 @@ def test_word_counts_count_the_words_of_word_set():
 def test_british_aemia_spellings_read_as_the_usual_ones():
     assert normalize("Hypocalcaemia and leukaemic infiltration") == normalize("hypocalcemia and leukemic infiltration")
     assert normalize("haemodialysis") == normalize("hemodialysis")
+
+
+def _canon_reference(word: str) -> tuple[str, ...]:
+    """canon_word as first written (each word's singular found at each use): the reference the faster
+    uncached form must equal."""
+    from cac.lexicon.normalize import _stem, rules
+
+    r = rules()
+    if word in r.stopwords:
+        return ()
+    mapped = r.words.get(word) or r.words.get(_stem(word))
+    if mapped is None:
+        for variant, usual in r.spellings:
+            if variant in word:
+                word = word.replace(variant, usual)
+                mapped = r.words.get(word) or r.words.get(_stem(word))
+    if mapped is not None:
+        return tuple(_stem(m) for m in mapped)
+    return (_stem(word),)
+
+
+def test_canon_word_uncached_equals_the_reference() -> None:
+    import random
+
+    from cac.lexicon.normalize import canon_word, canon_word_uncached, rules
+
+    r = rules()
+    words = [*r.stopwords, *r.words, *(w + "s" for w in r.words), *r.not_plurals, "glycaemia", "anaemias",
+             "leukaemic", "haemorrhages", "ies", "aems", "pancreas", "bus", "s", "ss", "", "abcs", "kidneys"]
+    rng = random.Random(7)
+    words += ["".join(rng.choice("aeimsuyc") for _ in range(rng.randint(1, 9))) for _ in range(20_000)]
+    for word in words:
+        assert canon_word_uncached(word) == _canon_reference(word) == canon_word(word), word
+    assert canon_word_uncached("kidneys") == ("kidney",) and canon_word_uncached("renal") == ("kidney",)
