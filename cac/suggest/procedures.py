@@ -43,9 +43,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
-from spacy.attrs import ENT_IOB, IDX, SENT_START
+from spacy.attrs import ENT_IOB
 from cac.pipeline.extensions import assertion_record, doc_text, is_cac_assertion, is_cac_token_section, \
-    section_record_at, token_starts
+    section_record_at, sentence_starts, token_starts
 from spacy.tokens import Doc, Span, Token
 
 from cac import scan
@@ -1141,9 +1141,9 @@ def _sentence_of_words(doc: Doc, words: _Words) -> list[int]:
 
 
 def _sentence_numbers(doc: Doc, words: _Words) -> list[int]:
-    if doc.has_annotation("SENT_START"):
-        arr = doc.to_array([IDX, SENT_START])
-        starts = [0] + arr[1:, 0][arr[1:, 1] == 1].tolist()
+    if doc.has_annotation("SENT_START"):  # each sentence's first character, from the token offsets all read
+        idx = token_starts(doc)
+        starts = [idx[i] for i in sentence_starts(doc)]  # token 0 (at character 0) first
     else:
         starts = [m.start() for m in _SENT_RE.finditer(doc_text(doc))] or [0]
     import numpy as np

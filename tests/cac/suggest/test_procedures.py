@@ -587,3 +587,22 @@ def test_body_parts_are_remembered_per_labels_side_and_tables(coder: ProcedureCo
             assert coder._resolve_body_part(labels, side, wanted) is first  # remembered
     copy = dict(payloads[0])  # equal labels in another mapping: worked out for that one
     assert coder._resolve_body_part(copy, None, ["0FT"]) == coder._body_part_chars(copy, None, ["0FT"])
+
+
+def test_sentence_numbers_are_the_sentences_holding_the_words() -> None:
+    """Each word's sentence, read from the shared token offsets and sentence starts, is the ``doc.sents``
+    sentence holding the word's first character; without sentences set, lines and full stops decide."""
+    from cac.pipeline.nlp import build_pipeline
+    from cac.suggest.procedures import _sentence_numbers, _Words
+
+    nlp = build_pipeline()
+    text = ("  Procedure: laparoscopic appendectomy.\n\nFindings: inflamed appendix; no perforation.\n"
+            "1. Irrigation done 2. Closure with sutures\nPlan: discharge")
+    doc = nlp(text)
+    words = _Words.of(text)
+    sents = list(doc.sents)
+    expected = [next(k for k, s in enumerate(sents) if s.start_char <= c < s.end_char) for c in words.starts]
+    assert len(sents) > 3 and _sentence_numbers(doc, words) == expected
+    bare = spacy.blank("en")(text)  # no sentence starts set
+    lines = _sentence_numbers(bare, words)
+    assert lines[0] == 0 and lines == sorted(lines) and lines[-1] > lines[0]
