@@ -93,16 +93,26 @@ def doc_text(doc: Doc) -> str:
     return text
 
 
-_STARTS: "WeakKeyDictionary[Doc, list[int]]" = WeakKeyDictionary()
+_STARTS: "WeakKeyDictionary[Doc, tuple[numpy.ndarray, list[int] | None]]" = WeakKeyDictionary()
+
+
+def token_start_array(doc: Doc) -> numpy.ndarray:
+    """Each token's start character (``Token.idx``) as an int64 array, read once per doc for all the
+    components (read again when the doc's length changed: a retokenized doc); do not modify it."""
+    got = _STARTS.get(doc)
+    if got is None or len(got[0]) != len(doc):
+        array = doc.to_array(IDX).astype(numpy.int64, copy=False) if len(doc) else numpy.zeros(0, numpy.int64)
+        got = _STARTS[doc] = (array, None)
+    return got[0]
 
 
 def token_starts(doc: Doc) -> list[int]:
-    """Each token's start character (``Token.idx``), read once per doc for all the components (read
-    again when the doc's length changed: a retokenized doc)."""
-    starts = _STARTS.get(doc)
-    if starts is None or len(starts) != len(doc):
-        starts = _STARTS[doc] = doc.to_array(IDX).tolist() if len(doc) else []
-    return starts
+    """:func:`token_start_array` as a list (made once per doc)."""
+    array = token_start_array(doc)
+    got = _STARTS[doc]
+    if got[1] is None:
+        got = _STARTS[doc] = (array, array.tolist())
+    return got[1]  # type: ignore[return-value]
 
 
 def sentence_starts(doc: Doc) -> list[int]:

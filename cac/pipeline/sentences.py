@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy
-from spacy.attrs import IDX, SENT_START
+from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from cac.pipeline.extensions import SECTIONS_KEY, doc_text, parse_rules, read_rules, rule_error, write_rules
+from cac.pipeline.extensions import SECTIONS_KEY, doc_text, parse_rules, read_rules, rule_error, token_start_array, \
+    write_rules
 from cac.scan import matches_at, positions
 
 RULES_FILE = "sentence_rules.json"
@@ -76,7 +77,7 @@ class SentenceSplitter:
         values = numpy.full(len(doc), _NOT_STARTS, dtype="uint64")
         values[0] = 1
         if starts:
-            offsets = doc.to_array(IDX).astype("int64")
+            offsets = token_start_array(doc)  # shared with the components after this one
             index = numpy.searchsorted(offsets, numpy.fromiter(starts, dtype="int64"), side="left")
             values[index[index < len(doc)]] = 1
         doc.from_array([SENT_START], values)

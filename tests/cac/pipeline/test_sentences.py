@@ -153,3 +153,21 @@ def test_item_number_places_examples():
 
     text = "HTN 1. DM 12) CKD 123. x 4.5 \u0663. end"
     assert [text[k + 1:k + 3] for k in sorted(_item_number_places(text))] == ["1.", "12", "4.", "\u0663."]
+
+
+def test_token_offsets_are_read_once_and_shared(nlp) -> None:
+    """The splitter's token offsets are the ones every later component reads (``token_starts``): equal to
+    ``Token.idx``, read again when the doc's length changes."""
+    import numpy
+
+    from cac.pipeline.extensions import token_start_array, token_starts
+
+    doc = nlp(DISCHARGE_SUMMARY)
+    array = token_start_array(doc)
+    assert array.dtype == numpy.int64 and array.tolist() == [t.idx for t in doc] == token_starts(doc)
+    assert token_start_array(doc) is array and token_starts(doc) is token_starts(doc)
+    with doc.retokenize() as retokenizer:
+        retokenizer.merge(doc[0:3])
+    assert token_starts(doc) == [t.idx for t in doc] == token_start_array(doc).tolist()
+    empty = nlp.make_doc("")
+    assert token_starts(empty) == [] and len(token_start_array(empty)) == 0
