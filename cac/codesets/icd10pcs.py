@@ -504,7 +504,7 @@ def _template(table: PcsTable, body_part: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _op_kind(op: str) -> str:
-    """"Assessment" or "Treatment" for the operations ending in it, else the operation."""
+    """The kind of an operation: "Assessment" or "Treatment" for one ending in it, else the operation."""
     return next((k for k in ("Assessment", "Treatment") if op.endswith(k)), op)
 
 

@@ -22,14 +22,14 @@ from typing import Iterable
 
 import numpy as np
 import orjson
-from spacy.attrs import LENGTH, SENT_START
+from spacy.attrs import LENGTH
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
 from cac import scan
 from cac.errors import CacError, Errors
 from cac.lexicon.build import Lexicon, lexicon_rules
-from cac.pipeline.extensions import doc_text, set_span_value, token_starts
+from cac.pipeline.extensions import doc_text, sentence_starts, set_span_value, token_starts
 from cac.lexicon.matcher import HARD_BREAK, WITHOUT_CLAUSE, TermMatcher
 from cac.lexicon.normalize import canon_word_uncached, context_words, normalize_in_context, raw_tokens
 
@@ -299,12 +299,7 @@ def _sentence_bounds(doc: Doc, token_idx: list[int], token_len: list[int]) -> li
     n = len(token_idx)
     if n == 0:
         return []
-    starts = [0]
-    if doc.has_annotation("SENT_START"):
-        starts = [int(i) for i in (doc.to_array(SENT_START) == 1).nonzero()[0]]
-        if not starts or starts[0] != 0:
-            starts.insert(0, 0)
-    bounds = [*starts, n]
+    bounds = [*sentence_starts(doc), n]
     return [(token_idx[a], token_idx[b - 1] + token_len[b - 1]) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
