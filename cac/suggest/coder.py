@@ -103,6 +103,11 @@ def _words_around(m: Mention, before_end: re.Pattern[str] = _CLAUSE_END) -> tupl
 def _documented_side(m: Mention) -> tuple[str, frozenset[str]] | None:
     """The one side (right, left, bilateral) said in a mention or within a few words of it, with the words
     there; None when none is said, or when its clause names another side too ("right worse than left")."""
+    region = f"{m.note[max(0, m.start - 80):m.start]} {m.text} {m.note[m.end:m.end + 80]}"  # all that is read below
+    if region.isascii():
+        low = region.lower()
+        if not any(cue in low for cue in _side_cues()):
+            return None  # no side word, nor a word read as one ("both"): the usual mention, answered at once
     n = _laterality_window()
     before, after = _words_around(m)
     words = title_words(_bilateral_words(" ".join([*before[-n:], m.text, *after[:n]]))) if n \
@@ -111,6 +116,13 @@ def _documented_side(m: Mention) -> tuple[str, frozenset[str]] | None:
     if len(sides) != 1 or len(title_words(_bilateral_words(" ".join([*before, *after]))) & SIDES - sides):
         return None
     return next(iter(sides)), words
+
+
+@lru_cache(maxsize=1)
+def _side_cues() -> tuple[str, ...]:
+    """What a text must contain (lower-case) for a side to be read in it: a side word, or a word read as
+    "bilateral" before a plural body part."""
+    return (*sorted(SIDES), *(w.lower() for w in lexicon_rules().get("laterality_bilateral_words", ())))
 
 
 @lru_cache(maxsize=1)

@@ -147,6 +147,7 @@ class Specificity:
         self._family_root = lru_cache(maxsize=65536)(self._family_root)  # type: ignore[method-assign]
         self.qualifier_options = lru_cache(maxsize=65536)(self._qualifier_options)  # type: ignore[method-assign]
         self.is_unspecified = lru_cache(maxsize=65536)(self._is_unspecified)
+        self._lateral_options = lru_cache(maxsize=65536)(self._lateral_options_uncached)
 
     def _default_billable(self, code: str, seventh: str = "A") -> str | None:
         """The billable code a coder reports for ``code`` when the documentation adds nothing (None when
@@ -309,25 +310,33 @@ class Specificity:
         ``neutral``: words a side implies or that restate the default, such as "unilateral"), or None.
         "Osteoarthritis of the right knee": M17.9 -> M17.11 "Unilateral primary osteoarthritis, right knee"
         (M17.31 "post-traumatic" adds a word the note lacks)."""
+        for k, added in self._lateral_options(code, side):
+            if not added - neutral - context:
+                return k
+        return None
+
+    def _lateral_options_uncached(self, code: str, side: str) -> tuple[tuple[str, frozenset[str]], ...]:
+        """The codes :meth:`lateral` chooses among for ``code`` and ``side``, best first (fewest words beyond
+        ``code``'s title, then shortest title, then code), each with the words it adds beside the side
+        (found once per code and side: the family's titles are read once, not at every mention)."""
         c = self.cs.get(code)
         if c is None or not c.parent or side not in SIDES:
-            return None
+            return ()
         own = title_words(c.title)
         if own & SIDES:
-            return None
+            return ()
         root = self._family_root(c.parent)
-        best: tuple[tuple[int, int, str], str] | None = None
         sided = self.facts.sided if self.facts is not None else None
+        ranked: list[tuple[tuple[int, int, str], frozenset[str]]] = []
         for k in self._specific_descendants(root):
             if sided is not None and k not in sided:
                 continue  # its title names no side
             words = title_words(self.cs[k].title)
-            if side not in words or len(words & SIDES) != 1 or words - own - {side} - neutral - context:
+            if side not in words or len(words & SIDES) != 1:
                 continue
-            key = (len(words - own), len(self.cs[k].title), k)
-            if best is None or key < best[0]:
-                best = (key, k)
-        return best[1] if best is not None else None
+            ranked.append(((len(words - own), len(self.cs[k].title), k), words - own - {side}))
+        ranked.sort(key=lambda r: r[0])
+        return tuple((key[2], added) for key, added in ranked)
 
     def alternatives(self, matched: str, chosen: str, limit: int = ALTERNATIVES_LIMIT) -> list[Alternative]:
         """More specific billable codes than ``chosen`` under the matched code

@@ -540,3 +540,33 @@ def test_mention_targets_are_memoized_only_where_no_word_around_can_change_them(
     assert [(s.code, s.confidence) for s in again.suggestions] == [(s.code, s.confidence) for s in first.suggestions]
     right = codes(coder.code("Sudden central vision loss in his right eye.", setting="outpatient"))
     assert "H54.61" in right and "H54.62" not in right
+
+
+def _documented_side_reference(m):
+    """``_documented_side`` as first written: the words around the mention read at every call."""
+    from cac.suggest.coder import SIDES, _bilateral_words, _laterality_window, _words_around, title_words
+
+    n = _laterality_window()
+    before, after = _words_around(m)
+    words = title_words(_bilateral_words(" ".join([*before[-n:], m.text, *after[:n]])))
+    sides = words & SIDES
+    if len(sides) != 1 or len(title_words(_bilateral_words(" ".join([*before, *after]))) & SIDES - sides):
+        return None
+    return next(iter(sides)), words
+
+
+@pytest.mark.parametrize("note", [
+    "Osteoarthritis of the right knee.", "Osteoarthritis of both knees; pain.", "OSTEOARTHRITIS OF BOTH KNEES",
+    "Right worse than left knee osteoarthritis.", "Knee osteoarthritis, no side given.", "Knee osteoarthritis",
+    "Cleft lip and a bright rash; knee osteoarthritis.", "Upright posture. Knee osteoarthritis on the left",
+    "Bilateral knee osteoarthritis.", "Knee osteoarthritis (left).", "Knee osteoarthritis, rİght side",
+    "Knee osteoarthritis, ſide", "Knee osteoarthritis in both", "x" * 120 + "upright knee osteoarthritis",
+    "Right." + " word" * 30 + " knee osteoarthritis" + " word" * 30 + " left",
+])
+def test_the_side_around_a_mention_is_read_as_a_full_read_reads_it(note):
+    from cac.suggest.coder import Mention, _documented_side
+
+    start = note.lower().index("osteoarthritis")
+    for a, b in [(start, start + 14), (max(0, start - 5), start + 14), (0, len(note))]:
+        m = Mention(a, b, note[a:b], 2, None, [], [], note=note)
+        assert _documented_side(m) == _documented_side_reference(m), (note, a, b)

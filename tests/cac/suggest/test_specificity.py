@@ -104,3 +104,42 @@ def test_kept_defaults_are_read_instead_of_walking(icd10cm):
         del old[key]
     assert CodeFacts.from_cached(old).defaults == {}  # an older cached form: the walks answer
     assert CodeFacts.from_cached({**old, "defaults": "E11 E11.9"}) is None  # not in this form
+
+
+def _lateral_reference(spec: Specificity, code: str, side: str, context: frozenset[str], neutral: frozenset[str]):
+    """``Specificity.lateral`` as first written: every specific code of the family read at each call."""
+    from cac.suggest.specificity import SIDES, title_words
+
+    c = spec.cs.get(code)
+    if c is None or not c.parent or side not in SIDES:
+        return None
+    own = title_words(c.title)
+    if own & SIDES:
+        return None
+    best = None
+    for k in spec._specific_descendants(spec._family_root(c.parent)):
+        words = title_words(spec.cs[k].title)
+        if side not in words or len(words & SIDES) != 1 or words - own - {side} - neutral - context:
+            continue
+        key = (len(words - own), len(spec.cs[k].title), k)
+        if best is None or key < best[0]:
+            best = (key, k)
+    return best[1] if best is not None else None
+
+
+def test_lateral_ranks_the_family_once_and_answers_as_a_full_read(icd10cm, facts):
+    spec = Specificity(icd10cm, facts=facts)
+    codes = sorted(icd10cm.codes)
+    sample = sorted(set(codes[::211] + [c for c in codes if c.startswith(("M17", "H10", "M80.0", "S72.0", "H54"))][::2]))
+    contexts = [frozenset(), frozenset({"knee", "primary"}), frozenset({"eye", "acute", "chronic", "hip"}),
+                frozenset({"post", "traumatic", "knee", "secondary", "upper", "lower", "initial", "encounter"})]
+    neutrals = [frozenset(), frozenset({"unilateral", "dominant", "nondominant"})]
+    found = 0
+    for code in sample:
+        for side in ("right", "left", "bilateral", "both"):
+            for context in contexts:
+                for neutral in neutrals:
+                    got = spec.lateral(code, side, context, neutral)
+                    assert got == _lateral_reference(spec, code, side, context, neutral), (code, side, context)
+                    found += got is not None
+    assert found > 50  # sided codes were found, not only None
