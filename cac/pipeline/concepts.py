@@ -29,7 +29,7 @@ from spacy.tokens import Doc, Span, Token
 from cac import scan
 from cac.errors import CacError, Errors
 from cac.lexicon.build import Lexicon, lexicon_rules
-from cac.pipeline.extensions import doc_text, sentence_starts, set_span_value, token_starts
+from cac.pipeline.extensions import KeptSpanGroup, doc_text, sentence_starts, set_span_value, token_starts
 from cac.lexicon.matcher import HARD_BREAK, WITHOUT_CLAUSE, TermMatcher
 from cac.lexicon.normalize import canon_word_uncached, context_words, normalize_in_context, raw_tokens
 
@@ -96,7 +96,7 @@ class ConceptMatcher:
             start, end = span.start_char, span.end_char
             set_span_value(doc, "concept_terms", start, end, full)  # = span._.concept_terms = full
             set_span_value(doc, "concept_partial_terms", start, end, partial)
-        doc.spans[self.spans_key] = spans
+        doc.spans[self.spans_key] = KeptSpanGroup(doc, name=self.spans_key, spans=spans)  # read 3 times: kept
         return doc
 
     def to_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> None:

@@ -41,6 +41,7 @@ from cac.pipeline.extensions import (
     CONTEXT_FLAGS,
     SECTIONS_KEY,
     doc_text,
+    group_spans,
     new_context_record,
     parse_rules,
     read_rules,
@@ -328,7 +329,7 @@ class ContextComponent:
     def _targets(self, doc: Doc) -> Iterable[Span]:
         if self.spans_key == "ents":
             return doc.ents
-        return doc.spans[self.spans_key] if self.spans_key in doc.spans else ()
+        return group_spans(doc.spans[self.spans_key]) if self.spans_key in doc.spans else ()
 
     def _assert(
         self, doc: Doc, text: str, start: int, end: int, section: str | None, triggers: list[Trigger]

@@ -33,7 +33,7 @@ records live under the hidden extensions ``cac_sections_data``,
 ``cac_abbreviations_data`` and ``cac_context_data``.
 
 The module also holds the helpers the components share: JSON rule files,
-``doc_text``, ``token_starts`` and ``sentence_starts``.
+``doc_text``, ``token_starts``, ``sentence_starts`` and ``group_spans`` (with ``KeptSpanGroup``).
 """
 
 from __future__ import annotations
@@ -43,12 +43,12 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 from weakref import WeakKeyDictionary
 
 import numpy
 from spacy.attrs import IDX, SENT_START
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Doc, Span, SpanGroup, Token
 
 from cac.errors import CacError, Errors
 
@@ -123,6 +123,54 @@ def sentence_starts(doc: Doc) -> list[int]:
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     return starts
+
+
+class KeptSpanGroup(SpanGroup):
+    """A ``SpanGroup`` that keeps the ``Span`` objects it was made from, for :func:`group_spans`.
+
+    Reading a ``SpanGroup`` makes a new ``Span`` for each of its spans every time (~2 µs each: spaCy builds
+    two ``Token`` objects to find a span's characters), and cac reads its mentions three times (ConText,
+    the diagnosis coder, the procedure coder's context).  Any change made through the group drops them."""
+
+    def __init__(self, doc: Doc, *, name: str = "", attrs: dict | None = None, spans: Iterable[Span] = ()) -> None:
+        kept = list(spans)
+        super().__init__(doc, name=name, attrs={} if attrs is None else attrs, spans=kept)
+        self._kept: list[Span] | None = kept
+
+    def spans(self) -> Sequence[Span]:
+        """The group's spans, without making them again while the group is as it was made."""
+        kept = self._kept
+        return kept if kept is not None and len(kept) == len(self) else list(self)
+
+    def __setitem__(self, i: int, span: Span) -> None:
+        self._kept = None
+        super().__setitem__(i, span)
+
+    def __delitem__(self, i: int) -> None:
+        self._kept = None
+        super().__delitem__(i)
+
+    def __iadd__(self, other: Any) -> "KeptSpanGroup":
+        self._kept = None
+        return super().__iadd__(other)
+
+    def append(self, span: Span) -> None:
+        self._kept = None
+        super().append(span)
+
+    def extend(self, spans_or_span_group: Any) -> None:
+        self._kept = None
+        super().extend(spans_or_span_group)
+
+    def from_bytes(self, bytes_data: bytes) -> "KeptSpanGroup":
+        self._kept = None
+        return super().from_bytes(bytes_data)
+
+
+def group_spans(group: SpanGroup | Iterable[Span]) -> Iterable[Span]:
+    """The spans of a span group: those a :class:`KeptSpanGroup` kept (shared: do not modify them), else the
+    group itself."""
+    return group.spans() if isinstance(group, KeptSpanGroup) else group
 
 
 def remember_text(doc: Doc, text: str) -> None:

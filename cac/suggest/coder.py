@@ -23,7 +23,8 @@ from typing import Callable
 
 from spacy.language import Language
 from cac.pipeline.extensions import (ABBREVIATIONS_KEY, CONTEXT_FLAGS, DEFAULT_EXPERIENCER, SECTIONS_KEY,
-                                     assertion_record, doc_text, section_record_at, span_value)
+                                     assertion_record, doc_text, group_spans, section_record_at,
+                                     span_value)
 from spacy.tokens import Doc, Span
 
 from cac import __version__
@@ -418,7 +419,7 @@ class Coder:
         excluded: list[Excluded] = []
         text = doc_text(doc)
         seventh = guidelines.encounter_character(text.lower())
-        for span in doc.spans.get("mentions", []):
+        for span in group_spans(doc.spans["mentions"]) if "mentions" in doc.spans else ():
             m = Mention.of(span, text)
             targets = self._targets(m, cm, seventh)
             if not targets:

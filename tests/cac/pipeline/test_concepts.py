@@ -90,3 +90,31 @@ def test_mention_terms_read_back_through_the_span_extension(coder):
         assert isinstance(span._.concept_terms, list) and span._.concept_terms
         assert span._.concept_partial_terms == []
         assert all(coder.lexicon.terms[t].text for t in span._.concept_terms)
+
+
+def _offsets(spans):
+    return [(s.start, s.end, s.start_char, s.end_char, s.label_) for s in spans]
+
+
+def test_the_mentions_are_kept_and_read_as_the_group_reads_them(coder):
+    from spacy.tokens import Doc, SpanGroup
+
+    from cac.pipeline.extensions import KeptSpanGroup, group_spans
+
+    doc = coder.nlp("Assessment: type 2 diabetes mellitus and essential hypertension. No asthma.")
+    group = doc.spans["mentions"]
+    assert isinstance(group, KeptSpanGroup) and len(group) >= 3
+    kept = group_spans(group)
+    assert group_spans(group) is kept and _offsets(kept) == _offsets(group)  # made once, read as spaCy reads them
+    plain = SpanGroup(doc, name="plain", spans=list(group))
+    assert group_spans(plain) is plain  # any other group is read as it is
+    restored = Doc(doc.vocab).from_bytes(doc.to_bytes())  # serializes as a plain group
+    assert _offsets(restored.spans["mentions"]) == _offsets(group)
+    # (not ``del g[0]``: spaCy's own ``SpanGroup.__delitem__`` corrupts the heap in this version)
+    changes = [lambda g: g.__setitem__(0, doc[0:1]), lambda g: g.append(doc[0:1]),
+               lambda g: g.extend([doc[1:2]]), lambda g: g.__iadd__([doc[2:3]]),
+               lambda g: g.from_bytes(SpanGroup(doc, name="x", spans=[doc[3:4]]).to_bytes())]
+    for change in changes:  # a change made through the group drops the kept spans
+        g = KeptSpanGroup(doc, name="mentions", spans=list(group))
+        change(g)
+        assert _offsets(group_spans(g)) == _offsets(g), change

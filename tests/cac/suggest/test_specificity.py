@@ -130,7 +130,8 @@ def _lateral_reference(spec: Specificity, code: str, side: str, context: frozens
 def test_lateral_ranks_the_family_once_and_answers_as_a_full_read(icd10cm, facts):
     spec = Specificity(icd10cm, facts=facts)
     codes = sorted(icd10cm.codes)
-    sample = sorted(set(codes[::211] + [c for c in codes if c.startswith(("M17", "H10", "M80.0", "S72.0", "H54"))][::2]))
+    families = [c for c in codes if c.startswith(("M17", "H10", "M80.0", "S72.0", "H54"))]
+    sample = sorted(set(codes[::211] + families[::2]))
     contexts = [frozenset(), frozenset({"knee", "primary"}), frozenset({"eye", "acute", "chronic", "hip"}),
                 frozenset({"post", "traumatic", "knee", "secondary", "upper", "lower", "initial", "encounter"})]
     neutrals = [frozenset(), frozenset({"unilateral", "dominant", "nondominant"})]
