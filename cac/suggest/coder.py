@@ -89,6 +89,7 @@ def _laterality_window() -> int:
     return int(lexicon_rules().get("laterality_window_words", 3))
 
 
+_AROUND_CHARS = 80  # how far before and after a mention its words are read
 _CLAUSE_END = re.compile(r"[.;:\n]")
 _ITEM_END = re.compile(r"[.;:\n,]")
 
@@ -96,15 +97,15 @@ _ITEM_END = re.compile(r"[.;:\n,]")
 def _words_around(m: Mention, before_end: re.Pattern[str] = _CLAUSE_END) -> tuple[list[str], list[str]]:
     """The words before a mention back to ``before_end`` and after it up to the clause end (80 characters
     each way at most)."""
-    before = before_end.split(m.note[max(0, m.start - 80):m.start])[-1].split()
-    after = _CLAUSE_END.split(m.note[m.end:m.end + 80])[0].split()
+    before = before_end.split(m.note[max(0, m.start - _AROUND_CHARS):m.start])[-1].split()
+    after = _CLAUSE_END.split(m.note[m.end:m.end + _AROUND_CHARS])[0].split()
     return before, after
 
 
 def _documented_side(m: Mention) -> tuple[str, frozenset[str]] | None:
     """The one side (right, left, bilateral) said in a mention or within a few words of it, with the words
     there; None when none is said, or when its clause names another side too ("right worse than left")."""
-    region = f"{m.note[max(0, m.start - 80):m.start]} {m.text} {m.note[m.end:m.end + 80]}"  # all that is read below
+    region = f"{m.note[max(0, m.start - _AROUND_CHARS):m.start]} {m.text} {m.note[m.end:m.end + _AROUND_CHARS]}"
     if region.isascii():
         low = region.lower()
         if not any(cue in low for cue in _side_cues()):
