@@ -155,6 +155,7 @@ class ContextComponent:
         self.categories = categories
         self.section_defaults = {k: tuple(v) for k, v in defaults.items()}
         self._by_key = by_key
+        self._priority = {key: _PRIORITY.get(rule.direction, 2) for key, rule in by_key.items()}
         self._matchers = [m for m in (phrase, exact, literal, matcher) if len(m)]
 
     @staticmethod
@@ -227,14 +228,15 @@ class ContextComponent:
         found = [(s, e, key) for matcher in self._matchers for key, s, e in matcher(doc)]
         if not found:
             return []
-        by_key = self._by_key
-        candidates = sorted(
-            ((s, e, by_key[key]) for s, e, key in found),
-            key=lambda m: (m[0] - m[1], _PRIORITY.get(m[2].direction, 2), m[0]),
-        )
+        by_key, priority = self._by_key, self._priority
+        # longest first, then pseudo and terminating triggers, then leftmost; ties in the order found (the
+        # index keeps the sort stable, and tuples sort without a key function)
+        order = sorted([(s - e, priority[key], s, i) for i, (s, e, key) in enumerate(found)])
         taken = bytearray(len(doc))
         kept = []
-        for s, e, rule in candidates:
+        for _, _, _, i in order:
+            s, e, key = found[i]
+            rule = by_key[key]
             if any(taken[s:e]):
                 continue
             taken[s:e] = b"\x01" * (e - s)

@@ -17,9 +17,10 @@ component by hand, put it before the context step, which reads its mentions::
 
 from __future__ import annotations
 
+import functools
 import importlib
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import spacy
 from spacy.language import Language
@@ -115,7 +116,31 @@ def _keep_lexeme_attrs(nlp: Language, names: Sequence[str]) -> None:
     if unknown:
         raise ValueError(f"unknown lexeme attributes: {unknown}")
     keep = {IDS[n.upper()] for n in names}
-    nlp.vocab.lex_attr_getters = {k: g for k, g in nlp.vocab.lex_attr_getters.items() if k in keep}
+    nlp.vocab.lex_attr_getters = {k: _compiled_getter(g) for k, g in nlp.vocab.lex_attr_getters.items() if k in keep}
+
+
+class _LookupOrLower(dict):  # type: ignore[type-arg]
+    """A lookup table whose ``__getitem__`` gives a missing string lower-cased (``__missing__`` is
+    ``str.lower`` itself: no Python frame is made for a word not in the table)."""
+
+    __missing__ = staticmethod(str.lower)
+
+
+def _compiled_getter(getter: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``getter`` as a call that runs no Python code, where it is one of spaCy's two that cac keeps and the
+    answers are the same: ``lower`` (``string.lower()``) becomes ``str.lower``, and NORM's "the lookup
+    table's entry, else ``lower``" (one table) a :class:`_LookupOrLower`'s ``__getitem__``.  spaCy calls
+    them for each word new to the vocabulary (a 1,500-word note brings ~100)."""
+    from spacy.lang.lex_attrs import lower
+    from spacy.util import _get_attr_unless_lookup
+
+    if getter is lower:
+        return str.lower
+    if (isinstance(getter, functools.partial) and getter.func is _get_attr_unless_lookup and not getter.keywords
+            and len(getter.args) == 2 and getter.args[0] is lower and len(getter.args[1]) == 1
+            and type(getter.args[1][0]) is dict):
+        return _LookupOrLower(getter.args[1][0]).__getitem__
+    return getter
 
 
 def _configure_tokenizer(nlp: Language) -> None:

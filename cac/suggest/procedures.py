@@ -43,7 +43,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
-from spacy.attrs import ENT_IOB
 from cac.pipeline.extensions import assertion_record, doc_text, group_spans, is_cac_assertion, is_cac_token_section, \
     section_record_at, sentence_starts, token_starts
 from spacy.tokens import Doc, Span, Token
@@ -1081,8 +1080,8 @@ _CONTEXT_LOOKBACK = 64  # spans starting before a mention that may still cover i
 
 def _context_intervals(doc: Doc, flags: list[str]) -> tuple[list[int], list[tuple[int, int, bool]]]:
     """Pipeline spans (entities and span groups) as sorted ``(start, end, excluded)``."""
-    ents = doc.ents if doc.to_array(ENT_IOB).any() else ()  # to_array: no per-token Python loop
-    spans = [*ents, *(s for group in doc.spans.values() for s in group_spans(group))]
+    spans = [*doc.ents,  # a loop in C: () at once when no entity is set (to_array(ENT_IOB) took ~30 µs)
+             *(s for group in doc.spans.values() for s in group_spans(group))]
     if all(is_cac_assertion(n) for n in flags):  # cac's own ConText: one record read per span
         items = []
         for s in spans:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 
 import pytest
+from hypothesis import given, settings as hyp_settings, strategies as st
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
@@ -128,6 +130,32 @@ def test_only_the_lexeme_attributes_cac_reads_are_computed() -> None:
     assert full("Qwertzuiopx 42")[1].like_num
     with pytest.raises(ValueError):
         build_pipeline(lexeme_attrs=("NOT_AN_ATTR",))
+
+
+@functools.lru_cache(maxsize=1)
+def _blank_english() -> Language:
+    import spacy
+
+    return spacy.blank("en")
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(word=st.text(min_size=1, max_size=8) | st.sampled_from(["’s", "'S", "US$", "—", "--", "„", "İI", "ẞß", "Σ"]))
+def test_the_kept_lexeme_getters_run_no_python_and_answer_as_spacys(word) -> None:
+    from spacy.attrs import LOWER, NORM
+
+    ours, theirs = default_pipeline().vocab.lex_attr_getters, _blank_english().vocab.lex_attr_getters
+    assert ours[LOWER] is str.lower and type(ours[NORM]).__name__ == "builtin_function_or_method"
+    assert ours[LOWER](word) == theirs[LOWER](word) and ours[NORM](word) == theirs[NORM](word)
+
+
+def test_an_unknown_lexeme_getter_is_kept_as_it_is() -> None:
+    from cac.pipeline.nlp import _compiled_getter
+
+    def shout(string: str) -> str:
+        return string.upper()
+
+    assert _compiled_getter(shout) is shout
 
 
 def test_the_tokenizer_keeps_the_chunks_of_a_long_batch_run():
