@@ -257,6 +257,7 @@ class Coder:
             self._term_targets: dict[tuple[int, str], tuple[Term, str | None, str | None, bool, bool]] = {}
             self._target_titles: dict[tuple[int, str, str], tuple[str, bool]] = {}
             self._mention_targets: dict[tuple, tuple[tuple[str, float, str, str], ...]] = {}
+            self._sibling_lists: dict[tuple[int, str], list[str]] = {}
             self.matcher = TermMatcher(self.lexicon, index=index)
             self.nlp = self._build_nlp()
             self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
@@ -384,14 +385,25 @@ class Coder:
         for h in sorted(hits.values(), key=lambda h: -h.score):
             if h.system != "ICD-10-CM":
                 continue
-            for k in self.spec.siblings(h.code):
-                if k in hits or k in excluded or k in out or not cm.is_valid(k):
+            score = min(cap, h.score * SIBLING_FACTOR)
+            for k in self._valid_siblings(cm, h.code):
+                if k in hits or k in excluded or k in out:
                     continue
-                score = min(cap, h.score * SIBLING_FACTOR)
                 out[k] = (score, k, lambda k=k, h=h, score=score: Hit(
                     code=k, system="ICD-10-CM", title=cm[k].title, score=score, evidence=h.evidence[:3],
                     rationale=[f"related to {h.code} (same category)"], matched=h.code))
         return list(out.values())
+
+    def _valid_siblings(self, cm: CodeSet, code: str) -> list[str]:
+        """``code``'s siblings valid in ``cm``, in order (found once per release and code: ``cm`` is one of
+        the coder's own code sets, alive as long as the coder, so its ``id`` names it)."""
+        key = (id(cm), code)
+        got = self._sibling_lists.get(key)
+        if got is None:
+            if len(self._sibling_lists) >= MENTION_TARGETS_SIZE:
+                self._sibling_lists.clear()
+            got = self._sibling_lists[key] = [k for k in self.spec.siblings(code) if cm.is_valid(k)]
+        return got
 
     def _held_back(self, excluded: list[Excluded], hits: dict[str, Hit], cm: CodeSet
                    ) -> list[tuple[float, str, Callable[[], Hit]]]:

@@ -1,5 +1,7 @@
 """Guideline behaviour of the knowledge-driven coder, end to end on short notes."""
 
+from datetime import date
+
 import pytest
 
 from cac.errors import InputError
@@ -229,6 +231,19 @@ def test_the_top_k_candidates_are_the_head_of_the_whole_ranking(coder):
     related = [c for c in whole if c.rationale[0].startswith("related to ")]
     held = [c for c in whole if c.flags.get("held_back")]
     assert related and held and not any(c.alternatives for c in [*related, *held])
+
+
+def test_related_codes_are_the_siblings_valid_in_the_release_found_once(coder):
+    text = "Diagnosis: urinary tract infection; type 2 diabetes; essential hypertension."
+    for day in (None, "2024-03-01"):
+        cm = coder.code_sets.for_date(date.fromisoformat(day) if day else None)["ICD-10-CM"]
+        for code in ("N39.0", "E11.9", "I10", "E11.65"):
+            valid = [k for k in coder.spec.siblings(code) if cm.is_valid(k)]
+            assert coder._valid_siblings(cm, code) == valid
+            assert coder._valid_siblings(cm, code) is coder._valid_siblings(cm, code)  # kept
+        related = [c.code for c in coder.code(text, setting="inpatient", top_k=500, date_of_service=day).candidates
+                   if c.rationale[0].startswith("related to ")]
+        assert related and all(cm.is_valid(k) for k in related)
 
 
 def test_held_confidence_stays_below_the_threshold_and_keeps_the_order() -> None:
