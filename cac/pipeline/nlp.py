@@ -17,9 +17,8 @@ component by hand, put it before the context step, which reads its mentions::
 
 from __future__ import annotations
 
-import functools
 import importlib
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Callable, Mapping, Sequence
 
 import spacy
@@ -136,7 +135,7 @@ def _compiled_getter(getter: Callable[[str], Any]) -> Callable[[str], Any]:
 
     if getter is lower:
         return str.lower
-    if (isinstance(getter, functools.partial) and getter.func is _get_attr_unless_lookup and not getter.keywords
+    if (isinstance(getter, partial) and getter.func is _get_attr_unless_lookup and not getter.keywords
             and len(getter.args) == 2 and getter.args[0] is lower and len(getter.args[1]) == 1
             and type(getter.args[1][0]) is dict):
         return _LookupOrLower(getter.args[1][0]).__getitem__
