@@ -30,10 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from spacy.attrs import IDS
 from spacy.errors import MatchPatternError
+from spacy.lang.lex_attrs import LEX_ATTRS
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
+from spacy.vocab import Vocab
 
 from cac.pipeline.token_patterns import LiteralPatternMatcher, literal_steps, literal_token
 from cac.pipeline.extensions import (
@@ -147,6 +150,10 @@ class ContextComponent:
                 for p in pattern:
                     literal.add(key, p)
                 continue
+            unread = _uncomputed_attrs(pattern, self.nlp.vocab)
+            if unread:
+                raise rule_error(label, f"rules[{i}]: the pattern reads {', '.join(unread)}, which this pipeline "
+                                        "does not compute for words (build_pipeline(lexeme_attrs=...) must list it)")
             try:
                 matcher.add(key, _expand_first_token(pattern))
             except (MatchPatternError, ValueError, TypeError, KeyError, re.error) as err:
@@ -410,6 +417,21 @@ def _pattern_phrases(patterns: list[list[dict[str, Any]]]) -> tuple[str, list[li
                 return None
         out.extend(c for c in combos if c)
     return (attr, out) if attr is not None and out else None
+
+
+def _uncomputed_attrs(patterns: list[list[dict[str, Any]]], vocab: Vocab) -> list[str]:
+    """The lexeme attributes (``LIKE_NUM``, ``NORM``, ``IS_STOP``...) that ``patterns`` read and ``vocab``
+    does not compute for new words (``build_pipeline`` computes only those cac reads): such a pattern
+    would silently never match."""
+    computed = vocab.lex_attr_getters or {}
+    out: list[str] = []
+    for pattern in patterns:
+        for token in pattern:
+            for name in token if isinstance(token, dict) else ():
+                attr = IDS.get(name.upper()) if isinstance(name, str) else None
+                if attr in LEX_ATTRS and attr not in computed and name.upper() not in out:
+                    out.append(name.upper())
+    return out
 
 
 def _expand_first_token(patterns: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:

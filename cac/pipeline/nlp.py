@@ -49,9 +49,11 @@ DEFAULT_COMPONENTS: tuple[str, ...] = (SECTIONS, SENTENCES, ABBREVIATIONS, CONTE
 ALIASES: dict[str, str] = {f"cac.{f[4:-3]}.v1": f for f in ORDER}
 CONCEPTS_MODULE = "cac.pipeline.concepts"
 #: The lexeme attributes cac's components read (the PhraseMatchers match on LOWER); spaCy computes every
-#: other one (shape, stop word, like_url...) with a Python function for each new word of a note, which
-#: made up about a quarter of tokenizing a 1,500-word note.
-LEXEME_ATTRS: tuple[str, ...] = ("LOWER", "NORM")
+#: other one (norm, shape, stop word, like_url...) with a Python function for each new word of a note, which
+#: made up about a quarter of tokenizing a 1,500-word note.  NORM is left out too (nothing in cac reads
+#: it; ~0.7% of coding a note): ``token.norm_`` is then empty except where a tokenizer exception sets it.
+#: A ConText rule pattern that reads an attribute not computed is refused when the rules are loaded.
+LEXEME_ATTRS: tuple[str, ...] = ("LOWER",)
 #: Whitespace-separated chunks the tokenizer keeps the tokens of (spaCy's default is 10,000: a batch run fills
 #: that within about 40 notes, and from then on every chunk not among those is split by the affix rules
 #: again, about 2 ms of a 1,500-word note).  An entry takes well under 100 bytes.

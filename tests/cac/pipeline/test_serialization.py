@@ -171,3 +171,26 @@ def test_missing_rule_file_raises_e203(tmp_path: Path) -> None:
     with pytest.raises(CacError) as info:
         build_pipeline(["cac_sections_v1"], config={"cac_sections_v1": {"rules": str(tmp_path / "nope.json")}})
     assert info.value.code == "E203"
+
+
+def _rules_reading(tmp_path: Path, token: dict) -> str:
+    path = tmp_path / "rules.json"
+    rule = {"literal": "x", "pattern": [{"LOWER": "no"}, token], "category": "NEG", "direction": "forward"}
+    path.write_text(json.dumps({"categories": {"NEG": {"negated": True}}, "rules": [rule]}), "utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("token", [{"LIKE_NUM": True}, {"norm": "fever"}, {"IS_STOP": False, "OP": "+"}])
+def test_context_pattern_reading_an_uncomputed_lexeme_attribute_raises_e201(tmp_path: Path, token: dict) -> None:
+    rules = _rules_reading(tmp_path, token)
+    with pytest.raises(CacError) as info:
+        build_pipeline(["cac_context_v1"], config={"cac_context_v1": {"rules": rules}})
+    assert info.value.code == "E201" and next(iter(token)).upper() in info.value.message
+
+
+def test_context_pattern_reading_a_lexeme_attribute_loads_where_it_is_computed(tmp_path: Path) -> None:
+    rules = _rules_reading(tmp_path, {"LIKE_NUM": True})
+    nlp = build_pipeline(["cac_context_v1"], config={"cac_context_v1": {"rules": rules}},
+                         lexeme_attrs=("LOWER", "LIKE_NUM"))
+    found = nlp.get_pipe("cac_context").triggers(nlp("There were no 3 lesions."))
+    assert [(t.start, t.end) for t in found] == [(2, 4)]
