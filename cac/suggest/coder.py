@@ -23,8 +23,8 @@ from typing import Callable
 
 from spacy.language import Language
 from cac.pipeline.extensions import (ABBREVIATIONS_KEY, CONTEXT_FLAGS, DEFAULT_EXPERIENCER, SECTIONS_KEY,
-                                     assertion_record, doc_text, group_spans, section_record_at,
-                                     span_value)
+                                     assertion_record, doc_text, group_spans, release_spans,
+                                     section_record_at, span_value)
 from spacy.tokens import Doc, Span
 
 from cac import __version__
@@ -346,6 +346,7 @@ class Coder:
         excluded += guidelines.apply_integral_symptoms(hits)
         excluded += guidelines.apply_excludes1(hits, cm)
         proc_hits, proc_excluded = procedure_hits(self.procedure_coder, doc, chosen)
+        release_spans(doc)  # done with the doc: freed on return, not by the cyclic collector (cac.heap)
         excluded += proc_excluded
         ranked = sorted([*hits.values(), *proc_hits], key=lambda h: (-h.score, h.code))
         suggestions = [self._with_alternatives(h).to_suggestion() for h in ranked if h.score >= self.threshold]

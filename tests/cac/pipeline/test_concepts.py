@@ -118,3 +118,28 @@ def test_the_mentions_are_kept_and_read_as_the_group_reads_them(coder):
         g = KeptSpanGroup(doc, name="mentions", spans=list(group))
         change(g)
         assert _offsets(group_spans(g)) == _offsets(g), change
+
+
+def test_a_released_doc_is_freed_by_reference_counting_and_its_groups_read_as_before(coder):
+    import gc
+    import weakref
+
+    from cac.pipeline.extensions import group_spans, release_spans
+
+    doc = coder.nlp("Assessment: type 2 diabetes mellitus and essential hypertension. No asthma.")
+    before = _offsets(group_spans(doc.spans["mentions"]))
+    release_spans(doc)
+    assert _offsets(group_spans(doc.spans["mentions"])) == before and len(before) >= 3
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        kept = coder.nlp("Chest pain and fever.")
+        released = coder.nlp("Chest pain and fever.")
+        release_spans(released)
+        refs = weakref.ref(kept), weakref.ref(released)
+        del kept, released
+        assert refs[0]() is not None  # the kept spans point back at their doc: a cycle
+        assert refs[1]() is None  # released: gone with its last reference
+    finally:
+        if was_enabled:
+            gc.enable()

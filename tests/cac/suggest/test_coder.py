@@ -585,3 +585,21 @@ def test_the_side_around_a_mention_is_read_as_a_full_read_reads_it(note):
     for a, b in [(start, start + 14), (max(0, start - 5), start + 14), (0, len(note))]:
         m = Mention(a, b, note[a:b], 2, None, [], [], note=note)
         assert _documented_side(m) == _documented_side_reference(m), (note, a, b)
+
+
+def test_coding_a_note_leaves_no_garbage_cycles(coder):
+    """The note's doc (its spans point back at it) is released before ``code`` returns, so everything a
+    note made is freed by reference counting, not left for the cyclic collector (see cac.heap)."""
+    import gc
+
+    note = "Assessment: type 2 diabetes mellitus with CKD stage 3. No asthma. Laparoscopic appendectomy."
+    coder.code(note)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        gc.collect()
+        coder.code(note, setting="inpatient")
+        assert gc.collect() == 0
+    finally:
+        if was_enabled:
+            gc.enable()
