@@ -12,6 +12,8 @@
  *   phrase_find(...)         == cac.suggest.procedures._PhraseIndex.find (twin: _find_py)
  *   descriptor_counts(...)   == the numpy count of cac.suggest.procedures.DescriptorMatcher._scored
  *   word_ids(words, index, missing) == numpy int64 bytes of [index.get(w, missing) for w in words]
+ *   token_hashes(...)        == doc.to_array(ORTH / LOWER) (cac.pipeline.extensions.token_hash_array)
+ *   hash_phrase_find(...)    == spaCy's PhraseMatcher (cac.pipeline.phrase_matcher.TokenPhraseMatcher)
  *   PlainShortcut            == cac.pipeline.tokenizer_shortcuts._ShortcutCall (a tokenizer expression,
  *                               answered at once for plain words and numbers)
  * Both read only ASCII letters and digits, so any other character (whatever the string's width) only
@@ -2220,6 +2222,225 @@ static PyTypeObject PlainShortcutType = {
     .tp_members = shortcut_members,
 };
 
+/* MurmurHash64A (Austin Appleby's public-domain algorithm), the hash spaCy's StringStore gives a string: seed 1
+ * over its UTF-8 bytes (spacy.strings.hash_string).  Read byte by byte, little-endian, as on x86-64. */
+static uint64_t
+murmur64a(const unsigned char *data, Py_ssize_t len, uint64_t seed)
+{
+    const uint64_t m = 0xc6a4a7935bd1e995ULL;
+    const int r = 47;
+    uint64_t h = seed ^ ((uint64_t)len * m);
+    Py_ssize_t blocks = len / 8;
+    for (Py_ssize_t b = 0; b < blocks; b++) {
+        uint64_t k = 0;
+        for (int j = 7; j >= 0; j--) {
+            k = (k << 8) | data[8 * b + j];
+        }
+        k *= m;
+        k ^= k >> r;
+        k *= m;
+        h ^= k;
+        h *= m;
+    }
+    const unsigned char *tail = data + 8 * blocks;
+    switch (len & 7) {
+    case 7: h ^= (uint64_t)tail[6] << 48; /* fall through */
+    case 6: h ^= (uint64_t)tail[5] << 40; /* fall through */
+    case 5: h ^= (uint64_t)tail[4] << 32; /* fall through */
+    case 4: h ^= (uint64_t)tail[3] << 24; /* fall through */
+    case 3: h ^= (uint64_t)tail[2] << 16; /* fall through */
+    case 2: h ^= (uint64_t)tail[1] << 8; /* fall through */
+    case 1: h ^= (uint64_t)tail[0];
+            h *= m;
+    }
+    h ^= h >> r;
+    h *= m;
+    h ^= h >> r;
+    return h;
+}
+
+static PyObject *str_lower;  /* interned "lower" */
+
+/* token_hashes(text, starts, lengths, lower, symbols, seen): each token's spaCy id (ORTH, or with ``lower``
+ * LOWER as str.lower gives it) as native uint64 bytes, from the note text and the tokens' int64 start and
+ * length arrays: what doc.to_array(ORTH / LOWER) reads off the vocabulary, without reading a token.  ASCII
+ * tokens are hashed in place; any other goes through str.lower and UTF-8 as spaCy's strings do.  A string
+ * that is one of spaCy's symbols ("_", "neg", "X"...) has the symbol's id: ``symbols`` maps their hashes to
+ * their ids, and ``seen`` (8,192 bytes) has bit (h & 0xFFFF) set for each of those hashes. */
+#define HASH_BUF 256
+static PyObject *
+token_hashes(PyObject *self, PyObject *args)
+{
+    PyObject *text, *symbols;
+    Py_buffer sb, lb, fb;
+    int lower;
+    if (!PyArg_ParseTuple(args, "Uy*y*pO!y*:token_hashes", &text, &sb, &lb, &lower, &PyDict_Type, &symbols, &fb)) {
+        return NULL;
+    }
+    PyObject *out = NULL;
+    if (sb.len != lb.len || sb.len % (Py_ssize_t)sizeof(int64_t) != 0) {
+        PyErr_SetString(PyExc_ValueError, "token_hashes() needs int64 start and length arrays of one size");
+        goto done;
+    }
+    if (fb.len != 8192) {
+        PyErr_SetString(PyExc_ValueError, "token_hashes() needs the symbols' 8,192-byte filter");
+        goto done;
+    }
+    const unsigned char *seen = (const unsigned char *)fb.buf;
+    Py_ssize_t n = sb.len / (Py_ssize_t)sizeof(int64_t);
+    const int64_t *starts = (const int64_t *)sb.buf, *lengths = (const int64_t *)lb.buf;
+    out = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(uint64_t));
+    if (out == NULL) {
+        goto done;
+    }
+    uint64_t *hashes = (uint64_t *)PyBytes_AS_STRING(out);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+    unsigned char buf[HASH_BUF];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t s = starts[i], len = lengths[i];
+        if (s < 0 || len < 0 || s > size || len > size - s) {
+            PyErr_SetString(PyExc_ValueError, "token_hashes(): a token lies outside the text");
+            Py_CLEAR(out);
+            goto done;
+        }
+        if (len == 0) {
+            hashes[i] = 0;  /* spaCy's id of the empty string */
+            continue;
+        }
+        int ascii = len <= HASH_BUF;
+        for (int64_t j = 0; ascii && j < len; j++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, s + j);
+            if (c >= 128) {
+                ascii = 0;
+            } else {
+                buf[j] = (unsigned char)(lower && IS_UPPER(c) ? c + 32 : c);
+            }
+        }
+        if (ascii) {
+            hashes[i] = murmur64a(buf, (Py_ssize_t)len, 1);
+            goto symbol;
+        }
+        PyObject *word = PyUnicode_Substring(text, (Py_ssize_t)s, (Py_ssize_t)(s + len));
+        if (word != NULL && lower) {
+            Py_SETREF(word, PyObject_CallMethodNoArgs(word, str_lower));
+        }
+        Py_ssize_t blen;
+        const char *bytes = word == NULL ? NULL : PyUnicode_AsUTF8AndSize(word, &blen);
+        if (bytes == NULL) {
+            Py_XDECREF(word);
+            Py_CLEAR(out);
+            goto done;
+        }
+        hashes[i] = blen == 0 ? 0 : murmur64a((const unsigned char *)bytes, blen, 1);
+        Py_DECREF(word);
+    symbol:
+        if (seen[(hashes[i] & 0xFFFF) >> 3] & (1 << (hashes[i] & 7))) {
+            PyObject *key = PyLong_FromUnsignedLongLong(hashes[i]);
+            PyObject *id = key == NULL ? NULL : PyDict_GetItemWithError(symbols, key);
+            Py_XDECREF(key);
+            if (id == NULL && PyErr_Occurred()) {
+                Py_CLEAR(out);
+                goto done;
+            }
+            if (id != NULL) {
+                unsigned long long v = PyLong_AsUnsignedLongLong(id);
+                if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+                    Py_CLEAR(out);
+                    goto done;
+                }
+                hashes[i] = (uint64_t)v;
+            }
+        }
+    }
+done:
+    PyBuffer_Release(&sb);
+    PyBuffer_Release(&lb);
+    PyBuffer_Release(&fb);
+    return out;
+}
+
+/* The slot an edge (node, token hash) is looked up from in hash_phrase_find's table (the same sum in
+ * cac.pipeline.phrase_matcher). */
+static inline uint64_t
+edge_slot(uint64_t hash, int32_t node)
+{
+    uint64_t x = hash + (uint64_t)(uint32_t)node * 0x9E3779B97F4A7C15ULL;
+    return x ^ (x >> 29);
+}
+
+/* hash_phrase_find(hashes, e_node, e_hash, e_child, t_off, t_keys): every phrase of a token-hash trie found in
+ * a doc's token hashes (native uint64 bytes), as spaCy's PhraseMatcher finds them: [(key, start, end)] by
+ * start, then end, keys of one phrase in the order added.  The trie: an open-addressed edge table (int32
+ * parent nodes, -1 for an empty slot; uint64 token hashes; int32 children; a power of two in size, probed
+ * from edge_slot), and each node's keys t_keys[t_off[node]:t_off[node + 1]] (int32 offsets, uint64 keys). */
+static PyObject *
+hash_phrase_find(PyObject *self, PyObject *args)
+{
+    Py_buffer hb, nb, eb, cb, ob, kb;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*:hash_phrase_find", &hb, &nb, &eb, &cb, &ob, &kb)) {
+        return NULL;
+    }
+    PyObject *out = NULL;
+    Py_ssize_t n = hb.len / 8, slots = nb.len / 4, nodes = ob.len / 4 - 1, nkeys = kb.len / 8;
+    if (hb.len % 8 || nb.len % 4 || eb.len != slots * 8 || cb.len != slots * 4 || ob.len % 4 || nodes < 1
+            || kb.len % 8 || slots == 0 || (slots & (slots - 1)) != 0) {
+        PyErr_SetString(PyExc_ValueError, "hash_phrase_find() was given malformed tables");
+        goto done;
+    }
+    const uint64_t *hashes = (const uint64_t *)hb.buf, *e_hash = (const uint64_t *)eb.buf;
+    const uint64_t *t_keys = (const uint64_t *)kb.buf;
+    const int32_t *e_node = (const int32_t *)nb.buf, *e_child = (const int32_t *)cb.buf;
+    const int32_t *t_off = (const int32_t *)ob.buf;
+    uint64_t mask = (uint64_t)slots - 1;
+    out = PyList_New(0);
+    if (out == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t start = 0; start < n; start++) {
+        int32_t node = 0;
+        for (Py_ssize_t i = start; i < n; i++) {
+            uint64_t h = hashes[i];
+            uint64_t k = edge_slot(h, node) & mask;
+            int32_t child = -1;
+            for (Py_ssize_t probes = 0; probes < slots && e_node[k] != -1; probes++, k = (k + 1) & mask) {
+                if (e_node[k] == node && e_hash[k] == h) {
+                    child = e_child[k];
+                    break;
+                }
+            }
+            if (child <= 0 || child >= nodes) {
+                break;
+            }
+            node = child;
+            int32_t lo = t_off[node], hi = t_off[node + 1];
+            if (lo < 0 || hi > nkeys || lo > hi) {
+                PyErr_SetString(PyExc_ValueError, "hash_phrase_find() was given malformed tables");
+                Py_CLEAR(out);
+                goto done;
+            }
+            for (int32_t t = lo; t < hi; t++) {
+                PyObject *match = Py_BuildValue("(Knn)", (unsigned long long)t_keys[t], start, i + 1);
+                if (match == NULL || PyList_Append(out, match) < 0) {
+                    Py_XDECREF(match);
+                    Py_CLEAR(out);
+                    goto done;
+                }
+                Py_DECREF(match);
+            }
+        }
+    }
+done:
+    PyBuffer_Release(&hb);
+    PyBuffer_Release(&nb);
+    PyBuffer_Release(&eb);
+    PyBuffer_Release(&cb);
+    PyBuffer_Release(&ob);
+    PyBuffer_Release(&kb);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"word_tokens", word_tokens, METH_O,
      "The lower-case word and number tokens of a text with their offsets (cac.lexicon.normalize.raw_tokens)."},
@@ -2246,6 +2467,12 @@ static PyMethodDef methods[] = {
      "word_ids(words, index, missing): the native int64 bytes of [index.get(w, missing) for w in words]."},
     {"found_in", found_in, METH_VARARGS,
      "found_in(text, needles): the set of the needles (a tuple of str) that occur in text."},
+    {"token_hashes", token_hashes, METH_VARARGS,
+     "token_hashes(text, starts, lengths, lower, symbols, seen): each token's spaCy ORTH (or LOWER) id, as native "
+     "uint64 bytes."},
+    {"hash_phrase_find", hash_phrase_find, METH_VARARGS,
+     "hash_phrase_find(hashes, e_node, e_hash, e_child, t_off, t_keys): a token-hash phrase trie's matches, "
+     "as spaCy's PhraseMatcher gives them."},
     {"phrase_find", phrase_find, METH_VARARGS,
      "phrase_find(root, words, end_key, cls): _PhraseIndex.find's matches of a word trie in a word list."},
     {NULL, NULL, 0, NULL},
@@ -2260,6 +2487,10 @@ PyMODINIT_FUNC
 PyInit__scan(void)
 {
     if (PyType_Ready(&PlainShortcutType) < 0) {
+        return NULL;
+    }
+    str_lower = PyUnicode_InternFromString("lower");
+    if (str_lower == NULL) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&module);

@@ -150,6 +150,12 @@ resolve: Callable[..., list[tuple[tuple[int, ...], list[int], int, tuple[int, in
 phrase_find: Callable[..., list] | None = None
 #: The HCPCS/CPT descriptor count in C (its twin is the numpy code of ``DescriptorMatcher._scored``).
 descriptor_counts: Callable[..., dict[int, list[tuple[int, float, int]]]] | None = None
+#: Each token's spaCy ORTH or LOWER hash from the text and the token offsets, in C (its twin is
+#: ``doc.to_array``: see ``cac.pipeline.extensions.token_hash_array``); None when not compiled.
+token_hashes: Callable[..., bytes] | None = None
+#: A token-hash phrase trie's matches in C (its twin is spaCy's ``PhraseMatcher``: see
+#: ``cac.pipeline.phrase_matcher``); None when not compiled.
+hash_phrase_find: Callable[..., list[tuple[int, int, int]]] | None = None
 #: The tokenizer expression shortcut's call in C (its twin is
 #: ``cac.pipeline.tokenizer_shortcuts._ShortcutCall``); None when not compiled.
 PlainShortcut: type | None = None
@@ -157,8 +163,8 @@ COMPILED = False
 if os.environ.get("CAC_PURE_PYTHON", "") in ("", "0"):
     try:
         from cac._scan import (  # type: ignore[no-redef]
-            PlainShortcut, alnum_runs, canonical_tokens, concept_tokens, descriptor_counts, found_in, phrase_find,
-            resolve, screen, sentence_bits, word_ids, word_tokens)  # noqa: F401, F811
+            PlainShortcut, alnum_runs, canonical_tokens, concept_tokens, descriptor_counts, found_in, hash_phrase_find,
+            phrase_find, resolve, screen, sentence_bits, token_hashes, word_ids, word_tokens)  # noqa: F401, F811
     except ImportError:  # built without a C compiler: the twins above run
         pass
     else:

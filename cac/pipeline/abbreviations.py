@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from spacy.language import Language
-from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
 from cac.pipeline.extensions import (
@@ -32,6 +31,7 @@ from cac.pipeline.extensions import (
     token_starts,
     write_rules,
 )
+from cac.pipeline.phrase_matcher import TokenPhraseMatcher
 
 RULES_FILE = "abbreviations.json"
 _CASES = ("insensitive", "exact")
@@ -90,8 +90,8 @@ class AbbreviationExpander:
         if not isinstance(plain, list) or not isinstance(ambiguous, list):
             raise rule_error(label, "'abbreviations' and 'ambiguous' must be lists")
         matchers = {
-            "insensitive": PhraseMatcher(self.nlp.vocab, attr="LOWER"),
-            "exact": PhraseMatcher(self.nlp.vocab, attr="ORTH"),
+            "insensitive": TokenPhraseMatcher(self.nlp.vocab, attr="LOWER"),
+            "exact": TokenPhraseMatcher(self.nlp.vocab, attr="ORTH"),
         }
         entries: dict[int, _Entry] = {}
         for kind, items in (("abbreviations", plain), ("ambiguous", ambiguous)):

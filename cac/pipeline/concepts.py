@@ -22,14 +22,14 @@ from typing import Iterable
 
 import numpy as np
 import orjson
-from spacy.attrs import LENGTH
 from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
 from cac import scan
 from cac.errors import CacError, Errors
 from cac.lexicon.build import Lexicon, lexicon_rules
-from cac.pipeline.extensions import KeptSpanGroup, doc_text, sentence_starts, set_span_value, token_starts
+from cac.pipeline.extensions import (KeptSpanGroup, doc_text, sentence_starts, set_span_value, token_length_array,
+                                     token_starts)
 from cac.lexicon.matcher import HARD_BREAK, WITHOUT_CLAUSE, TermMatcher
 from cac.lexicon.normalize import canon_word_uncached, context_words, normalize_in_context, raw_tokens
 
@@ -290,7 +290,7 @@ def _token_offsets(doc: Doc) -> tuple[list[int], list[int]]:
     """Each token's start character (shared with the other components) and length."""
     if len(doc) == 0:
         return [], []
-    return token_starts(doc), doc.to_array(LENGTH).tolist()
+    return token_starts(doc), token_length_array(doc).tolist()
 
 
 def _sentence_bounds(doc: Doc, token_idx: list[int], token_len: list[int]) -> list[tuple[int, int]]:

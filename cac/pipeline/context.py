@@ -34,10 +34,11 @@ from spacy.attrs import IDS
 from spacy.errors import MatchPatternError
 from spacy.lang.lex_attrs import LEX_ATTRS
 from spacy.language import Language
-from spacy.matcher import Matcher, PhraseMatcher
+from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
+from cac.pipeline.phrase_matcher import TokenPhraseMatcher
 from cac.pipeline.token_patterns import LiteralPatternMatcher, literal_steps, literal_token
 from cac.pipeline.extensions import (
     CONTEXT_ATTR,
@@ -128,8 +129,8 @@ class ContextComponent:
         items = data.get("rules")
         if not isinstance(items, list) or not items:
             raise rule_error(label, "'rules' must be a non-empty list")
-        phrase = PhraseMatcher(self.nlp.vocab, attr="LOWER")
-        exact = PhraseMatcher(self.nlp.vocab, attr="ORTH")
+        phrase = TokenPhraseMatcher(self.nlp.vocab, attr="LOWER")
+        exact = TokenPhraseMatcher(self.nlp.vocab, attr="ORTH")
         literal = LiteralPatternMatcher(self.nlp.vocab)
         matcher = Matcher(self.nlp.vocab)
         by_key: dict[int, ContextRule] = {}

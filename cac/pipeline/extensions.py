@@ -41,15 +41,17 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from weakref import WeakKeyDictionary
 
 import numpy
-from spacy.attrs import IDX, SENT_START
+from spacy.attrs import IDX, LENGTH, LOWER, ORTH, SENT_START
 from spacy.tokens import Doc, Span, SpanGroup, Token
 
+from cac import scan
 from cac.errors import CacError, Errors
 
 SECTIONS_ATTR = "cac_sections_data"
@@ -113,6 +115,55 @@ def token_starts(doc: Doc) -> list[int]:
     if got[1] is None:
         got = _STARTS[doc] = (array, array.tolist())
     return got[1]  # type: ignore[return-value]
+
+
+_LENGTHS: "WeakKeyDictionary[Doc, numpy.ndarray]" = WeakKeyDictionary()
+_HASHES: "WeakKeyDictionary[Doc, dict[bool, numpy.ndarray]]" = WeakKeyDictionary()
+
+
+def token_length_array(doc: Doc) -> numpy.ndarray:
+    """Each token's length in characters as an int64 array, read once per doc (again when the doc's length
+    changed); do not modify it."""
+    got = _LENGTHS.get(doc)
+    if got is None or len(got) != len(doc):
+        got = _LENGTHS[doc] = (doc.to_array(LENGTH).astype(numpy.int64, copy=False) if len(doc)
+                               else numpy.zeros(0, numpy.int64))
+    return got
+
+
+@lru_cache(maxsize=1)
+def _symbol_hashes() -> tuple[dict[int, int], bytes]:
+    """spaCy's symbols (strings with fixed ids: "_", "neg", "X"...) as ``{hash: id}``, and the bits
+    ``hash & 0xFFFF`` of their hashes (8,192 bytes), for :data:`cac.scan.token_hashes`."""
+    from spacy.strings import hash_string
+    from spacy.symbols import IDS
+
+    ids = {hash_string(s): i for s, i in IDS.items() if s}
+    seen = bytearray(8192)
+    for h in ids:
+        seen[(h & 0xFFFF) >> 3] |= 1 << (h & 7)
+    return ids, bytes(seen)
+
+
+def token_hash_array(doc: Doc, lower: bool) -> numpy.ndarray:
+    """Each token's ORTH hash, or with ``lower`` its LOWER hash, as a uint64 array: what
+    ``doc.to_array(ORTH / LOWER)`` gives (cac's pipelines lower-case words with ``str.lower``), made once
+    per doc for all the components.  Compiled, it is hashed from the text and the token offsets
+    (:data:`cac.scan.token_hashes`), which reads no token; do not modify it."""
+    got = _HASHES.get(doc)
+    if got is None or len(next(iter(got.values()))) != len(doc):
+        got = _HASHES[doc] = {}
+    array = got.get(lower)
+    if array is None:
+        if scan.token_hashes is not None and len(doc):
+            raw = scan.token_hashes(doc_text(doc), token_start_array(doc), token_length_array(doc), lower,
+                                    *_symbol_hashes())
+            array = numpy.frombuffer(raw, dtype=numpy.uint64)
+        else:
+            array = doc.to_array(LOWER if lower else ORTH).astype(numpy.uint64, copy=False)
+        array.flags.writeable = False
+        got[lower] = array
+    return array
 
 
 def sentence_starts(doc: Doc) -> list[int]:

@@ -19,6 +19,8 @@ from spacy.attrs import LOWER, ORTH
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
+from cac.pipeline.extensions import token_hash_array
+
 _ATTRS = {"LOWER": LOWER, "ORTH": ORTH, "TEXT": ORTH}
 _OPS = (None, "?", "*", "+")
 #: The longest match, in tokens: a trigger phrase is a few words, and a walk never runs far into a note.
@@ -103,7 +105,7 @@ class LiteralPatternMatcher:
             coded = self._coded.get(attr)
             if coded is None:
                 coded = self._coded[attr] = _Coded(self._anchors[attr])
-            array = doc.to_array(_ATTRS[attr])
+            array = token_hash_array(doc, attr == "LOWER")
             if isinstance(doclike, Span):
                 array = array[doclike.start : doclike.end]
             place, known = coded.number(array)
