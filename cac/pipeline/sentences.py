@@ -29,8 +29,8 @@ from spacy.attrs import SENT_START
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from cac.pipeline.extensions import SECTIONS_KEY, doc_text, parse_rules, read_rules, rule_error, token_start_array, \
-    write_rules
+from cac.pipeline.extensions import (KEEPS_SENTENCES, SECTIONS_KEY, doc_text, parse_rules, read_rules,
+                                     remember_sentence_starts, rule_error, token_start_array, write_rules)
 from cac.scan import matches_at, positions
 
 RULES_FILE = "sentence_rules.json"
@@ -55,6 +55,8 @@ class SentenceSplitter:
 
     def __init__(self, nlp: Language, name: str = "cac_sentences", *, rules: str | None = None) -> None:
         self.name = name
+        self.nlp = nlp
+        self._kept: dict[tuple[Any, ...], bool] = {}  # pipeline -> whether nothing after this changes sentences
         data, label = read_rules(rules, RULES_FILE)
         self._load(data, label)
 
@@ -81,7 +83,27 @@ class SentenceSplitter:
             index = numpy.searchsorted(offsets, numpy.fromiter(starts, dtype="int64"), side="left")
             values[index[index < len(doc)]] = 1
         doc.from_array([SENT_START], values)
+        if self._starts_stay():
+            remember_sentence_starts(doc, numpy.flatnonzero(values == 1).tolist())
         return doc
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_kept": {}}
+
+    def _starts_stay(self) -> bool:
+        """Whether this component runs in its pipeline with only :data:`KEEPS_SENTENCES` components after it
+        (worked out once per pipeline), so that the sentence starts it sets are the doc's in the end."""
+        procs = tuple(proc for _, proc in self.nlp.pipeline)
+        kept = self._kept.get(procs)
+        if kept is None:
+            names = [name for name, proc in self.nlp.pipeline]
+            mine = [i for i, proc in enumerate(procs) if proc is self]
+            kept = bool(mine) and all(self.nlp.get_pipe_config(name).get("factory") in KEEPS_SENTENCES
+                                      for name in names[mine[-1] + 1:])
+            if len(self._kept) >= 8:
+                self._kept.clear()
+            self._kept[procs] = kept
+        return kept
 
     def boundaries(self, text: str, sections: Iterable[Any] = ()) -> set[int]:
         """Character offsets where a sentence starts (besides offset 0)."""

@@ -6,7 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spacy.language import Language
+
 from cac.pipeline import build_pipeline
+from cac.pipeline.extensions import sentence_starts
 from tests.cac.pipeline.notes import DISCHARGE_SUMMARY, OPERATIVE_REPORT
 
 
@@ -171,3 +174,37 @@ def test_token_offsets_are_read_once_and_shared(nlp) -> None:
     assert token_starts(doc) == [t.idx for t in doc] == token_start_array(doc).tolist()
     empty = nlp.make_doc("")
     assert token_starts(empty) == [] and len(token_start_array(empty)) == 0
+
+
+@Language.component("test_cac_sentence_mover")
+def _move_sentences(doc):
+    """A foreign component that starts a sentence at every third token."""
+    for token in list(doc)[3::3]:
+        token.is_sent_start = True
+    return doc
+
+
+def _read_off(doc) -> list[int]:
+    return [0] + [t.i for t in doc[1:] if t.is_sent_start]
+
+
+def test_the_starts_set_are_remembered_when_nothing_after_can_change_them() -> None:
+    nlp = build_pipeline()
+    doc = nlp(DISCHARGE_SUMMARY)
+    starts = sentence_starts(doc)
+    assert starts is sentence_starts(doc) and starts == _read_off(doc) and len(starts) > 5
+    with doc.retokenize() as retokenizer:  # a changed doc is read again
+        retokenizer.merge(doc[0:3])
+    assert sentence_starts(doc) == _read_off(doc)
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_a_foreign_component_after_the_splitter_is_not_overruled(late) -> None:
+    if late:
+        nlp = build_pipeline(["cac_sections_v1", "cac_sentences_v1"])
+        sentence_starts(nlp(DISCHARGE_SUMMARY))  # remembered while nothing came after
+        nlp.add_pipe("test_cac_sentence_mover")
+    else:
+        nlp = build_pipeline(["cac_sections_v1", "cac_sentences_v1", "test_cac_sentence_mover"])
+    doc = nlp(DISCHARGE_SUMMARY)
+    assert sentence_starts(doc) == _read_off(doc) and 3 in sentence_starts(doc)
