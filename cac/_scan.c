@@ -32,6 +32,18 @@
 #define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
 #define IS_SUBSTAGE(c) (((c) >= 'A' && (c) <= 'D') || ((c) >= 'a' && (c) <= 'd'))
 
+/* Append a new reference to ``list`` and let it go (NULL: the call that made it failed); -1 on error. */
+static int
+append_new(PyObject *list, PyObject *item)
+{
+    if (item == NULL) {
+        return -1;
+    }
+    int failed = PyList_Append(list, item);
+    Py_DECREF(item);
+    return failed;
+}
+
 /* text[start:end] with ASCII upper case lowered (the range holds ASCII letters, digits and '.' only). */
 static PyObject *
 lowered(int kind, const void *data, Py_ssize_t start, Py_ssize_t end)
@@ -1887,12 +1899,10 @@ phrase_find(PyObject *self, PyObject *args)
         PyObject *item = Py_BuildValue("((OOnn))", m->kind, m->payload, m->i, m->j);
         PyObject *match = item == NULL ? NULL : PyTuple_Type.tp_new((PyTypeObject *)cls, item, NULL);
         Py_XDECREF(item);
-        if (match == NULL || PyList_Append(out, match) < 0) {
-            Py_XDECREF(match);
+        if (append_new(out, match) < 0) {
             Py_CLEAR(out);
             goto done;
         }
-        Py_DECREF(match);
     }
 done:
     PyMem_Free(found.items);
@@ -2421,13 +2431,10 @@ hash_phrase_find(PyObject *self, PyObject *args)
                 goto done;
             }
             for (int32_t t = lo; t < hi; t++) {
-                PyObject *match = Py_BuildValue("(Knn)", (unsigned long long)t_keys[t], start, i + 1);
-                if (match == NULL || PyList_Append(out, match) < 0) {
-                    Py_XDECREF(match);
+                if (append_new(out, Py_BuildValue("(Knn)", (unsigned long long)t_keys[t], start, i + 1)) < 0) {
                     Py_CLEAR(out);
                     goto done;
                 }
-                Py_DECREF(match);
             }
         }
     }
