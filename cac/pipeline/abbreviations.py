@@ -1,7 +1,7 @@
 """``cac_abbreviations_v1``: expansion of clinical abbreviations.
 
-Forms from ``resources/abbreviations.json`` are matched with two
-``PhraseMatcher``s (lower-cased tokens for ``"case": "insensitive"`` entries,
+Forms from ``resources/abbreviations.json`` are matched with two phrase
+matchers (:class:`cac.pipeline.phrase_matcher.TokenPhraseMatcher`; lower-cased tokens for ``"case": "insensitive"`` entries,
 verbatim tokens for ``"exact"`` ones, so ``PE`` is an abbreviation and ``pe``
 is not).  Overlapping matches keep the longest.  The expansion goes on the first
 token (``token._.expansion``) with the number of tokens covered

@@ -7,8 +7,9 @@ Every span in ``doc.spans[spans_key]`` (``"ents"``: ``doc.ents``) gets
 
 Triggers, terminators and pseudo-triggers come from
 ``resources/context_rules.json``; literals, and token patterns made only of
-literal tokens (expanded at load time), are matched with one ``PhraseMatcher`` on
-lower-cased tokens; literal patterns with ``*`` or ``+`` are walked from their
+literal tokens (expanded at load time), are matched with one phrase matcher on
+lower-cased tokens (:class:`cac.pipeline.phrase_matcher.TokenPhraseMatcher`, spaCy's ``PhraseMatcher``'s
+matches); literal patterns with ``*`` or ``+`` are walked from their
 first word (:mod:`cac.pipeline.token_patterns`); any other token pattern falls
 back to a (slower) spaCy ``Matcher``.
 Only sentences holding a mention get scopes computed.  Overlapping matches
