@@ -11,8 +11,10 @@ array counts whose twins stay where they are used: the term screen (:data:`scree
 the concept matcher's sentence tokens (:data:`concept_tokens`, twin in
 ``cac.pipeline.concepts``), the procedure phrase trie walk (:data:`phrase_find`, twin
 ``_PhraseIndex._find_py``) and the HCPCS/CPT descriptor count (:data:`descriptor_counts`, twin in
-``DescriptorMatcher._scored``) with the words' ids it counts (:func:`word_ids`); and the call of the
-tokenizer's expression shortcut (:data:`PlainShortcut`, twin ``tokenizer_shortcuts._ShortcutCall``).
+``DescriptorMatcher._scored``) with the words' ids it counts (:func:`word_ids`); the call of the
+tokenizer's expression shortcut (:data:`PlainShortcut`, twin ``tokenizer_shortcuts._ShortcutCall``); and
+the tokens' spaCy hashes and phrase matches (:data:`token_hashes`, :data:`hash_phrase_find`, whose twins are
+spaCy's ``Doc.to_array`` and ``PhraseMatcher``).
 Without it, or with ``CAC_PURE_PYTHON=1`` in the environment, the twins run.  :data:`COMPILED` says which.
 
 :func:`finditer_from` (Python only) runs a case-insensitive expression only where the words its matches
