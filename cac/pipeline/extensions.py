@@ -118,7 +118,7 @@ def token_starts(doc: Doc) -> list[int]:
 
 
 _LENGTHS: "WeakKeyDictionary[Doc, numpy.ndarray]" = WeakKeyDictionary()
-_HASHES: "WeakKeyDictionary[Doc, dict[bool, numpy.ndarray]]" = WeakKeyDictionary()
+_HASHES: "WeakKeyDictionary[Doc, tuple[int, dict[bool, numpy.ndarray]]]" = WeakKeyDictionary()
 
 
 def token_length_array(doc: Doc) -> numpy.ndarray:
@@ -151,9 +151,10 @@ def token_hash_array(doc: Doc, lower: bool) -> numpy.ndarray:
     per doc for all the components.  Compiled, it is hashed from the text and the token offsets
     (:data:`cac.scan.token_hashes`), which reads no token; do not modify it."""
     got = _HASHES.get(doc)
-    if got is None or len(next(iter(got.values()))) != len(doc):
-        got = _HASHES[doc] = {}
-    array = got.get(lower)
+    if got is None or got[0] != len(doc):
+        got = _HASHES[doc] = (len(doc), {})
+    arrays = got[1]
+    array = arrays.get(lower)
     if array is None:
         if scan.token_hashes is not None and len(doc):
             raw = scan.token_hashes(doc_text(doc), token_start_array(doc), token_length_array(doc), lower,
@@ -162,7 +163,7 @@ def token_hash_array(doc: Doc, lower: bool) -> numpy.ndarray:
         else:
             array = doc.to_array(LOWER if lower else ORTH).astype(numpy.uint64, copy=False)
         array.flags.writeable = False
-        got[lower] = array
+        arrays[lower] = array
     return array
 
 
