@@ -93,13 +93,13 @@ class SentenceSplitter:
     def _starts_stay(self) -> bool:
         """Whether this component runs in its pipeline with only :data:`KEEPS_SENTENCES` components after it
         (worked out once per pipeline), so that the sentence starts it sets are the doc's in the end."""
-        procs = tuple(proc for _, proc in self.nlp.pipeline)
+        pipeline = self.nlp.pipeline
+        procs = tuple(proc for _, proc in pipeline)
         kept = self._kept.get(procs)
         if kept is None:
-            names = [name for name, proc in self.nlp.pipeline]
             mine = [i for i, proc in enumerate(procs) if proc is self]
             kept = bool(mine) and all(self.nlp.get_pipe_config(name).get("factory") in KEEPS_SENTENCES
-                                      for name in names[mine[-1] + 1:])
+                                      for name, _ in pipeline[mine[-1] + 1:])
             if len(self._kept) >= 8:
                 self._kept.clear()
             self._kept[procs] = kept

@@ -15,13 +15,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from spacy.attrs import LOWER, ORTH
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 from cac.pipeline.extensions import token_hash_array
 
-_ATTRS = {"LOWER": LOWER, "ORTH": ORTH, "TEXT": ORTH}
+_ATTRS = frozenset({"LOWER", "ORTH", "TEXT"})  # the token attributes a literal pattern may name
 _OPS = (None, "?", "*", "+")
 #: The longest match, in tokens: a trigger phrase is a few words, and a walk never runs far into a note.
 MAX_SPAN = 64
