@@ -164,9 +164,9 @@ PlainShortcut: type | None = None
 COMPILED = False
 if os.environ.get("CAC_PURE_PYTHON", "") in ("", "0"):
     try:
-        from cac._scan import (  # type: ignore[no-redef]
+        from cac._scan import (  # type: ignore[no-redef]  # noqa: F401, F811
             PlainShortcut, alnum_runs, canonical_tokens, concept_tokens, descriptor_counts, found_in, hash_phrase_find,
-            phrase_find, resolve, screen, sentence_bits, token_hashes, word_ids, word_tokens)  # noqa: F401, F811
+            phrase_find, resolve, screen, sentence_bits, token_hashes, word_ids, word_tokens)
     except ImportError:  # built without a C compiler: the twins above run
         pass
     else:

@@ -72,6 +72,7 @@ __all__ = [
     "span_prf",
     "split_sentences",
     "token_prf",
+    "top_errors",
     "tune_per_code_thresholds",
     "tune_threshold",
 ]

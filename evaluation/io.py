@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ def _score(value: Any, path: Path, where: str) -> float:
         s = float(value)
     except (TypeError, ValueError):
         raise _bad(path, f"{where}: score {value!r} is not a number") from None
-    if s != s:  # NaN
+    if math.isnan(s):
         raise _bad(path, f"{where}: score is NaN")
     return s
 

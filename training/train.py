@@ -515,9 +515,9 @@ def ablation(system: str, gold: dict[str, set[str]], docs: Sequence[Document], k
     prefix = system + ":"
     sources = {"linear": {d.id: [(lab[len(prefix):], p) for lab, p in lin.items() if lab.startswith(prefix)]
                           for d, lin in zip(docs, lin_dev)}}
-    for name, outputs, score in (("retrieval", ret_dev, lambda v: v[0]), ("neighbors", nb_dev, lambda v: v)):
+    for name, outputs, value_of in (("retrieval", ret_dev, lambda v: v[0]), ("neighbors", nb_dev, lambda v: v)):
         if any(lab.startswith(prefix) for out in outputs for lab in out):
-            sources[name] = {d.id: [(lab[len(prefix):], score(v)) for lab, v in out.items() if lab.startswith(prefix)]
+            sources[name] = {d.id: [(lab[len(prefix):], value_of(v)) for lab, v in out.items() if lab.startswith(prefix)]
                              for d, out in zip(docs, outputs)}
     for name, ranked in sources.items():
         view = dev_view(gold, {k: sorted(v, key=lambda kv: -kv[1]) for k, v in ranked.items()}, system, cs)
