@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     cpt_file: Path | None = None
     database_url: str = "sqlite:///cac.sqlite3"
     model_pack: Path | None = None
+    #: New strings the coder's vocabulary may learn from notes (words, numbers, dates it had not seen)
+    #: before it codes further notes in spaCy memory zones, which forget each note's new strings: a long
+    #: batch run's memory stays bounded (about 360 bytes a string with its lexeme and tokenizer-cache
+    #: entry: ~70 MB at the default) while the words seen first stay cached.  0: zones from the start.
+    vocab_budget: int = Field(default=200_000, ge=0)
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,8 @@ import hashlib
 import heapq
 import logging
 import re
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from datetime import date
 from importlib import resources
@@ -244,8 +246,12 @@ class Coder:
         settings: Settings | None = None,
         code_sets: CodeSets | None = None,
         threshold: float = 0.5,
+        vocab_budget: int | None = None,
     ) -> None:
         self.settings = settings or get_settings()
+        self.vocab_budget = self.settings.vocab_budget if vocab_budget is None else vocab_budget
+        if self.vocab_budget < 0:
+            raise ValueError(f"vocab_budget must be >= 0, got {self.vocab_budget}")
         with loading():  # the loaded data is long-lived: keep it out of the garbage collector's walks
             self.code_sets = code_sets or CodeSets.load(self.settings)
             self.threshold = threshold
@@ -263,6 +269,8 @@ class Coder:
             self.procedure_coder = make_procedure_coder(self.code_sets, self.settings)
             self.model_id = MODEL_ID
         self._settler = Settler()  # and so are the caches a run fills
+        self._strings_at_load = len(self.nlp.vocab.strings)
+        self._lock = threading.RLock()  # re-entrant: a subclass's code() may call this one's
 
     # --- loading -------------------------------------------------------------
     def _load_lexicon(self) -> tuple[Lexicon, dict, dict[str, list[str]] | None, CodeFacts | None]:
@@ -313,9 +321,24 @@ class Coder:
         doc_id: str | None = None,
     ) -> CodingResult:
         """Code one note.  ``text`` must already be validated (see ``cac.io.inputs``)."""
-        with coding():  # fewer young-generation collections (see cac.heap)
+        # one note at a time (the pipeline's vocabulary and caches are shared; a zone frees what others
+        # would be reading); fewer young-generation collections while it runs (see cac.heap)
+        with self._lock, coding(), self._vocab_zone():
             return self._code(text, setting=setting, date_of_service=date_of_service, top_k=top_k,
                               doc_id=doc_id)
+
+    @property
+    def strings_learned(self) -> int:
+        """Strings the vocabulary has kept from the notes coded so far (see :attr:`vocab_budget`)."""
+        return len(self.nlp.vocab.strings) - self._strings_at_load
+
+    def _vocab_zone(self) -> AbstractContextManager:
+        """Nothing while the vocabulary is within :attr:`vocab_budget`; past it, a spaCy memory zone for
+        the note (its new strings, lexemes and tokenizer-cache entries are freed when it is coded; nothing
+        of the doc outlives :meth:`_code`).  A caller's own zone is left alone (zones do not nest)."""
+        if self.nlp.vocab.in_memory_zone or self.strings_learned < self.vocab_budget:
+            return nullcontext()
+        return self.nlp.memory_zone()
 
     def _code(self, text: str, *, setting: str | Setting | None, date_of_service: str | date | None,
               top_k: int, doc_id: str | None) -> CodingResult:

@@ -1,5 +1,6 @@
 """Guideline behaviour of the knowledge-driven coder, end to end on short notes."""
 
+import sys
 from datetime import date
 
 import pytest
@@ -603,3 +604,100 @@ def test_coding_a_note_leaves_no_garbage_cycles(coder):
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _novel_note(i: int) -> str:
+    """A note whose record number, date and lab values are new strings each time."""
+    return (f"MRN {7_300_000 + 17 * i}. Seen {i % 28 + 1:02d}/{i % 12 + 1:02d}/20{i % 30:02d} at {i % 24:02d}:{i % 60:02d}."
+            f" Accession QZ{i * 131}K. Assessment: type 2 diabetes mellitus with CKD stage 3. No asthma."
+            f" Sodium {120 + i % 30}.{i % 10}, potassium {3 + i % 3}.{i % 7}, glucose {200 + i}.")
+
+
+def test_past_its_vocabulary_budget_the_coder_forgets_each_notes_new_strings(coder, monkeypatch):
+    """Within the budget the vocabulary learns a note's new words; past it each note is coded in a spaCy
+    memory zone, so the vocabulary (and the memory of a long batch run) stops growing."""
+    monkeypatch.setattr(coder, "vocab_budget", coder.strings_learned + 5)
+    coder.code(_novel_note(1))
+    learned = coder.strings_learned
+    assert learned >= coder.vocab_budget  # the first note learned its new strings, which spent the budget
+    for i in range(2, 6):
+        coder.code(_novel_note(i))
+    assert coder.strings_learned == learned
+    assert not coder.nlp.vocab.in_memory_zone
+
+
+def test_a_note_coded_in_a_memory_zone_gets_the_same_result(coder, monkeypatch):
+    from cac.io.outputs import to_json
+
+    note = _novel_note(40)
+    monkeypatch.setattr(coder, "vocab_budget", 0)
+    in_zone = to_json(coder.code(note, setting="inpatient"), indent=False)
+    monkeypatch.setattr(coder, "vocab_budget", 10**9)
+    learning = to_json(coder.code(note, setting="inpatient"), indent=False)
+    assert in_zone == learning
+    assert '"E11.22"' in in_zone
+
+
+def test_a_callers_own_memory_zone_is_respected(coder, monkeypatch):
+    monkeypatch.setattr(coder, "vocab_budget", 0)
+    with coder.nlp.memory_zone():  # zones do not nest: the coder opens none of its own here
+        result = coder.code(_novel_note(50))
+    assert any(s.code == "E11.22" for s in result.suggestions)
+
+
+def test_notes_coded_from_several_threads_get_the_results_of_one_thread(coder, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cac.io.outputs import to_json
+
+    monkeypatch.setattr(coder, "vocab_budget", 0)  # zones free memory: calls must not overlap
+    notes = [" ".join(_novel_note(100 + 20 * i + k) for k in range(20)) for i in range(8)]
+    alone = [to_json(coder.code(n), indent=False) for n in notes]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often, mid-note
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            together = list(pool.map(lambda n: to_json(coder.code(n), indent=False), notes))
+    finally:
+        sys.setswitchinterval(interval)
+    assert together == alone
+
+
+def test_a_negative_vocabulary_budget_is_refused(settings, code_sets):
+    from pydantic import ValidationError
+
+    from cac.config import Settings
+    from cac.suggest.coder import Coder
+
+    with pytest.raises(ValueError, match="vocab_budget"):
+        Coder(settings, code_sets=code_sets, vocab_budget=-1)
+    with pytest.raises(ValidationError):
+        Settings(vocab_budget=-1)
+
+
+def test_one_note_is_coded_at_a_time(coder, monkeypatch):
+    """The pipeline's vocabulary and caches are shared (and a memory zone frees what another call would be
+    reading), so calls from several threads take turns."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    inner, active, most = coder._code, [0], [0]
+    guard = threading.Lock()
+
+    def counting(*args, **kwargs):
+        with guard:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            time.sleep(0.01)  # lets the other threads run
+            return inner(*args, **kwargs)
+        finally:
+            with guard:
+                active[0] -= 1
+
+    monkeypatch.setattr(coder, "_code", counting)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(coder.code, [_novel_note(300 + i) for i in range(8)]))
+    assert most[0] == 1
+    assert all(any(s.code == "E11.22" for s in r.suggestions) for r in results)
