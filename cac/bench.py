@@ -116,9 +116,28 @@ def _pct(values: list[float], q: float) -> float:
     return s[k]
 
 
-def cold_start_seconds(settings: Settings, extra_args: Sequence[str] = ()) -> float | None:
-    """Wall time of a fresh ``cac code`` process on a small note (caches warm); None, with the process's
-    error on stderr, when it failed (a failed start is not a fast one)."""
+#: The fresh process of the cold start: ``cac code``, which at exit writes its peak resident memory (the
+#: kernel's ``VmHWM``, in kB: this program's own, from its start; ``ru_maxrss`` would count the bench
+#: process it was started from) to the file ``CAC_BENCH_HWM_FILE`` names.
+_COLD_PROCESS = """\
+import atexit, os
+
+def _peak(path=os.environ.get("CAC_BENCH_HWM_FILE")):
+    with open("/proc/self/status", encoding="ascii") as status, open(path, "w", encoding="ascii") as out:
+        out.write(next((line.split()[1] for line in status if line.startswith("VmHWM:")), ""))
+
+if os.environ.get("CAC_BENCH_HWM_FILE") and os.path.exists("/proc/self/status"):
+    atexit.register(_peak)
+from cac.cli import run
+run()
+"""
+
+
+def cold_start(settings: Settings, extra_args: Sequence[str] = ()) -> tuple[float | None, float | None]:
+    """Wall time of a fresh ``cac code`` process on a small note (caches warm) and its peak resident memory
+    in MB (None where the system does not tell); (None, None), with the process's error on stderr, when
+    it failed (a failed start is not a fast one)."""
+    import os
     import tempfile
 
     examples = [p for p in _examples() if p.name == "outpatient_visit.txt"]
@@ -126,15 +145,22 @@ def cold_start_seconds(settings: Settings, extra_args: Sequence[str] = ()) -> fl
         note = examples[0] if examples else Path(tmp) / "note.txt"
         if not examples:
             note.write_text(_COLD_NOTE, encoding="utf-8")
+        hwm = Path(tmp) / "hwm"
         t = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", "from cac.cli import run; run()", "code", str(note), *extra_args],
-                              capture_output=True, check=False)
+        done = subprocess.run([sys.executable, "-c", _COLD_PROCESS, "code", str(note), *extra_args],
+                              capture_output=True, check=False, env={**os.environ, "CAC_BENCH_HWM_FILE": str(hwm)})
         elapsed = time.perf_counter() - t
+        kb = hwm.read_text(encoding="ascii").strip() if hwm.is_file() else ""
     if done.returncode != 0:
         last = (done.stderr or b"").decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
         print(f"cold start failed (exit {done.returncode}): {last[0]}", file=sys.stderr)
-        return None
-    return elapsed
+        return None, None
+    return elapsed, round(int(kb) / 1024, 1) if kb.isdigit() else None
+
+
+def cold_start_seconds(settings: Settings, extra_args: Sequence[str] = ()) -> float | None:
+    """:func:`cold_start`'s wall time alone."""
+    return cold_start(settings, extra_args)[0]
 
 
 def reference_timer(lexicon_texts: list[str]) -> Callable[[list[str]], float]:
@@ -192,6 +218,7 @@ def run_bench(n: int = 200, words: int = 1500, settings: Settings | None = None,
     total = time.perf_counter() - t_all
     throughput = len(notes) / total
     ref_after = reference(notes)
+    cold_s, cold_rss = cold_start(settings, cold_args) if cold else (None, None)
     ref = (ref_before + ref_after) / 2
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
@@ -202,7 +229,8 @@ def run_bench(n: int = 200, words: int = 1500, settings: Settings | None = None,
         "timed_notes_reusing_text": reusing,
         "model": coder.model_id,
         "load_s": round(load_s, 3),
-        "cold_start_s": _rounded(cold_start_seconds(settings, cold_args)) if cold else None,
+        "cold_start_s": _rounded(cold_s),
+        "cold_peak_rss_mb": cold_rss,
         "throughput_notes_per_s_per_core": round(throughput, 1),
         "latency_ms_p50": round(_pct(lat, 50), 2),
         "latency_ms_p95": round(_pct(lat, 95), 2),

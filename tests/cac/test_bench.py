@@ -107,3 +107,31 @@ def test_timed_notes_reusing_an_earlier_notes_text_are_counted():
 def test_bench_reports_reused_texts(settings):
     res = run_bench(n=2, words=100, settings=settings, cold=False, warmup=0)
     assert res["timed_notes_reusing_text"] == 0
+
+
+def test_the_cold_start_processs_peak_memory_is_reported(settings, monkeypatch):
+    import cac.bench as bench
+
+    monkeypatch.setattr(bench, "cold_start", lambda *a, **k: (1.5, 300.0))
+    res = run_bench(n=2, words=100, settings=settings, cold=True, warmup=0)
+    assert res["cold_start_s"] == 1.5 and res["cold_peak_rss_mb"] == 300.0
+    res = run_bench(n=2, words=100, settings=settings, cold=False, warmup=0)
+    assert res["cold_start_s"] is None and res["cold_peak_rss_mb"] is None
+
+
+def test_the_cold_start_reads_the_fresh_processs_own_peak_memory(settings, monkeypatch):
+    """Not the bench process's (a child's ``ru_maxrss`` starts from its parent's): this process holds a
+    block far larger than a fresh ``cac code`` needs, which must not show in the figure."""
+    import sys
+
+    import cac.bench as bench
+
+    if not sys.platform.startswith("linux"):
+        import pytest
+        pytest.skip("VmHWM is read from /proc")
+    block = bytearray(2 * 2**30)
+    block[::4096] = b"1" * len(block[::4096])  # resident
+    seconds, peak = bench.cold_start(settings)
+    del block
+    assert seconds is not None and peak is not None
+    assert 50 < peak < 2048
