@@ -147,6 +147,7 @@ def evaluate_corpus(
     report["setting"] = setting
     report["model"] = getattr(coder, "model_id", None)
     report["code_sets"] = _code_set_releases(coder)
+    report["lexicon"] = _lexicon_identity(coder)
     report["threshold"] = getattr(coder, "threshold", None)
     report["pcs_match"] = pcs_match if system == "ICD-10-PCS" else None
     report["cm_match"] = cm_match if system == "ICD-10-CM" else None
@@ -161,6 +162,15 @@ def evaluate_corpus(
         Path(html_path).write_text(render_html(report, texts=texts, pred_evidence=evidence, gold_evidence=gold_ev,
                                                title=f"cac evaluation: {corpus} {split or ''} {task}"), encoding="utf-8")
     return report
+
+
+def _lexicon_identity(coder: Any) -> dict[str, Any] | None:
+    """The knowledge lexicon the coder (or a hybrid's knowledge coder) matched with: its term count and
+    content digest; None for a coder without one (e.g. scored predictions)."""
+    lexicon = getattr(getattr(coder, "knowledge", coder), "lexicon", None)
+    if lexicon is None or not hasattr(lexicon, "digest"):
+        return None
+    return {"terms": len(lexicon.terms), "sha256": lexicon.digest()}
 
 
 def _newest(coder: Any, system: str) -> Any:

@@ -9,6 +9,7 @@ directory provides them.  Entries are plain lists so the lexicon caches as JSON.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -78,6 +79,16 @@ class Lexicon:
 
     def to_json(self) -> dict:
         return {"terms": [t.to_row() for t in self.terms]}
+
+    def digest(self) -> str:
+        """A short SHA-256 of the terms (their rows, in order): the same on every machine for the same
+        lexicon, unlike the cache's key (which names the source files' places), so reports can say which
+        lexicon produced them."""
+        h = hashlib.sha256()
+        for value in list.__iter__(self.terms):  # a loaded lexicon's rows stay unparsed
+            h.update((value if isinstance(value, str) else value.to_row()).encode("utf-8"))
+            h.update(b"\n")
+        return h.hexdigest()[:16]
 
     @classmethod
     def from_json(cls, data: dict) -> "Lexicon":

@@ -57,6 +57,7 @@ def test_corpus_run_on_fixture(coder, fixtures_dir):
                           task="diagnosis", n_boot=20, progress=False)
     assert rep["n_docs"] >= 1 and 0.0 <= rep["map"] <= 1.0
     assert rep["model"] == coder.model_id and "ICD-10-CM" in rep["code_sets"]
+    assert rep["lexicon"] == {"terms": len(coder.lexicon.terms), "sha256": coder.lexicon.digest()}
     assert set(rep["per_document"]["gold"]) == set(rep["per_document"]["ranked"])
 
 

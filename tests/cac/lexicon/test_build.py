@@ -53,3 +53,17 @@ def test_wound_alone_is_a_generic_word(coder):
     """'Wound NOS' (T14.8) is an injury; in notes 'the wound' is mostly a surgical wound: a candidate only."""
     result = coder.code("The surgical wound was clean and dry.", setting="inpatient", top_k=10)
     assert not any(s.code.startswith("T14") for s in result.suggestions)
+
+
+def test_the_digest_names_the_terms_not_where_they_were_loaded_from():
+    from cac.lexicon.build import Lexicon, Term
+
+    terms = [Term(("diabetes", "mellitus"), ("type",), "E11.9", "title", "Type 2 diabetes mellitus"),
+             Term(("asthma",), (), "J45.909", "title", "Asthma")]
+    built = Lexicon(list(terms))
+    loaded = Lexicon.from_json(built.to_json())  # rows stay unparsed until read
+    assert loaded.digest() == built.digest() and len(built.digest()) == 16
+    assert loaded.terms[0] == terms[0] and loaded.digest() == built.digest()  # a parsed row: same digest
+    assert Lexicon(terms[::-1]).digest() != built.digest()
+    changed = Term(("asthma",), (), "J45.20", "title", "Asthma")
+    assert Lexicon([terms[0], changed]).digest() != built.digest()
