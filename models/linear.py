@@ -37,6 +37,11 @@ _TOKEN_SPLIT = re.compile(r"(?u)(\b\w[\w\-]*\b)")  # the same, captured: re.spli
 #: New words in one call from which their character n-grams are looked up as arrays.
 _VECTOR_MIN_WORDS = 32
 
+#: Most words whose character n-gram ids :meth:`LinearCoder._words_char_ids` keeps (0.2-0.4 KB each, so at most
+#: ~40 MB): notes reuse a few tens of thousands of words; the words met after it is full (record numbers,
+#: rare names) are worked out each time instead of growing a long batch run's memory.
+CHAR_CACHE_WORDS = 100_000
+
 #: Largest ``rows x features`` table whose n-gram counts :func:`_tfidf_rows` keeps in a dense array.
 _DENSE_COUNT_LIMIT = 250_000
 
@@ -390,9 +395,9 @@ class LinearCoder:
         if rest:
             for i, piece in zip(rest, self._string_char_ids([words[i] for i in rest])):
                 found[i] = piece
-        if len(cache) < 500_000:
-            for i in missing:
-                cache[words[i]] = found[i]
+        room = CHAR_CACHE_WORDS - len(cache)
+        for i in missing[:max(room, 0)]:
+            cache[words[i]] = found[i]
         return found  # type: ignore[return-value]
 
     def _string_char_ids(self, words: Sequence[str]) -> list[np.ndarray]:

@@ -122,6 +122,22 @@ def test_character_ngrams_as_arrays_equal_scikit_learns(fitted: LinearCoder, mon
     assert fitted._ascii_codes is not None and len(fitted._ascii_codes[0])
 
 
+def test_character_ngram_cache_is_bounded(fitted: LinearCoder, monkeypatch) -> None:
+    import models.linear as linear
+
+    texts = ["The patient has type 2 diabetes mellitus, x-ray (CT) 5-mg a b", "Essential hypertension; pneumonia!"]
+    _, char = fitted.sklearn_vectorizers()
+    monkeypatch.setattr(linear, "CHAR_CACHE_WORDS", 4)  # a long batch run's new words stop being kept
+    fitted._char_cache.clear()
+    for text in texts * 2:
+        np.testing.assert_allclose(fitted._char_tfidf([text]).toarray(), char.transform([text]).toarray(), atol=1e-6)
+        assert len(fitted._char_cache) == 4
+    monkeypatch.setattr(linear, "CHAR_CACHE_WORDS", 0)
+    fitted._char_cache.clear()
+    np.testing.assert_allclose(fitted._char_tfidf(texts).toarray(), char.transform(texts).toarray(), atol=1e-6)
+    assert not fitted._char_cache
+
+
 def test_counting_paths_agree() -> None:
     rng = np.random.default_rng(0)
     idf = rng.uniform(1, 3, 50)
